@@ -1,0 +1,151 @@
+"""The cluster driven by Hypothesis through its own `enabled` actions.
+
+After every step: every state invariant holds, the incremental fingerprint equals one
+computed from scratch, each tenant's content equals a plain-dict reference model, and
+content as of any earlier commit equals the reference's snapshot then. Now and then (and
+at the end) the DuckDB store, fed the same events, replays to the live fingerprint.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from tests.strategies import MACHINE_SCOPE
+from ybstate.cluster import ghost
+from ybstate.cluster.actions import Abort, Commit, DropTable, Mark, Put, Write
+from ybstate.cluster.decide import decide
+from ybstate.cluster.enabled import enabled
+from ybstate.cluster.events import (
+    MutatorLogged,
+    TableDropped,
+    TransactionAborted,
+    TransactionCommitted,
+)
+from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
+from ybstate.cluster.invariants import CLUSTER_INVARIANTS
+from ybstate.cluster.reducer import apply, replay
+from ybstate.cluster.spec import start_events
+from ybstate.errors import ActionRejected
+from ybstate.store import DuckDBStore
+
+
+class ClusterMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        events = start_events(MACHINE_SCOPE)
+        self.state = replay(events)
+        self.store = DuckDBStore(":memory:")
+        self.store.append(events, f"{fingerprint(self.state):032x}")
+        # The reference: plain dicts, updated only from what clients asked for.
+        self.reference: dict[int, dict[tuple[str, str], str]] = {t: {} for t in self.state.tenants.keys()}
+        self.buffered: dict[int, list[tuple[str, str, str | None]]] = {}
+        self.snapshots: list[tuple[int, int, dict]] = []  # (commit ts, tenant, content)
+
+    def teardown(self) -> None:
+        try:
+            self.check_store_replays_to_live_fingerprint()
+        finally:
+            self.store.close()
+
+    def _do(self, action) -> list:
+        events = decide(self.state, action)
+        for event in events:
+            self.state = apply(self.state, event)
+        self.store.append(events, f"{fingerprint(self.state):032x}")
+        return events
+
+    @precondition(lambda self: bool(enabled(self.state, MACHINE_SCOPE)))
+    @rule(data=st.data())
+    def take_an_enabled_action(self, data) -> None:
+        action = data.draw(st.sampled_from(enabled(self.state, MACHINE_SCOPE)), label="action")
+        names = {t.table_id: t.name for t in self.state.tables.values()}
+        for event in self._do(action):
+            self._follow(event, names)
+
+    def _follow(self, event, names) -> None:
+        if isinstance(event, MutatorLogged):
+            self.buffered.setdefault(event.tx_id, []).extend(
+                (names[c.table_id], c.rowkey, c.value) for c in event.cells
+            )
+        elif isinstance(event, TransactionCommitted):
+            content = self.reference[event.tenant_id]
+            for table, key, value in self.buffered.pop(event.tx_id):
+                if value is None:
+                    content.pop((table, key), None)
+                else:
+                    content[(table, key)] = value
+            self.snapshots.append((event.time, event.tenant_id, dict(content)))
+        elif isinstance(event, TransactionAborted):
+            self.buffered.pop(event.tx_id)
+        elif isinstance(event, TableDropped):
+            content = self.reference[event.tenant_id]
+            for row in [row for row in content if row[0] == event.name]:
+                del content[row]
+
+    # The other rules fire at some points of the history only, so most steps take an
+    # enabled action (Hypothesis picks uniformly among the rules whose precondition holds).
+    @precondition(lambda self: self.state.seq % 3 == 0)
+    @rule(data=st.data())
+    def try_an_illegal_action(self, data) -> None:
+        tenants = list(MACHINE_SCOPE.tenants)
+        candidates = [
+            Commit(tx=self.state.next_tx_id + 5),
+            Write(tenant="nobody", tx=None, changes=(Put(table="a", key="k", value="v"),)),
+            Write(tenant=tenants[0], tx=None, changes=(Put(table="zz", key="k", value="v"),)),
+            DropTable(tenant=tenants[1], table="zz"),
+        ]
+        for tx_id, txn in sorted(self.state.open_txns.items()):
+            owner = self.state.tenants[txn.tenant_id].name
+            other = next(t for t in tenants if t != owner)
+            candidates.append(Write(tenant=other, tx=tx_id, changes=(Put(table="a", key="k", value="v"),)))
+        ended = [tx for tx in self.state.committed.keys()]
+        if ended:
+            candidates.append(Abort(tx=ended[0]))
+        if self.state.marks:
+            candidates.append(Mark(name=next(iter(self.state.marks.keys()))))
+        action = data.draw(st.sampled_from(candidates), label="illegal action")
+        before = (fingerprint(self.state), full_fingerprint(self.state), self.state.seq)
+        try:
+            decide(self.state, action)
+        except ActionRejected:
+            pass
+        else:
+            raise AssertionError(f"{action!r} was accepted")
+        assert (fingerprint(self.state), full_fingerprint(self.state), self.state.seq) == before
+
+    @precondition(lambda self: self.state.seq % 5 == 0)
+    @rule(name=st.sampled_from(["m1", "m2", "m3"]))
+    def mark(self, name) -> None:
+        if name not in self.state.marks:
+            self._do(Mark(name=name))
+
+    @precondition(lambda self: self.state.seq % 7 == 0)
+    @rule()
+    def check_store_replays_to_live_fingerprint(self) -> None:
+        replayed = replay(self.store.load())
+        assert fingerprint(replayed) == fingerprint(self.state)
+        assert self.store.fingerprint() == (self.state.seq, f"{fingerprint(self.state):032x}")
+
+    @invariant()
+    def state_invariants_hold(self) -> None:
+        for inv in CLUSTER_INVARIANTS:
+            message = inv.check(self.state)
+            assert message is None, f"{inv.name}: {message}"
+
+    @invariant()
+    def fingerprint_is_exact(self) -> None:
+        assert fingerprint(self.state) == full_fingerprint(self.state)
+
+    @invariant()
+    def content_equals_reference(self) -> None:
+        for tenant_id, expected in self.reference.items():
+            assert ghost.content(self.state, tenant_id) == expected
+
+    @invariant()
+    def past_content_equals_reference_snapshots(self) -> None:
+        for ts, tenant_id, expected in self.snapshots[-3:]:
+            assert ghost.content_as_of(self.state, tenant_id, ts) == expected
+
+
+TestClusterMachine = ClusterMachine.TestCase

@@ -1,0 +1,350 @@
+"""The ``ybstate`` command (DESIGN 10).
+
+Exit status: 0 on success; 1 when a check fails (an invariant is violated, a scenario
+step is rejected or an expectation does not hold, a replay does not match); 2 for bad
+input (a malformed scenario, a missing or foreign database, a bad SQL query, an unknown
+tenant). Messages go to standard error, results to standard output.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ybstate.cluster import ghost
+from ybstate.cluster.enabled import Scope
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.spec import cluster_spec, start_events
+from ybstate.cluster.state import ClusterConfig
+from ybstate.errors import SpecError, StoreError, YbstateError
+from ybstate.history import open_history, replay_store, verify_store
+from ybstate.scenario import ScenarioFailed, load_scenario, run_scenario
+from ybstate.store.duck import DuckDBStore
+
+__all__ = ["main", "cli", "DEFAULT_DB"]
+
+DEFAULT_DB = "ybstate.duckdb"
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Failure(click.ClickException):
+    """A failure with its own exit status, printed to standard error."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file=None) -> None:
+        # Messages quote user input (SQL, names, values); brackets in it are not markup.
+        err.print(f"[bold red]error:[/] {escape(self.message)}", highlight=False)
+
+
+def _bad_input(error: Exception) -> Failure:
+    return Failure(str(error), EXIT_BAD_INPUT)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@click.group()
+@click.version_option(package_name="ybstate")
+def cli() -> None:
+    """ybstate: model-check YaoBase tenant backup, point-in-time restore and promotion."""
+
+
+def _remove_new_file(store: DuckDBStore) -> None:
+    if store.created:
+        for suffix in ("", ".wal"):
+            Path(store.path + suffix).unlink(missing_ok=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB history file to append to.")
+def run(spec: str, db: str) -> None:
+    """Run the scenario SPEC into the history file DB (all steps, or nothing stored)."""
+    try:
+        scenario = load_scenario(spec)
+        store = DuckDBStore(db)
+    except (SpecError, StoreError) as error:
+        raise _bad_input(error) from None
+    table = Table("step", "do", "events", "outcome", title=f"scenario {scenario.name!r} (seed {scenario.seed})")
+    try:
+        result = run_scenario(
+            scenario,
+            store,
+            query=lambda sql: store.con.execute(sql).fetchall(),
+            on_step=lambda o: table.add_row(str(o.number), o.kind, str(o.events), escape(o.note)),
+        )
+    except ScenarioFailed as error:
+        store.close()
+        _remove_new_file(store)
+        raise Failure(str(error), EXIT_CHECK_FAILED) from None
+    except (SpecError, StoreError) as error:
+        store.close()
+        _remove_new_file(store)
+        raise _bad_input(error) from None
+    store.close()
+    out.print(table)
+    out.print(
+        f"stored events {result.first_seq}..{result.state.seq} in {db}; "
+        f"fingerprint {fingerprint_hex(result.state)}",
+        highlight=False,
+    )
+
+
+def _simulation_scope(tenants: int, keys: int) -> Scope:
+    return Scope(
+        tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+        tables=(("a", 4), ("b", 2)),
+        keys=tuple(f"k{i}" for i in range(keys)),
+        values=("x", "y"),
+        max_open_txns=3,
+        max_cells_per_txn=4,
+        max_log=1 << 62,
+        tick=1000,
+        ddl_table="c",
+        config=ClusterConfig(),
+    )
+
+
+@cli.command()
+@click.option("--seed", type=int, required=True, help="Seed of the random choices.")
+@click.option("--steps", type=click.IntRange(min=0), required=True, help="Number of actions to take.")
+@click.option("--db", default=None, help="DuckDB file to store the history in (new or empty).")
+@click.option("--tenants", type=click.IntRange(1, 50), default=3, show_default=True)
+@click.option("--keys", type=click.IntRange(1, 10_000), default=8, show_default=True)
+@click.option("--check-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Check every invariant after this many steps (and at the end).")
+def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int) -> None:
+    """Take STEPS seeded random actions among those enabled; same seed, same history."""
+    from ybstate.drivers.simulate import simulate as run_simulation
+
+    store = None
+    if db is not None:
+        try:
+            store = DuckDBStore(db)
+        except StoreError as error:
+            raise _bad_input(error) from None
+        if store.last_seq():
+            held = store.last_seq()
+            store.close()
+            raise _bad_input(StoreError(f"{db} already holds {held} events; simulate writes a new history"))
+    scope = _simulation_scope(tenants, keys)
+    spec = cluster_spec(scope)
+    with _progress() as bar:
+        task = bar.add_task(f"simulating seed {seed}", total=steps)
+        result = run_simulation(
+            spec, seed=seed, steps=steps, check_every=check_every,
+            on_step=lambda i, a, e, s: bar.advance(task),
+        )
+    if store is not None:
+        setup = start_events(scope)
+        events = setup + [event for _, evs in result.steps for event in evs]
+        try:
+            store.append(events, fingerprint_hex(result.state))
+        finally:
+            store.close()
+    out.print(
+        f"seed {seed}: {len(result.steps)} steps, {result.state.seq} events, "
+        f"{result.state.last_log_id} log entries, fingerprint {fingerprint_hex(result.state)}",
+        highlight=False,
+    )
+    if result.deadlock:
+        out.print("stopped early: nothing was enabled")
+    if result.violation is not None:
+        raise Failure(f"{result.violation} (reproduce: ybstate simulate --seed {seed} --steps {result.violation.step})",
+                      EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.option("--model", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True)
+@click.option("--rms", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="twophase: number of resource managers.")
+@click.option("--tenants", type=click.IntRange(1, 4), default=2, show_default=True, help="cluster: tenants.")
+@click.option("--keys", type=click.IntRange(1, 4), default=2, show_default=True, help="cluster: row keys.")
+@click.option("--max-log", type=click.IntRange(1, 64), default=7, show_default=True,
+              help="cluster: longest commit log explored.")
+@click.option("--ddl/--no-ddl", default=False, show_default=True, help="cluster: create and drop a table too.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None)
+@click.option("--max-depth", type=click.IntRange(min=0), default=None)
+def check(model: str, rms: int, tenants: int, keys: int, max_log: int, ddl: bool,
+          max_states: int | None, max_depth: int | None) -> None:
+    """Explore every reachable state breadth-first and check every invariant in each."""
+    from ybstate.drivers.explore import explore
+
+    if model == "twophase":
+        from ybstate.examples.twophase import twophase_spec
+
+        spec = twophase_spec(rms)
+    else:
+        spec = cluster_spec(
+            Scope(
+                tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+                keys=tuple(f"k{i}" for i in range(1, keys + 1)),
+                max_log=max_log,
+                ddl_table="c" if ddl else None,
+            )
+        )
+
+    def report(p) -> None:
+        err.print(
+            f"  {p.states:>10,} states  {p.transitions:>12,} transitions  depth {p.depth:>3}  "
+            f"queue {p.queue:>9,}  {p.seconds:7.1f}s",
+            highlight=False,
+        )
+
+    result = explore(spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000)
+    status = "complete" if result.complete else (
+        f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation"
+    )
+    out.print(
+        f"{spec.name}: {result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
+        f"depth {result.depth}, {status}, {result.seconds:.2f}s ({result.states_per_second:,.0f} states/s)",
+        highlight=False,
+    )
+    if result.violation is not None:
+        out.print(result.violation.format(), highlight=False, markup=False)
+        raise Failure(f"invariant {result.violation.invariant} violated", EXIT_CHECK_FAILED)
+
+
+def _open(db: str):
+    try:
+        return open_history(db)
+    except StoreError as error:
+        raise _bad_input(error) from None
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+def replay(db: str) -> None:
+    """Rebuild the state from the stored events and compare its fingerprint."""
+    store = _open(db)
+    try:
+        replayed = replay_store(store)
+    except YbstateError as error:
+        raise Failure(f"{db}: the stored history does not replay: {error}", EXIT_CHECK_FAILED) from None
+    finally:
+        store.close()
+    out.print(f"{replayed.events} events replayed; fingerprint {replayed.fingerprint}", highlight=False)
+    if replayed.recorded is None:
+        raise Failure(f"{db}: no fingerprint was recorded with the history", EXIT_CHECK_FAILED)
+    if not replayed.matches:
+        seq, recorded = replayed.recorded
+        raise Failure(
+            f"{db}: replay gives {replayed.fingerprint} at seq {replayed.state.seq}, "
+            f"recorded {recorded} at seq {seq}",
+            EXIT_CHECK_FAILED,
+        )
+    out.print("matches the recorded fingerprint")
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--invariants", "directory", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Directory of SQL invariants (default: the ones shipped with ybstate).")
+def verify(db: str, directory: str | None) -> None:
+    """Run every invariant over the stored history: the SQL ones, then the state ones."""
+    store = _open(db)
+    try:
+        results = verify_store(store, Path(directory) if directory else None)
+    except YbstateError as error:
+        raise Failure(f"{db}: {error}", EXIT_CHECK_FAILED) from None
+    finally:
+        store.close()
+    table = Table("invariant", "kind", "result", "checks")
+    for r in results:
+        table.add_row(escape(r.name), r.kind, "[green]holds[/]" if r.ok else f"[red]{len(r.violations)} violations[/]",
+                      escape(r.doc))
+    out.print(table)
+    broken = [r for r in results if not r.ok]
+    for r in broken:
+        err.print(f"[red]{escape(r.name)}[/] violated; first rows ({escape(', '.join(r.columns))}):", highlight=False)
+        for row in r.violations[:10]:
+            err.print(f"  {row}", highlight=False, markup=False)
+    if broken:
+        raise Failure(f"{len(broken)} invariants violated in {db}", EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@click.argument("query")
+def sql(db: str, as_csv: bool, query: str) -> None:
+    """Run a SQL QUERY over the history (events, commit_log and the other views)."""
+    import duckdb
+
+    store = _open(db)
+    try:
+        cursor = store.con.execute(query)
+        rows = cursor.fetchall()
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+    except duckdb.Error as error:
+        raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
+    finally:
+        store.close()
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    table = Table(*(escape(c) for c in columns))
+    for row in rows:
+        table.add_row(*("NULL" if v is None else escape(str(v)) for v in row))
+    out.print(table)
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--tenant", required=True, help="Tenant name.")
+@click.option("--as-of", "as_of", default=None, help="A timestamp (microseconds) or a mark name.")
+def rows(db: str, tenant: str, as_of: str | None) -> None:
+    """Print a tenant's rows as sorted table,key,value lines (with --as-of: from the ghost history)."""
+    store = _open(db)
+    try:
+        state = replay_store(store).state
+    finally:
+        store.close()
+    found = state.tenant_named(tenant)
+    if found is None:
+        names = sorted(t.name for t in state.tenants.values())
+        raise Failure(f"{db}: unknown tenant {tenant!r} (tenants: {names})", EXIT_BAD_INPUT)
+    if as_of is None:
+        content = ghost.content(state, found.tenant_id)
+    else:
+        if as_of.lstrip("-").isdigit():
+            ts = int(as_of)
+        elif as_of in state.marks:
+            ts = state.marks[as_of]
+        else:
+            raise Failure(f"--as-of {as_of!r} is neither a timestamp nor a mark (marks: {sorted(state.marks)})",
+                          EXIT_BAD_INPUT)
+        content = ghost.content_as_of(state, found.tenant_id, ts)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    for (table, key), value in sorted(content.items()):
+        writer.writerow((table, key, value))
+
+
+def main() -> None:
+    cli(prog_name="ybstate")
+
+

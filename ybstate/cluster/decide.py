@@ -1,0 +1,284 @@
+"""``decide(state, action) -> [events]``: validate a request and say what happens.
+
+Pure. A rejected action raises a specific :class:`~ybstate.errors.ActionRejected`
+subclass naming the offending value; the state given is never changed (it cannot be:
+it is immutable). Times and ids are drawn from the state (the next log id, the clock),
+never from a real clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ybstate.cluster import txn
+from ybstate.cluster.actions import (
+    Abort,
+    Commit,
+    CreateTable,
+    CreateTenant,
+    DropTable,
+    Freeze,
+    Mark,
+    Start,
+    Tick,
+    Write,
+)
+from ybstate.cluster.events import (
+    ClusterStarted,
+    HeartbeatLogged,
+    MarkRecorded,
+    MutatorLogged,
+    TableCreated,
+    TableDropped,
+    TenantCreated,
+    TransactionAborted,
+    TransactionCommitted,
+    VersionFrozen,
+)
+from ybstate.cluster.reducer import tenant_baselines
+from ybstate.cluster.state import (
+    KEY_SPACE,
+    Cell,
+    ClusterState,
+    OpenAtFreeze,
+    Role,
+    Tablet,
+    Tenant,
+    TenantStatus,
+)
+from ybstate.errors import (
+    CrossTenantTransaction,
+    DuplicateName,
+    EventOutOfOrder,
+    InvalidAction,
+    TableBusy,
+    TenantNotWritable,
+    UnknownTable,
+    UnknownTenant,
+    UnknownTransaction,
+)
+
+__all__ = ["decide", "MAX_TABLETS"]
+
+MAX_TABLETS = 4096
+
+
+def decide(state: ClusterState, action: object) -> list[object]:
+    handler = _DECIDERS.get(type(action))
+    if handler is None:
+        raise InvalidAction(f"not a cluster action: {action!r}")
+    if state.seq == 0 and type(action) is not Start:
+        raise InvalidAction(f"the cluster is not started; {type(action).__name__} needs Start first")
+    return handler(state, action)
+
+
+def _tenant(state: ClusterState, name: str) -> Tenant:
+    tenant = state.tenant_named(name)
+    if tenant is None:
+        raise UnknownTenant(name)
+    return tenant
+
+
+def _writable(tenant: Tenant) -> None:
+    if not tenant.writable or tenant.status is not TenantStatus.NORMAL:
+        raise TenantNotWritable(tenant.name, tenant.status.value if tenant.writable else "not writable")
+
+
+def _start(state: ClusterState, a: Start) -> list[object]:
+    if state.seq != 0:
+        raise InvalidAction("the cluster is already started")
+    if a.config.data_servers < 1:
+        raise InvalidAction(f"data_servers must be at least 1, got {a.config.data_servers}")
+    return [ClusterStarted(seq=1, time=a.config.start_time, config=a.config)]
+
+
+def _create_tenant(state: ClusterState, a: CreateTenant) -> list[object]:
+    if not a.name:
+        raise InvalidAction("a tenant needs a non-empty name")
+    if a.name in state.tenant_index:
+        raise DuplicateName("tenant", a.name)
+    return [
+        TenantCreated(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=state.next_tenant_id,
+            name=a.name,
+            role=Role.PRIMARY,
+            status=TenantStatus.NORMAL,
+            writable=True,
+        )
+    ]
+
+
+def _create_table(state: ClusterState, a: CreateTable) -> list[object]:
+    tenant = _tenant(state, a.tenant)
+    if not a.table:
+        raise InvalidAction("a table needs a non-empty name")
+    if not 1 <= a.tablets <= MAX_TABLETS:
+        raise InvalidAction(f"table {a.table!r}: tablets must be 1..{MAX_TABLETS}, got {a.tablets}")
+    if state.table_named(tenant.tenant_id, a.table) is not None:
+        raise DuplicateName("table", a.table, f" in tenant {tenant.name!r}")
+    table_id = state.next_table_id
+    servers = state.config.data_servers
+    tablets = tuple(
+        Tablet(
+            tablet_id=state.next_tablet_id + i,
+            table_id=table_id,
+            start=i * KEY_SPACE // a.tablets,
+            end=(i + 1) * KEY_SPACE // a.tablets,
+            server=(state.next_tablet_id + i) % servers,
+        )
+        for i in range(a.tablets)
+    )
+    return [
+        TableCreated(
+            seq=state.seq + 1,
+            time=state.clock + 1,
+            log_id=state.next_log_id,
+            tenant_id=tenant.tenant_id,
+            table_id=table_id,
+            name=a.table,
+            schema_version=state.schema_version + 1,
+            tablets=tablets,
+        )
+    ]
+
+
+def _drop_table(state: ClusterState, a: DropTable) -> list[object]:
+    tenant = _tenant(state, a.tenant)
+    table = state.table_named(tenant.tenant_id, a.table)
+    if table is None:
+        raise UnknownTable(tenant.name, a.table)
+    busy = tuple(
+        sorted(
+            t.tx_id
+            for t in state.open_txns.values()
+            if any(c.table_id == table.table_id for c in t.cells)
+        )
+    )
+    if busy:
+        raise TableBusy(tenant.name, a.table, busy)
+    return [
+        TableDropped(
+            seq=state.seq + 1,
+            time=state.clock + 1,
+            log_id=state.next_log_id,
+            tenant_id=tenant.tenant_id,
+            table_id=table.table_id,
+            name=table.name,
+            schema_version=state.schema_version + 1,
+        )
+    ]
+
+
+def _check_phase(state: ClusterState, tx_id: int, event_type: type) -> None:
+    try:
+        txn.next_phase(txn.phase_of(state, tx_id), event_type, tx_id)
+    except EventOutOfOrder:
+        phase = txn.phase_of(state, tx_id)
+        why = "was never started" if phase is txn.TxPhase.NONE else f"is {phase.value}, not open"
+        raise UnknownTransaction(tx_id, why) from None
+
+
+def _write(state: ClusterState, a: Write) -> list[object]:
+    tenant = _tenant(state, a.tenant)
+    _writable(tenant)
+    if not a.changes:
+        raise InvalidAction(f"a write to tenant {a.tenant!r} needs at least one put or delete")
+    if a.tx is None:
+        tx_id = state.next_tx_id
+    else:
+        tx_id = a.tx
+        _check_phase(state, tx_id, MutatorLogged)
+        owner = state.open_txns[tx_id].tenant_id
+        if owner != tenant.tenant_id:
+            raise CrossTenantTransaction(
+                tx_id, state.tenants[owner].name, a.changes[0].table, tenant.name
+            )
+    cells = []
+    for put in a.changes:
+        table = state.table_named(tenant.tenant_id, put.table)
+        if table is None:
+            raise UnknownTable(tenant.name, put.table)
+        if not isinstance(put.key, str) or not put.key:
+            raise InvalidAction(f"row key must be a non-empty string, got {put.key!r}")
+        if put.value is not None and not isinstance(put.value, str):
+            raise InvalidAction(f"row value must be a string, got {put.value!r}")
+        cells.append(Cell(table_id=table.table_id, rowkey=put.key, value=put.value))
+    return [
+        MutatorLogged(
+            seq=state.seq + 1,
+            time=state.clock + 1,
+            log_id=state.next_log_id,
+            tenant_id=tenant.tenant_id,
+            tx_id=tx_id,
+            cells=tuple(cells),
+        )
+    ]
+
+
+def _end(event_type: type, check_writable: bool) -> Callable[[ClusterState, object], list[object]]:
+    def decide_end(state: ClusterState, a: Commit | Abort) -> list[object]:
+        _check_phase(state, a.tx, event_type)
+        tenant = state.tenants[state.open_txns[a.tx].tenant_id]
+        if check_writable:
+            _writable(tenant)
+        return [
+            event_type(
+                seq=state.seq + 1,
+                time=state.clock + 1,
+                log_id=state.next_log_id,
+                tenant_id=tenant.tenant_id,
+                tx_id=a.tx,
+            )
+        ]
+
+    return decide_end
+
+
+def _freeze(state: ClusterState, a: Freeze) -> list[object]:
+    open_now = tuple(
+        OpenAtFreeze(tx_id=t.tx_id, tenant_id=t.tenant_id, first_log_id=t.first_log_id)
+        for t in sorted(state.open_txns.values(), key=lambda t: t.tx_id)
+    )
+    return [
+        VersionFrozen(
+            seq=state.seq + 1,
+            time=state.clock + 1,
+            log_id=state.next_log_id,
+            version=state.frozen_version + 1,
+            schema_version=state.schema_version,
+            baseline=tenant_baselines(state),
+            open_transactions=open_now,
+        )
+    ]
+
+
+def _tick(state: ClusterState, a: Tick) -> list[object]:
+    if not isinstance(a.micros, int) or a.micros < 1:
+        raise InvalidAction(f"tick needs a positive number of micros, got {a.micros!r}")
+    return [HeartbeatLogged(seq=state.seq + 1, time=state.clock + a.micros, log_id=state.next_log_id)]
+
+
+def _mark(state: ClusterState, a: Mark) -> list[object]:
+    if not a.name:
+        raise InvalidAction("a mark needs a non-empty name")
+    if a.name in state.marks:
+        raise DuplicateName("mark", a.name)
+    newest = state.log.get(state.last_log_id)
+    ts = state.clock if newest is None else newest.time
+    return [MarkRecorded(seq=state.seq + 1, time=state.clock, name=a.name, ts=ts)]
+
+
+_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
+    Start: _start,
+    CreateTenant: _create_tenant,
+    CreateTable: _create_table,
+    DropTable: _drop_table,
+    Write: _write,
+    Commit: _end(TransactionCommitted, check_writable=True),
+    Abort: _end(TransactionAborted, check_writable=False),
+    Freeze: _freeze,
+    Tick: _tick,
+    Mark: _mark,
+}

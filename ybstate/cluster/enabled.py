@@ -1,0 +1,113 @@
+"""``enabled(state, scope)``: every action that may happen next, within a finite scope.
+
+The cluster accepts infinitely many writes (any key, any value), so the checkers work
+within a :class:`Scope`: a few tenants and tables, a small key and value domain, and
+bounds on open transactions and on the length of the log. The list is deterministic
+(built in a fixed order from the scope, never from set iteration), so a seeded simulator
+that picks from it reproduces the same history.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ybstate.cluster.actions import (
+    Abort,
+    CreateTable,
+    CreateTenant,
+    Commit,
+    DropTable,
+    Freeze,
+    Put,
+    Start,
+    Tick,
+    Write,
+)
+from ybstate.cluster.state import ClusterConfig, ClusterState, TenantStatus
+
+__all__ = ["Scope", "enabled", "setup_actions"]
+
+
+@attrs.frozen(kw_only=True)
+class Scope:
+    """The finite world the checkers explore.
+
+    ``tables`` are created in every tenant at set-up; ``ddl_table`` (if set) is a table that
+    can be created and dropped while the model runs. ``max_log`` bounds the log: no action
+    that logs an entry is enabled once it is that long, which makes the state space finite.
+    """
+
+    tenants: tuple[str, ...] = ("t1", "t2")
+    tables: tuple[tuple[str, int], ...] = (("a", 2),)
+    keys: tuple[str, ...] = ("k1", "k2")
+    values: tuple[str, ...] = ("x",)
+    deletes: bool = True
+    max_open_txns: int = 2
+    max_cells_per_txn: int = 2
+    max_log: int = 8
+    freeze: bool = True
+    tick: int | None = None
+    ddl_table: str | None = None
+    config: ClusterConfig = ClusterConfig(data_servers=2)
+
+
+def setup_actions(scope: Scope) -> list[object]:
+    """Actions that build the scope's starting cluster: tenants and their tables."""
+    actions: list[object] = [Start(config=scope.config)]
+    for tenant in scope.tenants:
+        actions.append(CreateTenant(name=tenant))
+        for table, tablets in scope.tables:
+            actions.append(CreateTable(tenant=tenant, table=table, tablets=tablets))
+    return actions
+
+
+def enabled(state: ClusterState, scope: Scope) -> list[object]:
+    if state.log and state.last_log_id >= scope.max_log:
+        return []
+    actions: list[object] = []
+    changes: list[Put] = []
+    by_tenant: dict[str, list[Put]] = {}
+    for tenant_name in scope.tenants:
+        tenant = state.tenant_named(tenant_name)
+        if tenant is None or not tenant.writable or tenant.status is not TenantStatus.NORMAL:
+            continue
+        changes = []
+        for table in state.tables_of(tenant.tenant_id):
+            for key in scope.keys:
+                for value in scope.values:
+                    changes.append(Put(table=table.name, key=key, value=value))
+                if scope.deletes:
+                    changes.append(Put(table=table.name, key=key, value=None))
+        by_tenant[tenant_name] = changes
+        if len(state.open_txns) < scope.max_open_txns:
+            actions.extend(
+                Write(tenant=tenant_name, tx=None, changes=(change,)) for change in changes
+            )
+    for tx_id in sorted(state.open_txns.keys()):
+        open_txn = state.open_txns[tx_id]
+        tenant = state.tenants[open_txn.tenant_id]
+        if tenant.name in by_tenant and len(open_txn.cells) < scope.max_cells_per_txn:
+            actions.extend(
+                Write(tenant=tenant.name, tx=tx_id, changes=(change,))
+                for change in by_tenant[tenant.name]
+            )
+        if tenant.name in by_tenant:
+            actions.append(Commit(tx=tx_id))
+        actions.append(Abort(tx=tx_id))
+    if scope.freeze:
+        actions.append(Freeze())
+    if scope.tick is not None:
+        actions.append(Tick(micros=scope.tick))
+    if scope.ddl_table is not None:
+        for tenant_name in scope.tenants:
+            tenant = state.tenant_named(tenant_name)
+            if tenant is None:
+                continue
+            table = state.table_named(tenant.tenant_id, scope.ddl_table)
+            if table is None:
+                actions.append(CreateTable(tenant=tenant_name, table=scope.ddl_table, tablets=1))
+            elif not any(
+                c.table_id == table.table_id for t in state.open_txns.values() for c in t.cells
+            ):
+                actions.append(DropTable(tenant=tenant_name, table=scope.ddl_table))
+    return actions

@@ -1,0 +1,244 @@
+"""The state of the modelled YaoBase cluster: immutable values only.
+
+Pure data; no behaviour beyond small lookups. ``apply`` in :mod:`ybstate.cluster.reducer`
+is the only thing that makes new states, and it does so by sharing structure: the large
+collections are persistent maps (:class:`~ybstate.pmap.HMap`, ``immutables.Map``), so one
+event costs the same however long the history behind the state is.
+
+Which fields take part in the fingerprint: every HMap and every counter. What is derived
+from them (open and committed transactions and the rows they wrote are functions of the
+log; the indexes are functions of the catalog) is left out, so an event pays for hashing
+only what it adds to the log.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+import immutables
+
+from ybstate.pmap import HMap
+
+__all__ = [
+    "Role",
+    "TenantStatus",
+    "ClusterConfig",
+    "Tenant",
+    "Tablet",
+    "Table",
+    "Cell",
+    "OpenTxn",
+    "CommittedTxn",
+    "TenantBaseline",
+    "OpenAtFreeze",
+    "FrozenVersion",
+    "ClusterState",
+    "Version",
+    "SYS_TENANT_ID",
+    "SYS_TENANT_NAME",
+    "FIRST_USER_TENANT_ID",
+    "FIRST_USER_TABLE_ID",
+    "KEY_SPACE",
+]
+
+SYS_TENANT_ID = 1
+SYS_TENANT_NAME = "sys"
+FIRST_USER_TENANT_ID = 1001
+FIRST_USER_TABLE_ID = 3001  # OceanBase 0.4 numbers user tables from 3001
+KEY_SPACE = 1 << 32  # tablets are ranges of the 32-bit key hash space
+
+
+class Role(enum.Enum):
+    PRIMARY = "primary"
+    STANDBY = "standby"
+
+
+class TenantStatus(enum.Enum):
+    NORMAL = "normal"
+    RESTORING = "restoring"
+    READ_ONLY = "read_only"
+    DECOMMISSIONED = "decommissioned"
+
+
+@attrs.frozen(kw_only=True)
+class ClusterConfig:
+    """The `[cluster]` table of a scenario; fixed for the whole history."""
+
+    data_servers: int = 3
+    dag_workers: int = 4
+    restore_workers: int = 4
+    piece_entries: int = 1000
+    start_time: int = 1_700_000_000_000_000
+
+
+@attrs.frozen(kw_only=True)
+class Tenant:
+    tenant_id: int
+    name: str
+    role: Role = Role.PRIMARY
+    status: TenantStatus = TenantStatus.NORMAL
+    writable: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class Tablet:
+    """A key range [start, end) of one table, placed on one data server."""
+
+    tablet_id: int
+    table_id: int
+    start: int
+    end: int
+    server: int
+
+    def holds(self, key_position: int) -> bool:
+        return self.start <= key_position < self.end
+
+
+@attrs.frozen(kw_only=True)
+class Table:
+    table_id: int
+    tenant_id: int
+    name: str
+    schema_version: int
+    created_log_id: int
+    created_ts: int
+    tablets: tuple[Tablet, ...]
+    dropped_log_id: int | None = None
+    dropped_ts: int | None = None
+    dropped_schema_version: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.dropped_log_id is None
+
+    def alive_at_log(self, log_id: int) -> bool:
+        """Whether the table existed just after log entry ``log_id``."""
+        return self.created_log_id <= log_id and (
+            self.dropped_log_id is None or self.dropped_log_id > log_id
+        )
+
+    def alive_at_ts(self, ts: int) -> bool:
+        return self.created_ts <= ts and (self.dropped_ts is None or self.dropped_ts > ts)
+
+
+@attrs.frozen(kw_only=True)
+class Cell:
+    """One row change inside a mutator: a put of ``value``, or a delete when it is None."""
+
+    table_id: int
+    rowkey: str
+    value: str | None
+
+
+@attrs.frozen(kw_only=True)
+class OpenTxn:
+    tx_id: int
+    tenant_id: int
+    first_log_id: int
+    first_ts: int
+    cells: tuple[Cell, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CommittedTxn:
+    """A transaction of the ghost history: what committed, where and when."""
+
+    tx_id: int
+    tenant_id: int
+    first_log_id: int
+    commit_log_id: int
+    commit_ts: int
+    cells: tuple[Cell, ...]
+
+
+@attrs.frozen(kw_only=True)
+class TenantBaseline:
+    """Summary of one tenant's baseline at a frozen version: rows and their checksum."""
+
+    tenant_id: int
+    rows: int
+    checksum: int
+
+
+@attrs.frozen(kw_only=True)
+class OpenAtFreeze:
+    """A transaction still open when a freeze entry was logged (it is not in that baseline)."""
+
+    tx_id: int
+    tenant_id: int
+    first_log_id: int
+
+
+@attrs.frozen(kw_only=True)
+class FrozenVersion:
+    """Frozen version ``version``: the baseline SSTables made by the freeze at ``log_id``.
+
+    ``snapshot`` is the committed data as of the freeze (shared structure, O(1) to keep);
+    it is derived from the ghost history, so it is left out of equality and fingerprints.
+    """
+
+    version: int
+    log_id: int
+    ts: int
+    schema_version: int
+    baseline: tuple[TenantBaseline, ...]
+    open_transactions: tuple[OpenAtFreeze, ...]
+    snapshot: immutables.Map = attrs.field(eq=False, repr=False)
+
+
+# A version of one row in the ghost history: (commit_ts, commit_log_id, value or None
+# for a delete, the previous version or None). A linked list, newest first, so a commit
+# prepends in O(1) and "as of T" walks back from the newest.
+Version = tuple
+
+
+@attrs.frozen(kw_only=True)
+class ClusterState:
+    config: ClusterConfig
+    seq: int = 0
+    clock: int = 0
+    next_log_id: int = 1
+    next_tx_id: int = 1
+    next_tenant_id: int = FIRST_USER_TENANT_ID
+    next_table_id: int = FIRST_USER_TABLE_ID
+    next_tablet_id: int = 1
+    schema_version: int = 0
+    frozen_version: int = 0
+    tenants: HMap = HMap()
+    tables: HMap = HMap()
+    log: HMap = HMap()
+    frozen: HMap = HMap()
+    marks: HMap = HMap()
+    # Derived from the log (open and committed transactions, the rows they wrote) or
+    # from other fields (indexes): not part of the fingerprint.
+    open_txns: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    committed: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    tenant_index: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    table_index: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    data: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    table_stats: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+
+    # Lookups ------------------------------------------------------------------------
+
+    def tenant_named(self, name: str) -> Tenant | None:
+        tenant_id = self.tenant_index.get(name)
+        return None if tenant_id is None else self.tenants[tenant_id]
+
+    def table_named(self, tenant_id: int, name: str) -> Table | None:
+        table_id = self.table_index.get((tenant_id, name))
+        return None if table_id is None else self.tables[table_id]
+
+    def tables_of(self, tenant_id: int, *, alive_only: bool = True) -> list[Table]:
+        """The tenant's tables, by table id."""
+        found = [
+            t
+            for t in self.tables.values()
+            if t.tenant_id == tenant_id and (t.alive or not alive_only)
+        ]
+        found.sort(key=lambda t: t.table_id)
+        return found
+
+    @property
+    def last_log_id(self) -> int:
+        return self.next_log_id - 1

@@ -1,0 +1,84 @@
+"""Events to and from plain data, for storage.
+
+:func:`make_converter` builds one cattrs converter (never a global) that knows every
+event class by its explicit tag (:data:`~ybstate.cluster.events.EVENT_TAGS`). Stored
+payloads never contain class names: a tag is the contract, so renaming a class cannot
+corrupt a stored history. A payload that changes shape in a later version gets an
+upcast function in :data:`UPCASTS`, applied when it is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import cattrs
+
+from ybstate.cluster.events import EVENT_TAGS
+from ybstate.errors import StoreError
+
+__all__ = ["EventCodec", "make_converter", "make_codec", "UPCASTS", "TAG_OF", "CLASS_OF"]
+
+TAG_OF: dict[type, str] = dict(EVENT_TAGS)
+CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
+if len(CLASS_OF) != len(TAG_OF):
+    raise RuntimeError("two event classes share one tag")
+
+# tag -> function(payload dict) -> payload dict of the current shape. Empty: no stored
+# shape has changed yet.
+UPCASTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter for every event class; tuples stay tuples, enums become their values."""
+    return cattrs.Converter()
+
+
+class EventCodec:
+    """Turns events into (tag, tenant_id, JSON payload) rows and back."""
+
+    def __init__(self, converter: cattrs.Converter | None = None) -> None:
+        self.converter = converter or make_converter()
+        self._unstructure = self.converter.unstructure
+        self._structure = self.converter.structure
+
+    def tag(self, event: object) -> str:
+        try:
+            return TAG_OF[type(event)]
+        except KeyError:
+            raise StoreError(f"{type(event).__name__} has no stored tag; add it to EVENT_TAGS") from None
+
+    def to_payload(self, event: object) -> dict[str, Any]:
+        return self._unstructure(event)
+
+    def to_json(self, event: object) -> str:
+        return json.dumps(self._unstructure(event), separators=(",", ":"), sort_keys=True)
+
+    def from_payload(self, tag: str, payload: dict[str, Any]) -> object:
+        cls = CLASS_OF.get(tag)
+        if cls is None:
+            raise StoreError(f"unknown event type {tag!r}; known: {sorted(CLASS_OF)}")
+        upcast = UPCASTS.get(tag)
+        if upcast is not None:
+            payload = upcast(payload)
+        try:
+            return self._structure(payload, cls)
+        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as error:
+            raise StoreError(f"event of type {tag!r} has a malformed payload: {error}") from error
+
+    def from_json(self, tag: str, text: str) -> object:
+        return self.from_payload(tag, json.loads(text))
+
+    def encode_all(self, events: Iterable[object]) -> list[tuple[int, int, str, int | None, str]]:
+        """Rows (seq, time, type, tenant_id, payload) for a batch of events."""
+        rows = []
+        for event in events:
+            rows.append(
+                (event.seq, event.time, self.tag(event), getattr(event, "tenant_id", None), self.to_json(event))
+            )
+        return rows
+
+
+def make_codec() -> EventCodec:
+    return EventCodec(make_converter())

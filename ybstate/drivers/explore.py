@@ -1,0 +1,316 @@
+"""Exhaustive breadth-first exploration of any :class:`~ybstate.kernel.Spec`.
+
+:func:`explore` visits every state reachable from ``spec.init()`` level by level, keyed by
+``spec.key(state)``, and checks the invariants at each distinct state (the start state
+included). It stops at the first violation; because the search is breadth-first, the
+:class:`Counterexample` it returns is a shortest one. Bounds on the number of states or
+on the depth cut the search short, and the result says so (``complete=False``).
+
+Memory per visited state is one dict entry: its key and a (parent key, action) pointer.
+States themselves are kept only for the frontier. The events of a counterexample are
+rebuilt at the end by re-running ``decide``/``apply`` along the path.
+
+When ``key`` is a fingerprint rather than the state itself, two distinct states whose
+fingerprints collide count as one; the search is then exact only up to collisions.
+
+Raises :class:`~ybstate.errors.InvalidParameter` for a bad bound,
+:class:`~ybstate.errors.EnabledActionFailed` when the model rejects an action it
+offered, :class:`~ybstate.errors.CounterexampleNotReproduced` when a path does not
+replay (a nondeterministic model, or a changed one).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import attrs
+
+from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
+from ybstate.kernel import Spec
+
+__all__ = [
+    "explore",
+    "replay_counterexample",
+    "Exploration",
+    "Counterexample",
+    "Progress",
+]
+
+Step = tuple[Any, tuple[Any, ...]]
+
+
+@attrs.frozen(kw_only=True)
+class Counterexample:
+    """A shortest path from ``spec.init()`` to a state that breaks ``invariant``.
+
+    ``steps`` holds each action with the events ``decide`` made of it; ``depth`` is the
+    number of steps (0 when the start state itself is bad).
+    """
+
+    invariant: str
+    message: str
+    depth: int
+    steps: tuple[Step, ...]
+
+    def format(self) -> str:
+        """A listing to read and to replay: one numbered line per action, its events below."""
+        where = "in the start state" if self.depth == 0 else f"after {self.depth} steps"
+        lines = [f"{self.invariant} violated {where}: {self.message}"]
+        width = len(str(len(self.steps)))
+        for number, (action, events) in enumerate(self.steps, 1):
+            lines.append(f"{number:>{width}}. {action!r}")
+            lines.extend(f"{'':>{width}}     {event!r}" for event in events)
+        return "\n".join(lines)
+
+    def actions(self) -> tuple[Any, ...]:
+        return tuple(action for action, _ in self.steps)
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    """A snapshot of a running exploration, handed to the ``progress`` callback."""
+
+    states: int
+    transitions: int
+    depth: int
+    queue: int
+    seconds: float
+
+
+@attrs.frozen(kw_only=True)
+class Exploration:
+    """What :func:`explore` found.
+
+    ``depth`` is the depth of the deepest state visited. ``complete`` is True only when
+    every reachable state was visited; ``truncated_by`` names the bound that cut the
+    search ("states" or "depth"), None otherwise. A violation stops the search too: then
+    ``complete`` is False and ``truncated_by`` None.
+    """
+
+    spec: str
+    distinct_states: int
+    transitions: int
+    depth: int
+    complete: bool
+    truncated_by: str | None
+    violation: Counterexample | None
+    seconds: float
+
+    @property
+    def states_per_second(self) -> float:
+        return self.distinct_states / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _check_bound(name: str, value: int | None, least: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidParameter(name, value, f"must be None or an int >= {least}")
+
+
+def explore(
+    spec: Spec,
+    *,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    progress_every: int = 10_000,
+    check_invariants: bool = True,
+) -> Exploration:
+    """Visit every state reachable from ``spec.init()``, breadth first.
+
+    ``max_states`` caps the distinct states visited, ``max_depth`` the number of steps
+    from the start state. ``progress`` is called with a :class:`Progress` each time
+    another ``progress_every`` distinct states have been found.
+    """
+    _check_bound("max_states", max_states, 1)
+    _check_bound("max_depth", max_depth, 0)
+    _check_bound("progress_every", progress_every, 1)
+    started = time.perf_counter()
+
+    init = spec.init()
+    init_key = spec.key(init)
+    checks = tuple((inv.name, inv.check) for inv in spec.invariants) if check_invariants else ()
+    parents: dict[Hashable, tuple[Hashable, Any] | None] = {init_key: None}
+    bad = _first_violation(checks, init)
+    if bad is not None:
+        cx = _counterexample(spec, parents, init_key, bad)
+        return _result(spec, started, 1, 0, 0, None, cx)
+
+    enabled = spec.enabled
+    decide = spec.decide
+    apply = spec.apply
+    key = spec.key
+    # One comparison per new state serves both bounds: reaching max_depth lowers the
+    # budget to the states seen so far, so the first state beyond it trips the same test.
+    budget = sys.maxsize if max_states is None else max_states
+    budget_reason = "states"
+    report_at = progress_every if progress is not None else sys.maxsize
+
+    states = 1
+    transitions = 0
+    expanded = 0
+    depth = 0
+    frontier: list[Any] = [init]
+    frontier_keys: list[Hashable] = [init_key]
+    while frontier:
+        if depth == max_depth:
+            budget = states
+            budget_reason = "depth"
+        next_states: list[Any] = []
+        next_keys: list[Hashable] = []
+        push_state = next_states.append
+        push_key = next_keys.append
+        for state, state_key in zip(frontier, frontier_keys):
+            actions = enabled(state)
+            transitions += len(actions)
+            expanded += 1
+            for action in actions:
+                try:
+                    events = decide(state, action)
+                except Exception as exc:
+                    raise _model_bug(parents, state_key, action, depth, "decide", exc) from exc
+                nxt = state
+                try:
+                    for event in events:
+                        nxt = apply(nxt, event)
+                except Exception as exc:
+                    raise _model_bug(parents, state_key, action, depth, "apply", exc) from exc
+                nxt_key = key(nxt)
+                if nxt_key in parents:
+                    continue
+                if states >= budget:
+                    transitions -= _unexamined(actions, action)
+                    deepest = depth + 1 if next_states else depth
+                    return _result(spec, started, states, transitions, deepest, budget_reason, None)
+                parents[nxt_key] = (state_key, action)
+                states += 1
+                push_state(nxt)
+                push_key(nxt_key)
+                for name, check in checks:
+                    message = check(nxt)
+                    if message is not None:
+                        transitions -= _unexamined(actions, action)
+                        cx = _counterexample(spec, parents, nxt_key, (name, message))
+                        return _result(spec, started, states, transitions, depth + 1, None, cx)
+                if states >= report_at:
+                    report_at += progress_every
+                    progress(  # type: ignore[misc]  # report_at stays maxsize without one
+                        Progress(
+                            states=states,
+                            transitions=transitions,
+                            depth=depth + 1,
+                            queue=states - expanded,
+                            seconds=time.perf_counter() - started,
+                        )
+                    )
+        if next_states:
+            depth += 1
+        frontier = next_states
+        frontier_keys = next_keys
+    return _result(spec, started, states, transitions, depth, None, None)
+
+
+def _unexamined(actions: Sequence[Any], current: Any) -> int:
+    """How many of ``actions`` come after ``current`` (they were counted but never tried)."""
+    for index, action in enumerate(actions):
+        if action is current:
+            return len(actions) - index - 1
+    return 0
+
+
+def _result(
+    spec: Spec,
+    started: float,
+    states: int,
+    transitions: int,
+    depth: int,
+    truncated_by: str | None,
+    violation: Counterexample | None,
+) -> Exploration:
+    return Exploration(
+        spec=spec.name,
+        distinct_states=states,
+        transitions=transitions,
+        depth=depth,
+        complete=truncated_by is None and violation is None,
+        truncated_by=truncated_by,
+        violation=violation,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _first_violation(checks: tuple[tuple[str, Callable[[Any], str | None]], ...], state: Any):
+    for name, check in checks:
+        message = check(state)
+        if message is not None:
+            return name, message
+    return None
+
+
+def _path(parents: dict[Hashable, tuple[Hashable, Any] | None], key: Hashable) -> tuple[Any, ...]:
+    """The actions leading from the start state to the state with ``key``."""
+    actions = []
+    link = parents[key]
+    while link is not None:
+        key, action = link
+        actions.append(action)
+        link = parents[key]
+    actions.reverse()
+    return tuple(actions)
+
+
+def _model_bug(parents, state_key, action, depth: int, stage: str, exc: Exception):
+    return EnabledActionFailed(action, depth, stage, exc, _path(parents, state_key))
+
+
+def _counterexample(spec: Spec, parents, key: Hashable, bad: tuple[str, str]) -> Counterexample:
+    """Rebuild the events along the parent pointers by re-running decide and apply."""
+    invariant, message = bad
+    state = spec.init()
+    steps = []
+    for action in _path(parents, key):
+        events = tuple(spec.decide(state, action))
+        for event in events:
+            state = spec.apply(state, event)
+        steps.append((action, events))
+    if spec.key(state) != key:
+        raise CounterexampleNotReproduced(
+            invariant,
+            len(steps),
+            "re-running the path reached a different state: decide or apply is not deterministic",
+        )
+    return Counterexample(invariant=invariant, message=message, depth=len(steps), steps=tuple(steps))
+
+
+def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:
+    """Replay ``cx`` from ``spec.init()`` and return the state it ends in.
+
+    Each action must be enabled where it is taken and decide to the recorded events, and
+    the final state must break ``cx.invariant``; otherwise raises
+    :class:`~ybstate.errors.CounterexampleNotReproduced`.
+    """
+    state = spec.init()
+    for number, (action, recorded) in enumerate(cx.steps, 1):
+        if action not in spec.enabled(state):
+            raise CounterexampleNotReproduced(cx.invariant, number, f"{action!r} is not enabled")
+        try:
+            events = tuple(spec.decide(state, action))
+        except Exception as exc:
+            raise CounterexampleNotReproduced(
+                cx.invariant, number, f"decide rejected {action!r}: {exc}"
+            ) from exc
+        if events != tuple(recorded):
+            raise CounterexampleNotReproduced(
+                cx.invariant, number, f"decide made {events!r}, the counterexample has {recorded!r}"
+            )
+        for event in events:
+            state = spec.apply(state, event)
+    if not any(v.invariant == cx.invariant for v in spec.violations(state)):
+        raise CounterexampleNotReproduced(
+            cx.invariant, len(cx.steps), "the invariant holds in the state the steps reach"
+        )
+    return state

@@ -1,0 +1,158 @@
+"""The seeded simulator: one random walk through any :class:`~ybstate.kernel.Spec`.
+
+At each step ``random.Random(seed)`` picks ``rng.choice(list(enabled))``; the pick depends
+only on the seed and on the order ``enabled`` returns its actions, so the same seed on the
+same model gives the same history, event for event. The walk stops at the first invariant
+violation, when nothing is enabled (a deadlock), or after ``steps`` steps.
+
+The randomness lives here, in the driver; the model's three functions stay pure.
+
+Raises :class:`~ybstate.errors.InvalidParameter` for a bad argument and
+:class:`~ybstate.errors.EnabledActionFailed` when the model rejects an action it offered.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ybstate.errors import EnabledActionFailed, InvalidParameter
+from ybstate.kernel import Spec
+
+__all__ = ["simulate", "Simulation", "SimulationViolation"]
+
+OnStep = Callable[[int, Any, Sequence[Any], Any], object]
+
+
+@attrs.frozen(kw_only=True)
+class SimulationViolation:
+    """An invariant found broken during a simulation, with what is needed to reproduce it.
+
+    ``step`` is the number of steps taken when the check failed (0: the start state).
+    With ``check_every > 1`` the breaking step lies somewhere in ``since_step .. step``;
+    ``seqs`` are the ``seq`` numbers of the events of those steps, for events that have one.
+    """
+
+    invariant: str
+    message: str
+    seed: int
+    step: int
+    since_step: int
+    seqs: tuple[int, ...]
+
+    def __str__(self) -> str:
+        where = f"step {self.step}" if self.since_step >= self.step else (
+            f"steps {self.since_step}..{self.step}"
+        )
+        seqs = ""
+        if self.seqs:
+            seqs = f", event seq {self.seqs[0]}" if len(self.seqs) == 1 else (
+                f", event seqs {self.seqs[0]}..{self.seqs[-1]}"
+            )
+        return f"{self.invariant} violated at {where} (seed {self.seed}{seqs}): {self.message}"
+
+
+@attrs.frozen(kw_only=True)
+class Simulation:
+    """One simulated history: the steps taken, where it ended, and why it stopped."""
+
+    seed: int
+    state: Any
+    steps: tuple[tuple[Any, tuple[Any, ...]], ...]
+    violation: SimulationViolation | None
+    deadlock: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None
+
+
+def _check_int(name: str, value: int, least: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(name, value, "must be an int")
+    if least is not None and value < least:
+        raise InvalidParameter(name, value, f"must be >= {least}")
+
+
+def _violation(
+    spec: Spec, state: Any, seed: int, step: int, since: int, taken: list
+) -> SimulationViolation | None:
+    """The first invariant ``state`` breaks, blamed on the steps after ``since``."""
+    found = spec.violations(state)
+    if not found:
+        return None
+    seqs = tuple(
+        event.seq
+        for _, events in taken[since:step]
+        for event in events
+        if isinstance(getattr(event, "seq", None), int)
+    )
+    return SimulationViolation(
+        invariant=found[0].invariant,
+        message=found[0].message,
+        seed=seed,
+        step=step,
+        since_step=min(since + 1, step),
+        seqs=seqs,
+    )
+
+
+def simulate(
+    spec: Spec,
+    *,
+    seed: int,
+    steps: int,
+    state: Any = None,
+    check_every: int = 1,
+    on_step: OnStep | None = None,
+) -> Simulation:
+    """Walk at most ``steps`` seeded random steps from ``state`` (``spec.init()`` if None).
+
+    Invariants are checked in the start state, after every ``check_every``-th step and in
+    the final state. ``on_step(i, action, events, state)`` is called after step ``i``
+    (counted from 1) with the state that step reached.
+    """
+    _check_int("seed", seed)
+    _check_int("steps", steps, 0)
+    _check_int("check_every", check_every, 1)
+    rng = random.Random(seed)
+    if state is None:
+        state = spec.init()
+    taken: list[tuple[Any, tuple[Any, ...]]] = []
+    checked_through = 0
+    violation = _violation(spec, state, seed, 0, 0, taken)
+    deadlock = False
+    number = 0
+    while violation is None and number < steps:
+        actions = list(spec.enabled(state))
+        if not actions:
+            deadlock = True
+            break
+        action = rng.choice(actions)
+        try:
+            events = tuple(spec.decide(state, action))
+        except Exception as exc:
+            path = tuple(a for a, _ in taken)
+            raise EnabledActionFailed(action, number, "decide", exc, path) from exc
+        try:
+            for event in events:
+                state = spec.apply(state, event)
+        except Exception as exc:
+            path = tuple(a for a, _ in taken)
+            raise EnabledActionFailed(action, number, "apply", exc, path) from exc
+        taken.append((action, events))
+        number += 1
+        if on_step is not None:
+            on_step(number, action, events, state)
+        if number % check_every == 0 or number == steps:
+            violation = _violation(spec, state, seed, number, checked_through, taken)
+            checked_through = number
+    if deadlock and checked_through < number:
+        violation = _violation(spec, state, seed, number, checked_through, taken)
+    return Simulation(
+        seed=seed, state=state, steps=tuple(taken), violation=violation, deadlock=deadlock
+    )
+

@@ -1,0 +1,189 @@
+"""The exception tree of ybstate.
+
+Every error raised on purpose by ybstate derives from :class:`YbstateError` and carries
+the offending values as attributes as well as in its message, so a caller can both
+print it and act on it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "YbstateError",
+    "ActionRejected",
+    "UnknownTenant",
+    "UnknownTable",
+    "UnknownTransaction",
+    "DuplicateName",
+    "CrossTenantTransaction",
+    "TenantNotWritable",
+    "TableBusy",
+    "InvalidAction",
+    "EventOutOfOrder",
+    "SpecError",
+    "StoreError",
+    "ForeignDatabase",
+    "HistoryMismatch",
+    "ExplorationError",
+    "ActionNotEnabled",
+    "InvalidParameter",
+    "EnabledActionFailed",
+    "CounterexampleNotReproduced",
+]
+
+
+class YbstateError(Exception):
+    """Root of every error ybstate raises on purpose."""
+
+
+class ActionRejected(YbstateError):
+    """`decide` refused an action; the state it was given is unchanged."""
+
+
+class UnknownTenant(ActionRejected, LookupError):
+    def __init__(self, tenant: str | int) -> None:
+        self.tenant = tenant
+        super().__init__(f"unknown tenant {tenant!r}")
+
+
+class UnknownTable(ActionRejected, LookupError):
+    def __init__(self, tenant: str, table: str | int) -> None:
+        self.tenant = tenant
+        self.table = table
+        super().__init__(f"tenant {tenant!r} has no table {table!r}")
+
+
+class UnknownTransaction(ActionRejected, LookupError):
+    def __init__(self, tx_id: int, why: str = "is not open") -> None:
+        self.tx_id = tx_id
+        super().__init__(f"transaction {tx_id} {why}")
+
+
+class DuplicateName(ActionRejected, ValueError):
+    def __init__(self, kind: str, name: str, where: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} already exists{where}")
+
+
+class CrossTenantTransaction(ActionRejected):
+    def __init__(self, tx_id: int | None, tx_tenant: str, table: str, table_tenant: str) -> None:
+        self.tx_id = tx_id
+        self.tx_tenant = tx_tenant
+        self.table = table
+        self.table_tenant = table_tenant
+        which = "a new transaction" if tx_id is None else f"transaction {tx_id}"
+        super().__init__(
+            f"{which} of tenant {tx_tenant!r} may not touch table {table!r} "
+            f"of tenant {table_tenant!r}: a transaction touches one tenant only"
+        )
+
+
+class TenantNotWritable(ActionRejected):
+    def __init__(self, tenant: str, status: str) -> None:
+        self.tenant = tenant
+        self.status = status
+        super().__init__(f"tenant {tenant!r} does not accept writes (status {status})")
+
+
+class TableBusy(ActionRejected):
+    def __init__(self, tenant: str, table: str, tx_ids: tuple[int, ...]) -> None:
+        self.tenant = tenant
+        self.table = table
+        self.tx_ids = tx_ids
+        super().__init__(
+            f"table {table!r} of tenant {tenant!r} cannot be dropped while "
+            f"open transactions {list(tx_ids)} write to it"
+        )
+
+
+class ActionNotEnabled(ActionRejected):
+    """The action's guard is false in the state it was decided in."""
+
+    def __init__(self, action: object, why: str) -> None:
+        self.action = action
+        self.why = why
+        super().__init__(f"{action!r} is not enabled: {why}")
+
+
+class InvalidAction(ActionRejected, ValueError):
+    """An action whose own fields are malformed (empty write, negative tick, ...)."""
+
+
+class EventOutOfOrder(YbstateError, ValueError):
+    """`apply` was given an event that cannot follow the state (wrong seq, log id or time)."""
+
+    def __init__(self, what: str, expected: object, found: object) -> None:
+        self.what = what
+        self.expected = expected
+        self.found = found
+        super().__init__(f"event out of order: expected {what} {expected!r}, found {found!r}")
+
+
+class SpecError(YbstateError, ValueError):
+    """A scenario file is malformed; nothing was written."""
+
+    def __init__(self, path: str, step: int | None, message: str) -> None:
+        self.path = path
+        self.step = step
+        self.detail = message
+        where = f"{path}" if step is None else f"{path}, step {step}"
+        super().__init__(f"{where}: {message}")
+
+
+class StoreError(YbstateError):
+    """An event store could not be opened, read or written."""
+
+
+class ForeignDatabase(StoreError):
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(f"{path} is not a ybstate history ({why}); refusing to touch it")
+
+
+class HistoryMismatch(YbstateError):
+    """A stored history does not replay to what was recorded with it."""
+
+
+class InvalidParameter(YbstateError, ValueError):
+    """A driver or a model was configured with a value it cannot work with."""
+
+    def __init__(self, name: str, value: object, why: str) -> None:
+        self.name = name
+        self.value = value
+        self.why = why
+        super().__init__(f"{name}={value!r}: {why}")
+
+
+class ExplorationError(YbstateError):
+    """The explorer or the simulator could not do its job."""
+
+
+class EnabledActionFailed(ExplorationError):
+    """A model bug: ``decide`` or ``apply`` raised for an action ``enabled`` had offered.
+
+    ``path`` is the actions from the start state to the state the action was offered in,
+    so the failure can be replayed.
+    """
+
+    def __init__(
+        self, action: object, depth: int, stage: str, cause: BaseException, path: tuple = ()
+    ) -> None:
+        self.action = action
+        self.depth = depth
+        self.stage = stage
+        self.cause = cause
+        self.path = path
+        super().__init__(
+            f"model bug: enabled offered {action!r} in a state at depth {depth}, but {stage} "
+            f"raised {type(cause).__name__}: {cause}"
+        )
+
+
+class CounterexampleNotReproduced(ExplorationError):
+    """Replaying a counterexample did not lead to a state that breaks its invariant."""
+
+    def __init__(self, invariant: str, step: int, why: str) -> None:
+        self.invariant = invariant
+        self.step = step
+        self.why = why
+        super().__init__(f"counterexample for {invariant} does not reproduce at step {step}: {why}")

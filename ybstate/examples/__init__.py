@@ -1,0 +1,1 @@
+"""Textbook models written as ybstate Specs, for checking the drivers against published results."""

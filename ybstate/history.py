@@ -1,0 +1,146 @@
+"""Operations on stored histories shared by the command line, notebooks and tests:
+open a store for reading, rebuild its state, compare fingerprints, run the invariants."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import attrs
+
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.invariants import CLUSTER_INVARIANTS
+from ybstate.cluster.reducer import EMPTY, replay
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import StoreError, YbstateError
+from ybstate.store.duck import DuckDBStore
+
+__all__ = [
+    "open_history",
+    "Replayed",
+    "replay_store",
+    "SqlInvariant",
+    "sql_invariants",
+    "invariants_dir",
+    "InvariantResult",
+    "verify_store",
+]
+
+
+def open_history(path: str | os.PathLike) -> DuckDBStore:
+    """Open an existing history file for reading; a missing or foreign file is refused."""
+    if not Path(path).exists():
+        raise StoreError(f"{path}: no such history file")
+    return DuckDBStore(path, create=False, read_only=True)
+
+
+@attrs.frozen(kw_only=True)
+class Replayed:
+    state: ClusterState
+    events: int
+    fingerprint: str
+    recorded: tuple[int, str] | None
+
+    @property
+    def matches(self) -> bool:
+        return self.recorded is not None and self.recorded == (self.state.seq, self.fingerprint)
+
+
+def replay_store(store) -> Replayed:
+    events = store.load()
+    state = replay(events) if events else EMPTY
+    return Replayed(state=state, events=len(events), fingerprint=fingerprint_hex(state), recorded=store.fingerprint())
+
+
+@attrs.frozen(kw_only=True)
+class SqlInvariant:
+    name: str
+    path: str
+    doc: str
+    sql: str
+
+
+def invariants_dir() -> Path:
+    """Where the SQL invariants live: packaged with ybstate, or the checkout's invariants/."""
+    packaged = resources.files("ybstate").joinpath("_invariants")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "invariants"
+
+
+def sql_invariants(directory: Path | None = None) -> list[SqlInvariant]:
+    """Every ``*.sql`` invariant: one query per file, its header comment saying what it checks."""
+    directory = invariants_dir() if directory is None else directory
+    if not directory.is_dir():
+        raise StoreError(f"invariants directory {directory} does not exist")
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        text = path.read_text()
+        doc = []
+        for line in text.splitlines():
+            if line.startswith("--"):
+                doc.append(line[2:].strip())
+            elif line.strip():
+                break
+        sql = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+        sql = sql.rstrip(";").strip()
+        if not sql:
+            raise StoreError(f"{path}: no query")
+        found.append(SqlInvariant(name=path.stem, path=str(path), doc=" ".join(d for d in doc if d), sql=sql))
+    return found
+
+
+@attrs.frozen(kw_only=True)
+class InvariantResult:
+    name: str
+    kind: str  # "sql" or "state"
+    doc: str
+    violations: tuple[tuple, ...]
+    columns: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[InvariantResult]:
+    """Run every SQL invariant over the stored events, then the state invariants over the
+    replayed state. Each result lists its violating rows (empty when it holds).
+
+    A history that does not replay is reported as the violated ``history_replays`` result
+    (in place of the state invariants, which need a state), after the SQL results, so the
+    SQL invariants still say what is wrong with it."""
+    results = []
+    for inv in sql_invariants(directory):
+        cursor = store.con.execute(inv.sql)
+        rows = cursor.fetchall()
+        columns = tuple(d[0] for d in cursor.description)
+        results.append(
+            InvariantResult(name=inv.name, kind="sql", doc=inv.doc, violations=tuple(rows[:50]), columns=columns)
+        )
+    try:
+        replayed = replay_store(store)
+    except YbstateError as error:
+        results.append(
+            InvariantResult(
+                name="history_replays",
+                kind="state",
+                doc="The stored events replay through the reducer.",
+                violations=((str(error),),),
+                columns=("message",),
+            )
+        )
+        return results
+    for inv in CLUSTER_INVARIANTS:
+        message = inv.check(replayed.state) if replayed.events else None
+        results.append(
+            InvariantResult(
+                name=inv.name,
+                kind="state",
+                doc=(inv.check.__doc__ or "").strip().splitlines()[0] if inv.check.__doc__ else "",
+                violations=() if message is None else ((message,),),
+                columns=("message",),
+            )
+        )
+    return results

@@ -1,0 +1,83 @@
+"""The shape every model in ybstate shares: three pure functions and a start state.
+
+A :class:`Spec` bundles ``init``, ``enabled``, ``decide`` and ``apply`` of one model
+(the YaoBase cluster, or a textbook protocol such as two-phase commit) with the
+invariants that must hold in every reachable state. The drivers (simulator, explorer,
+Hypothesis machines, scenario runner) only ever see a ``Spec``: they never reach into a
+model's modules, so the same explorer checks every model.
+
+Pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from functools import reduce
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = ["Spec", "Invariant", "Violation", "replay", "step"]
+
+S = TypeVar("S")
+A = TypeVar("A")
+E = TypeVar("E")
+
+
+@attrs.frozen(kw_only=True)
+class Invariant(Generic[S]):
+    """A named predicate over states. ``check`` returns None when it holds, else why not."""
+
+    name: str
+    check: Callable[[S], str | None]
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    """An invariant that failed, with the reason it gave."""
+
+    invariant: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.message}"
+
+
+@attrs.frozen(kw_only=True)
+class Spec(Generic[S, A, E]):
+    """One model: its start state, its three pure functions and its invariants.
+
+    ``key`` maps a state to what the explorer's visited set stores: the state itself for
+    small hashable models (exact), or a stable fingerprint for large ones.
+    """
+
+    name: str
+    init: Callable[[], S]
+    enabled: Callable[[S], Sequence[A]]
+    decide: Callable[[S, A], Sequence[E]]
+    apply: Callable[[S, E], S]
+    key: Callable[[S], Hashable]
+    invariants: tuple[Invariant[S], ...] = ()
+    describe: Callable[[S], Any] = repr
+
+    def violations(self, state: S) -> list[Violation]:
+        """Every invariant that does not hold in ``state``, in declaration order."""
+        found = []
+        for inv in self.invariants:
+            message = inv.check(state)
+            if message is not None:
+                found.append(Violation(invariant=inv.name, message=message))
+        return found
+
+
+def step(spec: Spec[S, A, E], state: S, action: A) -> tuple[S, Sequence[E]]:
+    """Decide ``action`` in ``state`` and apply the resulting events."""
+    events = spec.decide(state, action)
+    for event in events:
+        state = spec.apply(state, event)
+    return state, events
+
+
+def replay(spec: Spec[S, A, E], events: Sequence[E], state: S | None = None) -> S:
+    """Fold ``events`` into ``state`` (the model's start state when omitted)."""
+    return reduce(spec.apply, events, spec.init() if state is None else state)

@@ -1,0 +1,95 @@
+"""HMap: a persistent map that carries a digest of its contents.
+
+Backed by ``immutables.Map`` (a hash array mapped trie), so ``set`` and ``delete`` share
+structure with the map they came from and cost O(log32 n) however large it grows. Each
+map also carries the sum, modulo 2**128, of the digests of its (key, value) entries:
+updated in O(1) on every change, it fingerprints the whole map without reading it. A
+state built from HMaps therefore has a fingerprint that costs the same to compute at
+any history length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+import immutables
+
+from ybstate.hashing import DIGEST_MASK, digest
+
+__all__ = ["HMap"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_MISSING = object()
+_EMPTY: immutables.Map = immutables.Map()
+
+
+class HMap(Generic[K, V]):
+    """Immutable mapping with an incrementally maintained content digest."""
+
+    __slots__ = ("_map", "digest")
+
+    def __init__(self, items: immutables.Map = _EMPTY, content_digest: int = 0) -> None:
+        self._map = items
+        self.digest = content_digest
+
+    @classmethod
+    def of(cls, pairs: dict[K, V] | None = None) -> HMap[K, V]:
+        result: HMap[K, V] = cls()
+        for key, value in (pairs or {}).items():
+            result = result.set(key, value)
+        return result
+
+    def set(self, key: K, value: V) -> HMap[K, V]:
+        old = self._map.get(key, _MISSING)
+        d = self.digest + digest((key, value))
+        if old is not _MISSING:
+            d -= digest((key, old))
+        return HMap(self._map.set(key, value), d & DIGEST_MASK)
+
+    def delete(self, key: K) -> HMap[K, V]:
+        old = self._map[key]
+        return HMap(self._map.delete(key), (self.digest - digest((key, old))) & DIGEST_MASK)
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        return self._map.get(key, default)
+
+    def __getitem__(self, key: K) -> V:
+        return self._map[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._map)
+
+    def keys(self):
+        return self._map.keys()
+
+    def values(self):
+        return self._map.values()
+
+    def items(self):
+        return self._map.items()
+
+    def recomputed_digest(self) -> int:
+        """The digest computed from scratch (for tests of the incremental one)."""
+        return sum(digest((k, v)) for k, v in self._map.items()) & DIGEST_MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HMap):
+            return NotImplemented
+        return self.digest == other.digest and self._map == other._map
+
+    def __hash__(self) -> int:
+        return self.digest
+
+    def __repr__(self) -> str:
+        # Deterministic (iteration order of a HAMT depends on salted str hashes), so a
+        # value holding an HMap still has a stable repr for digest().
+        return f"HMap(len={len(self._map)}, digest={self.digest:032x})"

@@ -1,0 +1,304 @@
+"""Run a parsed scenario: steps become actions, actions become events, events are stored.
+
+The whole run happens inside one store transaction: events are appended after each step
+(so ``expect`` steps can query them), and if any step fails the transaction is rolled
+back, leaving the stored history exactly as it was. Internal choices (the random
+transactions of a ``workload`` step) come from the scenario's seed, so a scenario always
+produces the same history.
+"""
+
+from __future__ import annotations
+
+import decimal
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ybstate.cluster import actions as act
+from ybstate.cluster.decide import decide
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.reducer import EMPTY, apply, replay
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import ActionRejected, SpecError, YbstateError
+from ybstate.scenario.steps import (
+    CreateTableStep,
+    DropTableStep,
+    ExpectStep,
+    FreezeStep,
+    MarkStep,
+    Scenario,
+    TickStep,
+    WorkloadStep,
+    WriteStep,
+)
+from ybstate.store.base import EventStore
+
+__all__ = ["ScenarioFailed", "RunResult", "StepOutcome", "run_scenario"]
+
+
+class ScenarioFailed(YbstateError):
+    """A step was rejected unexpectedly, accepted when it should not be, or an expect failed."""
+
+    def __init__(self, scenario: Scenario, step: int, kind: str, reason: str, seq: int) -> None:
+        self.path = scenario.path
+        self.step = step
+        self.kind = kind
+        self.reason = reason
+        self.seed = scenario.seed
+        self.seq = seq
+        super().__init__(
+            f"{scenario.path}, step {step} ({kind}): {reason} "
+            f"[seed {scenario.seed}, last event seq {seq}; nothing was stored]"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class StepOutcome:
+    number: int
+    kind: str
+    events: int
+    note: str
+
+
+@attrs.frozen(kw_only=True)
+class RunResult:
+    scenario: Scenario
+    state: ClusterState
+    first_seq: int
+    outcomes: tuple[StepOutcome, ...]
+
+    @property
+    def events(self) -> int:
+        return self.state.seq - self.first_seq + 1 if self.state.seq >= self.first_seq else 0
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, store: EventStore, state: ClusterState, query) -> None:
+        self.scenario = scenario
+        self.store = store
+        self.state = state
+        self.query = query
+        self.tx_ids: dict[str, int] = {}
+        self.pending: list[object] = []
+
+    def do(self, action: object) -> list[object]:
+        events = decide(self.state, action)
+        for event in events:
+            self.state = apply(self.state, event)
+        self.pending.extend(events)
+        return events
+
+    def flush(self) -> int:
+        count = len(self.pending)
+        if self.pending:
+            self.store.append(self.pending, fingerprint_hex(self.state))
+            self.pending = []
+        return count
+
+
+def _kind(step: object) -> str:
+    return {
+        WriteStep: "write",
+        WorkloadStep: "workload",
+        CreateTableStep: "create_table",
+        DropTableStep: "drop_table",
+        FreezeStep: "freeze",
+        TickStep: "tick",
+        MarkStep: "mark",
+        ExpectStep: "expect",
+    }[type(step)]
+
+
+def _write(run: _Run, step: WriteStep) -> str:
+    changes = tuple(act.Put(table=t, key=k, value=v) for t, k, v in step.puts) + tuple(
+        act.Put(table=t, key=k, value=None) for t, k in step.deletes
+    )
+    tx = run.tx_ids.get(step.tx) if step.tx is not None else None
+    if changes:
+        (event,) = run.do(act.Write(tenant=step.tenant, tx=tx, changes=changes))
+        tx = event.tx_id
+        if step.tx is not None:
+            run.tx_ids[step.tx] = tx
+    if step.end == "commit":
+        run.do(act.Commit(tx=tx))
+    elif step.end == "abort":
+        run.do(act.Abort(tx=tx))
+    outcome = {"commit": "committed", "abort": "aborted", "open": "left open"}[step.end]
+    return f"transaction {tx} {outcome}"
+
+
+def _workload(run: _Run, step: WorkloadStep) -> str:
+    rng = random.Random(run.scenario.seed * 1_000_003 + step.number)
+    keys = [f"k{i}" for i in range(step.keys)]
+    open_tx: dict[int, int] = {}  # tx id -> cells still to write
+    started = committed = aborted = 0
+    while started < step.transactions or open_tx:
+        can_start = started < step.transactions and len(open_tx) < step.concurrency
+        if can_start and (not open_tx or rng.random() < 0.5):
+            tx, left = None, rng.randint(1, step.ops)
+            started += 1
+        else:
+            tx = rng.choice(sorted(open_tx))
+            left = open_tx[tx]
+            if left == 0:
+                del open_tx[tx]
+                if rng.random() < step.abort_ratio:
+                    run.do(act.Abort(tx=tx))
+                    aborted += 1
+                else:
+                    run.do(act.Commit(tx=tx))
+                    committed += 1
+                continue
+        table = rng.choice(step.tables)
+        key = rng.choice(keys)
+        if rng.random() < step.delete_ratio:
+            value = None
+        else:
+            value = f"s{step.number}-{started}-{rng.randrange(1 << 30):08x}"
+        (event,) = run.do(act.Write(tenant=step.tenant, tx=tx, changes=(act.Put(table=table, key=key, value=value),)))
+        open_tx[event.tx_id] = left - 1
+    return f"{committed} committed, {aborted} aborted"
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple | list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _expect(run: _Run, step: ExpectStep) -> str:
+    run.flush()
+    if run.query is None:
+        raise SpecError(run.scenario.path, step.number, "expect steps need a DuckDB store to query")
+    try:
+        rows = [_normalise(row) for row in run.query(step.sql)]
+    except Exception as error:  # DuckDB reports every SQL problem as its own error type
+        raise ScenarioFailed(run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq) from None
+    wanted = step.equals
+    if isinstance(wanted, list):
+        found: Any = rows
+        wanted = [_normalise(row) if isinstance(row, list) else [row] for row in wanted]
+    else:
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise ScenarioFailed(
+                run.scenario, step.number, "expect",
+                f"expected a single value {wanted!r}, the query returned {rows!r}", run.state.seq,
+            )
+        found = rows[0][0]
+    if found != wanted:
+        message = f" ({step.message})" if step.message else ""
+        raise ScenarioFailed(
+            run.scenario, step.number, "expect",
+            f"expected {wanted!r}, found {found!r}{message}; query: {step.sql}", run.state.seq,
+        )
+    return f"holds: {found!r}"
+
+
+def _create_table(run: _Run, step: CreateTableStep) -> str:
+    run.do(act.CreateTable(tenant=step.tenant, table=step.table, tablets=step.tablets))
+    return f"table {step.table!r} created with {step.tablets} tablets"
+
+
+def _drop_table(run: _Run, step: DropTableStep) -> str:
+    run.do(act.DropTable(tenant=step.tenant, table=step.table))
+    return f"table {step.table!r} dropped"
+
+
+def _freeze(run: _Run, step: FreezeStep) -> str:
+    (event,) = run.do(act.Freeze())
+    return f"frozen version {event.version} at log id {event.log_id}"
+
+
+def _tick(run: _Run, step: TickStep) -> str:
+    run.do(act.Tick(micros=step.micros))
+    return f"clock at {run.state.clock}"
+
+
+def _mark(run: _Run, step: MarkStep) -> str:
+    (event,) = run.do(act.Mark(name=step.name))
+    return f"mark {step.name!r} = {event.ts}"
+
+
+_RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
+    WriteStep: _write,
+    WorkloadStep: _workload,
+    CreateTableStep: _create_table,
+    DropTableStep: _drop_table,
+    FreezeStep: _freeze,
+    TickStep: _tick,
+    MarkStep: _mark,
+    ExpectStep: _expect,
+}
+
+
+def run_scenario(
+    scenario: Scenario,
+    store: EventStore,
+    *,
+    query: Callable[[str], list[tuple]] | None = None,
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> RunResult:
+    """Run ``scenario`` after whatever ``store`` already holds; all or nothing.
+
+    ``query`` runs SQL over the store (for ``expect`` steps); ``on_step`` sees each step's
+    outcome as it finishes.
+    """
+    with store.transaction():
+        stored = store.load()
+        state = replay(stored) if stored else EMPTY
+        run = _Run(scenario, store, state, query)
+        first_seq = state.seq + 1
+        _start(run)
+        run.flush()
+        outcomes = []
+        for step in scenario.steps:
+            kind = _kind(step)
+            before = len(run.pending)
+            checkpoint = run.state
+            try:
+                note = _RUNNERS[type(step)](run, step)
+            except ActionRejected as refusal:
+                if not getattr(step, "expect_rejected", False):
+                    raise ScenarioFailed(scenario, step.number, kind, f"rejected: {refusal}", run.state.seq) from refusal
+                # A step rejected as expected leaves no trace, even if it had partly run.
+                run.state = checkpoint
+                del run.pending[before:]
+                note = f"rejected as expected: {refusal}"
+            else:
+                if getattr(step, "expect_rejected", False):
+                    raise ScenarioFailed(
+                        scenario, step.number, kind, "accepted, but the scenario expects it to be rejected", run.state.seq
+                    )
+            count = run.flush() if kind != "expect" else 0
+            outcome = StepOutcome(number=step.number, kind=kind, events=count, note=note)
+            outcomes.append(outcome)
+            if on_step is not None:
+                on_step(outcome)
+        run.flush()
+        return RunResult(scenario=scenario, state=run.state, first_seq=first_seq, outcomes=tuple(outcomes))
+
+
+def _start(run: _Run) -> None:
+    scenario = run.scenario
+    if run.state.seq == 0:
+        run.do(act.Start(config=scenario.cluster))
+    elif run.state.config != scenario.cluster:
+        raise SpecError(
+            scenario.path, None,
+            f"[cluster] differs from the stored history's: stored {run.state.config}, "
+            f"scenario {scenario.cluster}",
+        )
+    for tenant in scenario.tenants:
+        if run.state.tenant_named(tenant.name) is not None:
+            raise SpecError(
+                scenario.path, None,
+                f"tenant {tenant.name!r} already exists in the stored history; "
+                "use another --db or another tenant name",
+            )
+        run.do(act.CreateTenant(name=tenant.name))
+        for table, tablets in tenant.tables:
+            run.do(act.CreateTable(tenant=tenant.name, table=table, tablets=tablets))

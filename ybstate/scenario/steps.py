@@ -1,0 +1,426 @@
+"""A scenario file (DESIGN 9), parsed and checked: typed steps, nothing executed.
+
+:func:`parse_scenario` reads the TOML text and checks every step before anything runs:
+known step kinds, the keys each kind takes and their types, tenants and tables that
+exist at that point of the timeline (following create_table / drop_table steps),
+transaction names that are not reused after they ended, mark names used once. Any
+problem raises :class:`~ybstate.errors.SpecError` naming the file, the step number
+(1-based, in file order) and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ybstate.cluster.state import ClusterConfig
+from ybstate.errors import SpecError
+
+__all__ = [
+    "Scenario",
+    "TenantDecl",
+    "Step",
+    "WriteStep",
+    "WorkloadStep",
+    "CreateTableStep",
+    "DropTableStep",
+    "FreezeStep",
+    "TickStep",
+    "MarkStep",
+    "ExpectStep",
+    "parse_scenario",
+    "load_scenario",
+    "CLUSTER_STEP_KINDS",
+    "PROTOCOL_STEP_KINDS",
+]
+
+# Step kinds of DESIGN 9 that concern the protocol; each arrives with its feature.
+PROTOCOL_STEP_KINDS = {
+    "backup": "full backup (issue 3)",
+    "archive_start": "log archiving (issue 4)",
+    "archive_stop": "log archiving (issue 4)",
+    "restore": "point-in-time restore (issue 5)",
+    "promote": "standby promotion (issue 6)",
+    "decommission": "decommission (issue 6)",
+    "fault": "fault injection (issues 3 to 6)",
+}
+
+
+@attrs.frozen(kw_only=True)
+class TenantDecl:
+    name: str
+    tables: tuple[tuple[str, int], ...]
+
+
+@attrs.frozen(kw_only=True)
+class WriteStep:
+    number: int
+    tenant: str
+    puts: tuple[tuple[str, str, str], ...]
+    deletes: tuple[tuple[str, str], ...]
+    tx: str | None
+    end: str
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class WorkloadStep:
+    number: int
+    tenant: str
+    transactions: int
+    keys: int
+    abort_ratio: float
+    tables: tuple[str, ...]
+    ops: int
+    concurrency: int
+    delete_ratio: float
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class CreateTableStep:
+    number: int
+    tenant: str
+    table: str
+    tablets: int
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class DropTableStep:
+    number: int
+    tenant: str
+    table: str
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class FreezeStep:
+    number: int
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class TickStep:
+    number: int
+    micros: int
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MarkStep:
+    number: int
+    name: str
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ExpectStep:
+    number: int
+    sql: str
+    equals: Any
+    message: str | None = None
+
+
+Step = (
+    WriteStep | WorkloadStep | CreateTableStep | DropTableStep | FreezeStep | TickStep | MarkStep | ExpectStep
+)
+
+
+@attrs.frozen(kw_only=True)
+class Scenario:
+    path: str
+    name: str
+    seed: int
+    cluster: ClusterConfig
+    tenants: tuple[TenantDecl, ...]
+    steps: tuple[Step, ...]
+
+
+class _Checker:
+    """Reads one table of the TOML with precise errors."""
+
+    def __init__(self, path: str, step: int | None, table: dict[str, Any], what: str) -> None:
+        self.path = path
+        self.step = step
+        self.table = table
+        self.what = what
+        self.used: set[str] = set()
+
+    def fail(self, message: str) -> SpecError:
+        return SpecError(self.path, self.step, message)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = attrs.NOTHING) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is attrs.NOTHING:
+                raise self.fail(f"{self.what} needs key {key!r}")
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # TOML booleans are ints to Python; never accept one where a number is asked.
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(f"{self.what}: {key!r} must be {names}, found {value!r}")
+        return value
+
+    def positive(self, key: str, default: Any = attrs.NOTHING) -> int:
+        value = self.get(key, int, default)
+        if value < 1:
+            raise self.fail(f"{self.what}: {key!r} must be at least 1, found {value}")
+        return value
+
+    def ratio(self, key: str, default: float) -> float:
+        value = float(self.get(key, (int, float), default))
+        if not 0.0 <= value <= 1.0:
+            raise self.fail(f"{self.what}: {key!r} must be between 0 and 1, found {value}")
+        return value
+
+    def done(self) -> None:
+        extra = sorted(set(self.table) - self.used)
+        if extra:
+            raise self.fail(
+                f"{self.what}: unexpected key {extra[0]!r} (expected one of {sorted(self.used)})"
+            )
+
+
+class _Timeline:
+    """What exists at each point of the scenario, for checking names before running."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tables: dict[str, set[str]] = {}
+        self.open_tx: dict[str, str] = {}  # tx name -> tenant
+        self.ended_tx: dict[str, int] = {}  # tx name -> step that ended it
+        self.marks: set[str] = set()
+        # A step expected to be rejected is checked for shape only: naming a missing
+        # table may be exactly the refusal it tests, so the model, not the parser, judges.
+        self.lenient = False
+
+    def tenant(self, c: _Checker, name: str) -> None:
+        if self.lenient:
+            self.tables.setdefault(name, set())
+            return
+        if name not in self.tables:
+            raise c.fail(f"unknown tenant {name!r} (declared: {sorted(self.tables)})")
+
+    def table(self, c: _Checker, tenant: str, table: str) -> None:
+        self.tenant(c, tenant)
+        if not self.lenient and table not in self.tables[tenant]:
+            raise c.fail(
+                f"tenant {tenant!r} has no table {table!r} at this step "
+                f"(it has: {sorted(self.tables[tenant])})"
+            )
+
+
+def _rows(c: _Checker, key: str, width: int, tenant: str, timeline: _Timeline) -> tuple[tuple[str, ...], ...]:
+    items = c.get(key, list, [])
+    rows = []
+    shape = "[table, key, value]" if width == 3 else "[table, key]"
+    for index, item in enumerate(items, 1):
+        if not (isinstance(item, list) and len(item) == width and all(isinstance(x, str) for x in item)):
+            raise c.fail(f"{c.what}: {key} item {index} must be {shape} of strings, found {item!r}")
+        if not item[1]:
+            raise c.fail(f"{c.what}: {key} item {index} has an empty row key")
+        timeline.table(c, tenant, item[0])
+        rows.append(tuple(item))
+    return tuple(rows)
+
+
+def _write(c: _Checker, number: int, t: _Timeline) -> WriteStep:
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    puts = _rows(c, "put", 3, tenant, t)
+    deletes = _rows(c, "delete", 2, tenant, t)
+    tx = c.get("tx", str, None)
+    end = c.get("end", str, "commit")
+    if end not in ("commit", "abort", "open"):
+        raise c.fail(f"write: 'end' must be 'commit', 'abort' or 'open', found {end!r}")
+    if tx is not None and not t.lenient:
+        if tx in t.ended_tx:
+            raise c.fail(f"transaction name {tx!r} is reused after it ended at step {t.ended_tx[tx]}")
+        if tx in t.open_tx and t.open_tx[tx] != tenant:
+            raise c.fail(
+                f"transaction {tx!r} belongs to tenant {t.open_tx[tx]!r}, not {tenant!r}: "
+                "a transaction touches one tenant only"
+            )
+    continuing = tx is not None and tx in t.open_tx
+    if not puts and not deletes and not continuing:
+        raise c.fail("write needs at least one 'put' or 'delete' (or an open 'tx' to end)")
+    if tx is None and end == "open":
+        raise c.fail("write with end = 'open' needs a 'tx' name so later steps can continue it")
+    if tx is not None:
+        if end == "open":
+            t.open_tx[tx] = tenant
+        else:
+            t.open_tx.pop(tx, None)
+            t.ended_tx[tx] = number
+    return WriteStep(number=number, tenant=tenant, puts=puts, deletes=deletes, tx=tx, end=end)
+
+
+def _workload(c: _Checker, number: int, t: _Timeline) -> WorkloadStep:
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    tables = c.get("tables", list, sorted(t.tables[tenant]))
+    for table in tables:
+        if not isinstance(table, str):
+            raise c.fail(f"workload: 'tables' must list table names, found {table!r}")
+        t.table(c, tenant, table)
+    if not tables:
+        raise c.fail(f"workload: tenant {tenant!r} has no table to write to")
+    return WorkloadStep(
+        number=number,
+        tenant=tenant,
+        transactions=c.positive("transactions"),
+        keys=c.positive("keys", 16),
+        abort_ratio=c.ratio("abort_ratio", 0.0),
+        tables=tuple(tables),
+        ops=c.positive("ops", 3),
+        concurrency=c.positive("concurrency", 1),
+        delete_ratio=c.ratio("delete_ratio", 0.1),
+    )
+
+
+def _create_table(c: _Checker, number: int, t: _Timeline) -> CreateTableStep:
+    tenant, table = c.get("tenant", str), c.get("table", str)
+    t.tenant(c, tenant)
+    if table in t.tables[tenant] and not t.lenient:
+        raise c.fail(f"tenant {tenant!r} already has a table {table!r} at this step")
+    tablets = c.positive("tablets", 1)
+    t.tables[tenant].add(table)
+    return CreateTableStep(number=number, tenant=tenant, table=table, tablets=tablets)
+
+
+def _drop_table(c: _Checker, number: int, t: _Timeline) -> DropTableStep:
+    tenant, table = c.get("tenant", str), c.get("table", str)
+    t.table(c, tenant, table)
+    t.tables[tenant].discard(table)
+    return DropTableStep(number=number, tenant=tenant, table=table)
+
+
+def _freeze(c: _Checker, number: int, t: _Timeline) -> FreezeStep:
+    return FreezeStep(number=number)
+
+
+def _tick(c: _Checker, number: int, t: _Timeline) -> TickStep:
+    return TickStep(number=number, micros=c.positive("micros"))
+
+
+def _mark(c: _Checker, number: int, t: _Timeline) -> MarkStep:
+    name = c.get("name", str)
+    if not name:
+        raise c.fail("mark needs a non-empty 'name'")
+    if name in t.marks and not t.lenient:
+        raise c.fail(f"mark {name!r} is already defined")
+    t.marks.add(name)
+    return MarkStep(number=number, name=name)
+
+
+def _expect(c: _Checker, number: int, t: _Timeline) -> ExpectStep:
+    sql = c.get("sql", str)
+    c.used.add("equals")
+    if "equals" not in c.table:
+        raise c.fail("expect needs key 'equals' (a value, or a list of rows)")
+    return ExpectStep(number=number, sql=sql, equals=c.table["equals"], message=c.get("message", str, None))
+
+
+_PARSERS = {
+    "write": _write,
+    "workload": _workload,
+    "create_table": _create_table,
+    "drop_table": _drop_table,
+    "freeze": _freeze,
+    "tick": _tick,
+    "mark": _mark,
+    "expect": _expect,
+}
+CLUSTER_STEP_KINDS = tuple(_PARSERS)
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(path, None, f"not valid TOML: {error}") from error
+    top = _Checker(path, None, document, "scenario")
+    name = top.get("name", str, Path(path).stem)
+    seed = top.get("seed", int, 0)
+    cluster = _cluster(path, top.get("cluster", dict, {}))
+    timeline = _Timeline(path)
+    tenants = []
+    for index, raw in enumerate(top.get("tenants", list, []), 1):
+        if not isinstance(raw, dict):
+            raise SpecError(path, None, f"tenants entry {index} must be a table, found {raw!r}")
+        c = _Checker(path, None, raw, f"tenants entry {index}")
+        tenant = c.get("name", str)
+        if not tenant:
+            raise c.fail(f"tenants entry {index} needs a non-empty name")
+        if tenant in timeline.tables or tenant == "sys":
+            raise c.fail(f"tenant {tenant!r} is declared twice (or is the system tenant)")
+        tables = c.get("tables", dict, {})
+        for table, tablets in tables.items():
+            if isinstance(tablets, bool) or not isinstance(tablets, int) or tablets < 1:
+                raise c.fail(f"tenant {tenant!r}: table {table!r} needs a positive number of tablets, found {tablets!r}")
+        c.done()
+        timeline.tables[tenant] = set(tables)
+        tenants.append(TenantDecl(name=tenant, tables=tuple(tables.items())))
+    steps = []
+    for number, raw in enumerate(top.get("steps", list, []), 1):
+        if not isinstance(raw, dict):
+            raise SpecError(path, number, f"a step must be a table, found {raw!r}")
+        c = _Checker(path, number, raw, "step")
+        kind = c.get("do", str)
+        c.what = kind
+        if kind in PROTOCOL_STEP_KINDS:
+            raise c.fail(
+                f"step kind {kind!r} is not yet supported by this version of ybstate "
+                f"(it arrives with {PROTOCOL_STEP_KINDS[kind]})"
+            )
+        parser = _PARSERS.get(kind)
+        if parser is None:
+            raise c.fail(f"unknown step kind {kind!r} (expected one of {sorted(_PARSERS)})")
+        expect_rejected = False
+        if kind != "expect":
+            expectation = c.get("expect", str, None)
+            if expectation not in (None, "rejected", "accepted"):
+                raise c.fail(f"{kind}: 'expect' must be 'rejected' or 'accepted', found {expectation!r}")
+            expect_rejected = expectation == "rejected"
+        if expect_rejected:
+            trial = copy.deepcopy(timeline)
+            trial.lenient = True
+            step = parser(c, number, trial)
+        else:
+            step = parser(c, number, timeline)
+        c.done()
+        if expect_rejected:
+            step = attrs.evolve(step, expect_rejected=True)
+        steps.append(step)
+    top.done()
+    return Scenario(path=path, name=name, seed=seed, cluster=cluster, tenants=tuple(tenants), steps=tuple(steps))
+
+
+def _cluster(path: str, table: dict[str, Any]) -> ClusterConfig:
+    c = _Checker(path, None, table, "[cluster]")
+    defaults = ClusterConfig()
+    values = {}
+    for field in attrs.fields(ClusterConfig):
+        values[field.name] = c.positive(field.name, getattr(defaults, field.name))
+    c.done()
+    return ClusterConfig(**values)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SpecError(str(path), None, f"cannot read it: {error.strerror}") from error
+    return parse_scenario(text, str(path))

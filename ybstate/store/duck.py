@@ -1,0 +1,165 @@
+"""The event store in a DuckDB file (DESIGN 10).
+
+The file holds the ``events`` table, a ``ybstate_meta`` table that marks it as a ybstate
+history, and views over the events (``commit_log`` and friends, then the internal tables
+of later features). Batches are appended through Arrow in one transaction. A file that
+is not a ybstate history is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ybstate.errors import ForeignDatabase, StoreError
+from ybstate.sqlfiles import package_sql
+from ybstate.store.base import FORMAT, FORMAT_VERSION, EventStore
+
+__all__ = ["DuckDBStore", "connect", "MEMORY"]
+
+MEMORY = ":memory:"
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("time", pa.int64()),
+        ("type", pa.string()),
+        ("tenant_id", pa.int64()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+def connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the settings ybstate relies on."""
+    config = {"python_enable_replacements": False}
+    try:
+        return duckdb.connect(path, read_only=read_only, config=config)
+    except duckdb.IOException as error:
+        raise ForeignDatabase(path, f"DuckDB cannot open it: {error}") from error
+
+
+class DuckDBStore(EventStore):
+    """A history in a DuckDB database file (or ``:memory:``).
+
+    ``create=False`` refuses a path with no file (for commands that only read).
+    """
+
+    def __init__(self, path: str | os.PathLike = MEMORY, *, create: bool = True, read_only: bool = False, codec=None) -> None:
+        super().__init__(codec)
+        self.path = str(path)
+        is_file = self.path != MEMORY
+        if is_file and not Path(self.path).exists():
+            if not create:
+                raise StoreError(f"{self.path}: no such history file")
+            if read_only:
+                raise StoreError(f"{self.path}: no such history file to read")
+        self.created = is_file and not Path(self.path).exists()
+        self.con = connect(self.path, read_only=read_only)
+        try:
+            self._check_or_initialise(read_only)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _check_or_initialise(self, read_only: bool) -> None:
+        tables = {row[0] for row in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        if "ybstate_meta" in tables:
+            meta = dict(self.con.execute("SELECT key, value FROM ybstate_meta").fetchall())
+            if meta.get("format") != FORMAT:
+                raise ForeignDatabase(self.path, f"format is {meta.get('format')!r}")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ForeignDatabase(
+                    self.path,
+                    f"format version {meta.get('format_version')!r}, this ybstate reads {FORMAT_VERSION!r}",
+                )
+            if not read_only:
+                self._create_views()
+            return
+        if tables:
+            raise ForeignDatabase(self.path, f"it has tables {sorted(tables)} but no ybstate_meta")
+        if read_only:
+            raise ForeignDatabase(self.path, "it is an empty database")
+        statements = package_sql("schema.sql")
+        self.con.begin()
+        self.con.execute(statements["create_meta"].sql)
+        self.con.execute(statements["create_events"].sql)
+        self.con.execute(
+            "INSERT INTO ybstate_meta VALUES ('format', ?), ('format_version', ?)",
+            [FORMAT, FORMAT_VERSION],
+        )
+        self._create_views()
+        self.con.commit()
+
+    def _create_views(self) -> None:
+        for name, statement in package_sql("schema.sql").items():
+            if name not in ("create_meta", "create_events"):
+                self.con.execute(statement.sql)
+
+    def last_seq(self) -> int:
+        return self.con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+
+    def _write(self, rows, fingerprint, last_seq) -> None:
+        columns = list(zip(*rows))
+        batch = pa.Table.from_arrays(
+            [pa.array(col, type=field.type) for col, field in zip(columns, _ARROW_SCHEMA)],
+            schema=_ARROW_SCHEMA,
+        )
+        nested = self._depth > 0
+        if not nested:
+            self.con.begin()
+        try:
+            self.con.register("incoming_events", batch)
+            try:
+                self.con.execute("INSERT INTO events SELECT * FROM incoming_events")
+            finally:
+                self.con.unregister("incoming_events")
+            if fingerprint is not None:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO ybstate_meta VALUES ('fingerprint', ?), ('fingerprint_seq', ?)",
+                    [fingerprint, str(last_seq)],
+                )
+        except duckdb.Error as error:
+            if not nested:
+                self.con.rollback()
+            raise StoreError(f"{self.path}: append failed: {error}") from error
+        if not nested:
+            self.con.commit()
+
+    _depth = 0
+
+    def rows(self):
+        return self.con.execute(
+            "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR) FROM events ORDER BY seq"
+        ).fetchall()
+
+    def fingerprint(self):
+        meta = dict(self.con.execute(
+            "SELECT key, value FROM ybstate_meta WHERE key IN ('fingerprint', 'fingerprint_seq')"
+        ).fetchall())
+        if "fingerprint" not in meta:
+            return None
+        return int(meta["fingerprint_seq"]), meta["fingerprint"]
+
+    def _begin(self) -> None:
+        if self._depth == 0:
+            self.con.begin()
+        self._depth += 1
+
+    def _commit(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.con.commit()
+
+    def _rollback(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.con.rollback()
+
+    def close(self) -> None:
+        self.con.close()

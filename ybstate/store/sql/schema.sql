@@ -1,0 +1,113 @@
+-- name: create_meta
+-- Marks the file as a ybstate history and records what was stored with it: the format,
+-- its version, and the state fingerprint after the last stored event.
+CREATE TABLE IF NOT EXISTS ybstate_meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- name: create_events
+-- One row per event, in history order (DESIGN 10): seq, logical time in microseconds,
+-- the event's stable type tag, the tenant it concerns (NULL for cluster-wide events) and
+-- the event itself as JSON.
+CREATE TABLE IF NOT EXISTS events (
+    seq       BIGINT PRIMARY KEY,
+    time      BIGINT NOT NULL,
+    type      VARCHAR NOT NULL,
+    tenant_id BIGINT,
+    payload   JSON NOT NULL
+);
+
+-- name: create_commit_log
+-- The shared commit log: every event that is a log entry, with its log id, timestamp and
+-- entry kind (DDL, MUTATOR, COMMIT, ABORT, FREEZE, HEARTBEAT).
+CREATE OR REPLACE VIEW commit_log AS
+SELECT
+    CAST(payload ->> 'log_id' AS BIGINT) AS log_id,
+    time AS ts,
+    CASE type
+        WHEN 'log.ddl_create_table' THEN 'DDL'
+        WHEN 'log.ddl_drop_table' THEN 'DDL'
+        WHEN 'log.mutator' THEN 'MUTATOR'
+        WHEN 'log.commit' THEN 'COMMIT'
+        WHEN 'log.abort' THEN 'ABORT'
+        WHEN 'log.freeze' THEN 'FREEZE'
+        WHEN 'log.heartbeat' THEN 'HEARTBEAT'
+    END AS kind,
+    tenant_id,
+    CAST(payload ->> 'tx_id' AS BIGINT) AS tx_id,
+    seq,
+    payload
+FROM events
+WHERE type LIKE 'log.%';
+
+-- name: create_tables_view
+-- Every table ever created: owner, name, id, and the log ids of its creation and drop.
+CREATE OR REPLACE VIEW cluster_tables AS
+SELECT
+    CAST(c.payload ->> 'table_id' AS BIGINT) AS table_id,
+    c.tenant_id,
+    c.payload ->> 'name' AS name,
+    CAST(c.payload ->> 'log_id' AS BIGINT) AS created_log_id,
+    c.time AS created_ts,
+    CAST(d.payload ->> 'log_id' AS BIGINT) AS dropped_log_id,
+    d.time AS dropped_ts
+FROM events c
+LEFT JOIN events d
+    ON d.type = 'log.ddl_drop_table'
+   AND CAST(d.payload ->> 'table_id' AS BIGINT) = CAST(c.payload ->> 'table_id' AS BIGINT)
+WHERE c.type = 'log.ddl_create_table';
+
+-- name: create_cells_view
+-- Every row change of every mutator, one row per cell, with the transaction and the
+-- table it belongs to (value NULL for a delete).
+CREATE OR REPLACE VIEW mutator_cells AS
+SELECT
+    m.log_id,
+    m.ts,
+    m.tenant_id,
+    m.tx_id,
+    c.ord AS cell_no,
+    CAST(c.cell ->> 'table_id' AS BIGINT) AS table_id,
+    c.cell ->> 'rowkey' AS rowkey,
+    c.cell ->> 'value' AS value
+FROM commit_log m,
+     LATERAL (
+        SELECT unnest(CAST(m.payload -> 'cells' AS JSON[])) AS cell,
+               generate_subscripts(CAST(m.payload -> 'cells' AS JSON[]), 1) AS ord
+     ) c
+WHERE m.kind = 'MUTATOR';
+
+-- name: create_transactions_view
+-- Every transaction: tenant, first log id, and how and where it ended (NULL while open).
+CREATE OR REPLACE VIEW transactions AS
+SELECT
+    tx_id,
+    any_value(tenant_id) AS tenant_id,
+    min(log_id) FILTER (WHERE kind = 'MUTATOR') AS first_log_id,
+    max(log_id) FILTER (WHERE kind IN ('COMMIT', 'ABORT')) AS end_log_id,
+    max(ts) FILTER (WHERE kind = 'COMMIT') AS commit_ts,
+    CASE
+        WHEN count(*) FILTER (WHERE kind = 'COMMIT') > 0 THEN 'committed'
+        WHEN count(*) FILTER (WHERE kind = 'ABORT') > 0 THEN 'aborted'
+        ELSE 'open'
+    END AS outcome
+FROM commit_log
+WHERE tx_id IS NOT NULL
+GROUP BY tx_id;
+
+-- name: create_marks_view
+-- Named points in time recorded by scenarios.
+CREATE OR REPLACE VIEW marks AS
+SELECT payload ->> 'name' AS name, CAST(payload ->> 'ts' AS BIGINT) AS ts, seq
+FROM events
+WHERE type = 'cluster.mark_recorded';
+
+-- name: create_tenants_view
+-- Every tenant created, with its id and name (the system tenant, id 1, is 'sys').
+CREATE OR REPLACE VIEW tenants AS
+SELECT 1 AS tenant_id, 'sys' AS name, 'primary' AS role, seq AS created_seq
+FROM events WHERE type = 'cluster.started'
+UNION ALL
+SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq
+FROM events WHERE type = 'cluster.tenant_created';
