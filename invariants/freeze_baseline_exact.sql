@@ -41,7 +41,9 @@ alive AS (
 computed AS (
     SELECT a.version, a.tenant_id,
            count(l.rowkey) AS rows,
-           CAST(coalesce(sum(md5_number_lower(concat_ws(chr(31), a.name, l.rowkey, l.value))), 0)
+           -- FILTER: a table with no rows adds nothing (concat_ws would hash its name alone)
+           CAST(coalesce(sum(md5_number_lower(concat_ws(chr(31), a.name, l.rowkey, l.value)))
+                             FILTER (WHERE l.rowkey IS NOT NULL), 0)
                 % 18446744073709551616 AS UBIGINT) AS checksum
     FROM alive a
     LEFT JOIN latest l

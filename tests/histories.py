@@ -28,12 +28,12 @@ from ybstate.store.duck import DuckDBStore
 __all__ = [
     "QUICKSTART",
     "SIM_SCOPE",
+    "duck_query",
+    "edit_payload",
+    "event_rows",
+    "run_quickstart",
     "simulated_history",
     "store_history",
-    "run_quickstart",
-    "duck_query",
-    "event_rows",
-    "edit_payload",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

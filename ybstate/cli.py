@@ -227,6 +227,11 @@ def check(model: str, rms: int, tenants: int, keys: int, max_log: int, ddl: bool
         raise Failure(f"invariant {result.violation.invariant} violated", EXIT_CHECK_FAILED)
 
 
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def _open(db: str):
     try:
         return open_history(db)
@@ -273,12 +278,13 @@ def verify(db: str, directory: str | None) -> None:
         store.close()
     table = Table("invariant", "kind", "result", "checks")
     for r in results:
-        table.add_row(escape(r.name), r.kind, "[green]holds[/]" if r.ok else f"[red]{len(r.violations)} violations[/]",
-                      escape(r.doc))
+        result = "[green]holds[/]" if r.ok else f"[red]{len(r.violations)} violations[/]"
+        table.add_row(escape(r.name), r.kind, result, escape(_first_sentence(r.doc)))
     out.print(table)
     broken = [r for r in results if not r.ok]
     for r in broken:
-        err.print(f"[red]{escape(r.name)}[/] violated; first rows ({escape(', '.join(r.columns))}):", highlight=False)
+        columns = escape(", ".join(r.columns))
+        err.print(f"[red]{escape(r.name)}[/] violated; first rows ({columns}):", highlight=False)
         for row in r.violations[:10]:
             err.print(f"  {row}", highlight=False, markup=False)
     if broken:

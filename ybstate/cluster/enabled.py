@@ -9,6 +9,8 @@ that picks from it reproduces the same history.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import attrs
 
 from ybstate.cluster.actions import (
@@ -61,37 +63,39 @@ def setup_actions(scope: Scope) -> list[object]:
     return actions
 
 
+@lru_cache(maxsize=4096)
+def _writes(scope: Scope, tenant: str, tables: tuple[str, ...], tx: int | None) -> tuple[Write, ...]:
+    """Every one-row write a client of ``tenant`` may make: actions are values, so the
+    same tuple serves every state with the same tables (a pure memo, not shared state)."""
+    writes = []
+    for table in tables:
+        for key in scope.keys:
+            for value in scope.values:
+                writes.append(Write(tenant=tenant, tx=tx, changes=(Put(table=table, key=key, value=value),)))
+            if scope.deletes:
+                writes.append(Write(tenant=tenant, tx=tx, changes=(Put(table=table, key=key, value=None),)))
+    return tuple(writes)
+
+
 def enabled(state: ClusterState, scope: Scope) -> list[object]:
     if state.log and state.last_log_id >= scope.max_log:
         return []
     actions: list[object] = []
-    changes: list[Put] = []
-    by_tenant: dict[str, list[Put]] = {}
+    tables_of: dict[str, tuple[str, ...]] = {}
     for tenant_name in scope.tenants:
         tenant = state.tenant_named(tenant_name)
         if tenant is None or not tenant.writable or tenant.status is not TenantStatus.NORMAL:
             continue
-        changes = []
-        for table in state.tables_of(tenant.tenant_id):
-            for key in scope.keys:
-                for value in scope.values:
-                    changes.append(Put(table=table.name, key=key, value=value))
-                if scope.deletes:
-                    changes.append(Put(table=table.name, key=key, value=None))
-        by_tenant[tenant_name] = changes
+        tables = tuple(table.name for table in state.tables_of(tenant.tenant_id))
+        tables_of[tenant_name] = tables
         if len(state.open_txns) < scope.max_open_txns:
-            actions.extend(
-                Write(tenant=tenant_name, tx=None, changes=(change,)) for change in changes
-            )
+            actions.extend(_writes(scope, tenant_name, tables, None))
     for tx_id in sorted(state.open_txns.keys()):
         open_txn = state.open_txns[tx_id]
         tenant = state.tenants[open_txn.tenant_id]
-        if tenant.name in by_tenant and len(open_txn.cells) < scope.max_cells_per_txn:
-            actions.extend(
-                Write(tenant=tenant.name, tx=tx_id, changes=(change,))
-                for change in by_tenant[tenant.name]
-            )
-        if tenant.name in by_tenant:
+        if tenant.name in tables_of and len(open_txn.cells) < scope.max_cells_per_txn:
+            actions.extend(_writes(scope, tenant.name, tables_of[tenant.name], tx_id))
+        if tenant.name in tables_of:
             actions.append(Commit(tx=tx_id))
         actions.append(Abort(tx=tx_id))
     if scope.freeze:

@@ -39,6 +39,7 @@ from ybstate.cluster.state import (
     OpenTxn,
     Table,
     Tenant,
+    TenantBaseline,
 )
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
@@ -144,6 +145,9 @@ def _table_created(state: ClusterState, e: TableCreated) -> ClusterState:
         log=state.log.set(e.log_id, e),
         tables=state.tables.set(e.table_id, table),
         table_index=state.table_index.set((e.tenant_id, e.name), e.table_id),
+        live_tables=state.live_tables.set(
+            e.tenant_id, (*state.live_tables.get(e.tenant_id, ()), e.table_id)
+        ),
         data=state.data.set(e.table_id, immutables.Map()),
         table_stats=state.table_stats.set(e.table_id, (0, 0)),
     )
@@ -168,6 +172,9 @@ def _table_dropped(state: ClusterState, e: TableDropped) -> ClusterState:
         log=state.log.set(e.log_id, e),
         tables=state.tables.set(e.table_id, dropped),
         table_index=state.table_index.delete((e.tenant_id, table.name)),
+        live_tables=state.live_tables.set(
+            e.tenant_id, tuple(t for t in state.live_tables[e.tenant_id] if t != e.table_id)
+        ),
     )
 
 
@@ -267,22 +274,19 @@ def _aborted(state: ClusterState, e: TransactionAborted) -> ClusterState:
     )
 
 
-def tenant_baselines(state: ClusterState):
+def tenant_baselines(state: ClusterState) -> tuple[TenantBaseline, ...]:
     """Per-tenant (rows, checksum) of the committed data of live tables, now."""
-    from ybstate.cluster.state import TenantBaseline
-
-    totals: dict[int, list[int]] = {}
-    for table in state.tables.values():
-        if not table.alive:
+    baselines = []
+    for tenant_id, table_ids in sorted(state.live_tables.items()):
+        if not table_ids:
             continue
-        count, checksum = state.table_stats[table.table_id]
-        acc = totals.setdefault(table.tenant_id, [0, 0])
-        acc[0] += count
-        acc[1] += checksum
-    return tuple(
-        TenantBaseline(tenant_id=tenant_id, rows=acc[0], checksum=acc[1] & CHECKSUM_MASK)
-        for tenant_id, acc in sorted(totals.items())
-    )
+        rows = checksum = 0
+        for table_id in table_ids:
+            count, sums = state.table_stats[table_id]
+            rows += count
+            checksum += sums
+        baselines.append(TenantBaseline(tenant_id=tenant_id, rows=rows, checksum=checksum & CHECKSUM_MASK))
+    return tuple(baselines)
 
 
 def _frozen(state: ClusterState, e: VersionFrozen) -> ClusterState:

@@ -216,6 +216,9 @@ class ClusterState:
     committed: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     tenant_index: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     table_index: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    # tenant id -> ids of its live tables, ascending; DDL keeps it, so per-tenant lookups
+    # do not grow with the number of tables ever dropped.
+    live_tables: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     data: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     table_stats: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
 
@@ -230,7 +233,9 @@ class ClusterState:
         return None if table_id is None else self.tables[table_id]
 
     def tables_of(self, tenant_id: int, *, alive_only: bool = True) -> list[Table]:
-        """The tenant's tables, by table id."""
+        """The tenant's tables, by table id (with ``alive_only=False``, dropped ones too)."""
+        if alive_only:
+            return [self.tables[t] for t in self.live_tables.get(tenant_id, ())]
         found = [
             t
             for t in self.tables.values()

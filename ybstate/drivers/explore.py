@@ -29,14 +29,14 @@ from typing import Any
 import attrs
 
 from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
-from ybstate.kernel import Spec
+from ybstate.kernel import Invariant, Spec
 
 __all__ = [
+    "Counterexample",
+    "Exploration",
+    "Progress",
     "explore",
     "replay_counterexample",
-    "Exploration",
-    "Counterexample",
-    "Progress",
 ]
 
 Step = tuple[Any, tuple[Any, ...]]
@@ -133,9 +133,10 @@ def explore(
 
     init = spec.init()
     init_key = spec.key(init)
-    checks = tuple((inv.name, inv.check) for inv in spec.invariants) if check_invariants else ()
+    invariants = spec.invariants if check_invariants else ()
+    checks = tuple(inv.check for inv in invariants)
     parents: dict[Hashable, tuple[Hashable, Any] | None] = {init_key: None}
-    bad = _first_violation(checks, init)
+    bad = _first_violation(invariants, init)
     if bad is not None:
         cx = _counterexample(spec, parents, init_key, bad)
         return _result(spec, started, 1, 0, 0, None, cx)
@@ -164,7 +165,7 @@ def explore(
         next_keys: list[Hashable] = []
         push_state = next_states.append
         push_key = next_keys.append
-        for state, state_key in zip(frontier, frontier_keys):
+        for state, state_key in zip(frontier, frontier_keys, strict=True):
             actions = enabled(state)
             transitions += len(actions)
             expanded += 1
@@ -190,11 +191,11 @@ def explore(
                 states += 1
                 push_state(nxt)
                 push_key(nxt_key)
-                for name, check in checks:
-                    message = check(nxt)
-                    if message is not None:
+                for check in checks:
+                    if check(nxt) is not None:
                         transitions -= _unexamined(actions, action)
-                        cx = _counterexample(spec, parents, nxt_key, (name, message))
+                        bad = _first_violation(invariants, nxt)
+                        cx = _counterexample(spec, parents, nxt_key, bad)
                         return _result(spec, started, states, transitions, depth + 1, None, cx)
                 if states >= report_at:
                     report_at += progress_every
@@ -243,11 +244,11 @@ def _result(
     )
 
 
-def _first_violation(checks: tuple[tuple[str, Callable[[Any], str | None]], ...], state: Any):
-    for name, check in checks:
-        message = check(state)
+def _first_violation(invariants: tuple[Invariant, ...], state: Any) -> tuple[str, str] | None:
+    for inv in invariants:
+        message = inv.check(state)
         if message is not None:
-            return name, message
+            return inv.name, message
     return None
 
 

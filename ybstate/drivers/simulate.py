@@ -22,7 +22,7 @@ import attrs
 from ybstate.errors import EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Spec
 
-__all__ = ["simulate", "Simulation", "SimulationViolation"]
+__all__ = ["Simulation", "SimulationViolation", "simulate"]
 
 OnStep = Callable[[int, Any, Sequence[Any], Any], object]
 
@@ -44,13 +44,15 @@ class SimulationViolation:
     seqs: tuple[int, ...]
 
     def __str__(self) -> str:
-        where = f"step {self.step}" if self.since_step >= self.step else (
-            f"steps {self.since_step}..{self.step}"
+        where = (
+            f"step {self.step}" if self.since_step >= self.step else (f"steps {self.since_step}..{self.step}")
         )
         seqs = ""
         if self.seqs:
-            seqs = f", event seq {self.seqs[0]}" if len(self.seqs) == 1 else (
-                f", event seqs {self.seqs[0]}..{self.seqs[-1]}"
+            seqs = (
+                f", event seq {self.seqs[0]}"
+                if len(self.seqs) == 1
+                else (f", event seqs {self.seqs[0]}..{self.seqs[-1]}")
             )
         return f"{self.invariant} violated at {where} (seed {self.seed}{seqs}): {self.message}"
 
@@ -152,7 +154,4 @@ def simulate(
             checked_through = number
     if deadlock and checked_through < number:
         violation = _violation(spec, state, seed, number, checked_through, taken)
-    return Simulation(
-        seed=seed, state=state, steps=tuple(taken), violation=violation, deadlock=deadlock
-    )
-
+    return Simulation(seed=seed, state=state, steps=tuple(taken), violation=violation, deadlock=deadlock)

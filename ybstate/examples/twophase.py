@@ -44,38 +44,38 @@ from ybstate.errors import ActionNotEnabled, EventOutOfOrder, InvalidParameter
 from ybstate.kernel import Invariant, Spec
 
 __all__ = [
-    "WORKING",
-    "PREPARED",
-    "COMMITTED",
     "ABORTED",
-    "INIT",
     "BUGS",
+    "COMMITTED",
+    "INIT",
+    "PREPARED",
     "RM_NEXT",
     "RM_RULES",
-    "RmRule",
     "TM_NEXT",
-    "TwoPhaseState",
-    "TMRcvPrepared",
-    "TMCommit",
-    "TMAbort",
-    "RMPrepare",
+    "WORKING",
     "RMChooseToAbort",
-    "RMRcvCommitMsg",
+    "RMPrepare",
     "RMRcvAbortMsg",
-    "TwoPhaseAction",
-    "TmReceivedPrepared",
-    "TmCommitted",
-    "TmAborted",
-    "RmPrepared",
-    "RmCommitted",
+    "RMRcvCommitMsg",
     "RmAborted",
+    "RmCommitted",
+    "RmPrepared",
+    "RmRule",
+    "TMAbort",
+    "TMCommit",
+    "TMRcvPrepared",
+    "TmAborted",
+    "TmCommitted",
+    "TmReceivedPrepared",
+    "TwoPhaseAction",
     "TwoPhaseEvent",
-    "twophase_spec",
-    "initial_state",
-    "describe",
+    "TwoPhaseState",
     "apply",
+    "describe",
+    "initial_state",
     "prepared_message",
     "tc_consistent",
+    "twophase_spec",
     "type_ok",
 ]
 
@@ -231,12 +231,13 @@ _DECISION_MSG: Mapping[type, str] = {TmCommitted: COMMIT_MSG, TmAborted: ABORT_M
 # -- apply: the reducer ---------------------------------------------------------------------
 
 
-# The reducer reads RM_NEXT through one small table per event type: a step then costs one
-# lookup of a plain string rather than building a (state, type) key.
+# The reducer reads RM_NEXT through one small table per RM event type: a step then costs
+# one lookup of a plain string rather than building a (state, type) key.
 _RM_AFTER: Mapping[type, Mapping[str, str]] = {
     kind: {before: after for (before, k), after in RM_NEXT.items() if k is kind}
     for kind in (RmPrepared, RmCommitted, RmAborted)
 }
+
 
 def _rm_out_of_order(rm: tuple[str, ...], event: RmPrepared | RmCommitted | RmAborted) -> EventOutOfOrder:
     i = event.rm
@@ -256,8 +257,8 @@ def _apply_tm_received_prepared(state: TwoPhaseState, event: TmReceivedPrepared)
         raise _tm_out_of_order(tm, event)
     msg = prepared_message(event.rm)
     if msg not in msgs:
-        raise EventOutOfOrder("msgs holding", msg, tuple(sorted(msgs, key=repr)))
-    return ((rm, tm, tm_prepared | {event.rm}, msgs))
+        raise EventOutOfOrder("msgs holding", msg, tuple(sorted(msgs)))
+    return (rm, tm, tm_prepared | {event.rm}, msgs)
 
 
 def _apply_tm_decided(state: TwoPhaseState, event: TmCommitted | TmAborted) -> TwoPhaseState:
@@ -265,44 +266,39 @@ def _apply_tm_decided(state: TwoPhaseState, event: TmCommitted | TmAborted) -> T
     after = TM_NEXT.get((tm, type(event)))
     if after is None:
         raise _tm_out_of_order(tm, event)
-    return ((rm, after, tm_prepared, msgs | {_DECISION_MSG[type(event)]}))
+    return (rm, after, tm_prepared, msgs | {_DECISION_MSG[type(event)]})
 
 
-def _apply_rm_prepared(state: TwoPhaseState, event: RmPrepared) -> TwoPhaseState:
-    rm, tm, tm_prepared, msgs = state
-    i = event.rm
-    after = _RM_AFTER[RmPrepared].get(rm[i]) if 0 <= i < len(rm) else None
-    if after is None:
-        raise _rm_out_of_order(rm, event)
-    moved = rm[:i] + (after,) + rm[i + 1 :]
-    return ((moved, tm, tm_prepared, msgs | {prepared_message(i)}))
-
-
-def _apply_rm_decided(state: TwoPhaseState, event: RmCommitted | RmAborted) -> TwoPhaseState:
-    rm, tm, tm_prepared, msgs = state
-    i = event.rm
-    after = _RM_AFTER[type(event)].get(rm[i]) if 0 <= i < len(rm) else None
-    if after is None:
-        raise _rm_out_of_order(rm, event)
-    return ((rm[:i] + (after,) + rm[i + 1 :], tm, tm_prepared, msgs))
-
-
-_APPLY: Mapping[type, Callable[[TwoPhaseState, TwoPhaseEvent], TwoPhaseState]] = {
+_APPLY_TM: Mapping[type, Callable[[TwoPhaseState, TwoPhaseEvent], TwoPhaseState]] = {
     TmReceivedPrepared: _apply_tm_received_prepared,
     TmCommitted: _apply_tm_decided,
     TmAborted: _apply_tm_decided,
-    RmPrepared: _apply_rm_prepared,
-    RmCommitted: _apply_rm_decided,
-    RmAborted: _apply_rm_decided,
 }
 
 
 def apply(state: TwoPhaseState, event: TwoPhaseEvent) -> TwoPhaseState:
-    """Fold one event into the state; raises EventOutOfOrder if the state cannot take it."""
-    handler = _APPLY.get(type(event))
-    if handler is None:
-        raise EventOutOfOrder("an event of type", tuple(t.__name__ for t in _APPLY), event)
-    return handler(state, event)
+    """Fold one event into the state; raises EventOutOfOrder if the state cannot take it.
+
+    The three RM events share one path, read from RM_NEXT (most steps are RM steps, and
+    the explorer runs this once per transition); the TM events have a handler each.
+    """
+    rm, tm, tm_prepared, msgs = state
+    kind = type(event)
+    moves = _RM_AFTER.get(kind)
+    if moves is None:
+        handler = _APPLY_TM.get(kind)
+        if handler is None:
+            expected = tuple(t.__name__ for t in (*_RM_AFTER, *_APPLY_TM))
+            raise EventOutOfOrder("an event of type", expected, event)
+        return handler(state, event)
+    i = event.rm
+    after = moves.get(rm[i]) if 0 <= i < len(rm) else None
+    if after is None:
+        raise _rm_out_of_order(rm, event)
+    if kind is RmPrepared:
+        msgs = msgs | {prepared_message(i)}
+    # Concatenation, not (*rm[:i], after, ...): it is a third faster on this hot line.
+    return (rm[:i] + (after,) + rm[i + 1 :], tm, tm_prepared, msgs)  # noqa: RUF005
 
 
 # -- invariants -----------------------------------------------------------------------------
@@ -393,7 +389,7 @@ class _Protocol:
 
     n: int
     commit_needs_all_prepared: bool
-    rm_decisions: Mapping[type, tuple[RmRule, tuple[tuple[TwoPhaseEvent], ...]]]
+    rm_decisions: Mapping[type, tuple[frozenset[str], str | None, tuple[tuple[TwoPhaseEvent], ...]]]
     rm_enabled: Mapping[tuple[bool, bool], Mapping[str, tuple[tuple[TwoPhaseAction, ...], ...]]]
     tm_rcv: tuple[TMRcvPrepared, ...]
     prepared_msgs: tuple[str, ...]
@@ -427,7 +423,8 @@ class _Protocol:
             n=n,
             commit_needs_all_prepared=bug != "commit_without_all_prepared",
             rm_decisions={
-                rule.action: (rule, tuple((rule.event(rm=r),) for r in rms)) for rule in rules
+                rule.action: (rule.rm_states, rule.needs, tuple((rule.event(rm=r),) for r in rms))
+                for rule in rules
             },
             rm_enabled=rm_enabled,
             tm_rcv=tuple(TMRcvPrepared(rm=r) for r in rms),
@@ -457,16 +454,16 @@ class _Protocol:
             if handler is None:
                 raise ActionNotEnabled(action, "it is not a TwoPhase action")
             return handler(self, state, action)
-        rule, events = found
+        rm_states, needs, events = found
         r = action.rm
         if not 0 <= r < self.n:
             raise ActionNotEnabled(action, f"there is no rm {r} (rms are 0..{self.n - 1})")
         rm, _, _, msgs = state
         s = rm[r]
-        if s not in rule.rm_states:
-            raise ActionNotEnabled(action, f"rm {r} is {s}, not one of {sorted(rule.rm_states)}")
-        if rule.needs is not None and rule.needs not in msgs:
-            raise ActionNotEnabled(action, f"no {rule.needs} message has been sent")
+        if s not in rm_states:
+            raise ActionNotEnabled(action, f"rm {r} is {s}, not one of {sorted(rm_states)}")
+        if needs is not None and needs not in msgs:
+            raise ActionNotEnabled(action, f"no {needs} message has been sent")
         return events[r]
 
 
@@ -512,9 +509,7 @@ def _same(state: TwoPhaseState) -> TwoPhaseState:
     return state
 
 
-def twophase_spec(
-    n: int, *, bug: str | None = None
-) -> Spec[TwoPhaseState, TwoPhaseAction, TwoPhaseEvent]:
+def twophase_spec(n: int, *, bug: str | None = None) -> Spec[TwoPhaseState, TwoPhaseAction, TwoPhaseEvent]:
     """TwoPhase with ``n`` resource managers, optionally with one of :data:`BUGS` planted.
 
     The state is its own visited-set key: a small, exact, hashable tuple.
@@ -533,7 +528,7 @@ def twophase_spec(
         enabled=protocol.enabled,
         decide=protocol.decide,
         apply=apply,
-        key=_same,
+        key=tuple,
         invariants=(
             Invariant(name="TypeOK", check=type_ok(n)),
             Invariant(name="TCConsistent", check=tc_consistent),

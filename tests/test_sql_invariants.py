@@ -1,0 +1,351 @@
+"""The SQL invariants in invariants/: silent on healthy histories, loud on planted faults.
+
+Healthy histories come from the cluster core (the quickstart scenario and seeded random
+walks). Each fault is planted by editing the stored events with DuckDB SQL, and breaks
+exactly one promise; the test states which invariants must then return rows, and that
+no other one does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from histories import edit_payload, run_quickstart, simulated_history, store_history
+
+from ybstate.history import invariants_dir, sql_invariants
+from ybstate.scenario import parse_scenario, run_scenario
+from ybstate.store import DuckDBStore
+
+INVARIANTS = {inv.name: inv for inv in sql_invariants()}
+
+# A freeze over tables that hold no rows yet, and one after a table was dropped empty.
+EMPTY_TABLES = """\
+[[tenants]]
+name = "shop"
+tables = { orders = 2, users = 1 }
+
+[[tenants]]
+name = "idle"
+tables = { nothing = 1 }
+
+[[steps]]
+do = "freeze"
+
+[[steps]]
+do = "write"
+tenant = "shop"
+put = [["orders", "k1", "apple"]]
+
+[[steps]]
+do = "create_table"
+tenant = "idle"
+table = "later"
+
+[[steps]]
+do = "freeze"
+
+[[steps]]
+do = "drop_table"
+tenant = "idle"
+table = "later"
+
+[[steps]]
+do = "freeze"
+"""
+
+
+def _quickstart(path: Path) -> None:
+    with DuckDBStore(path) as store:
+        run_quickstart(store)
+
+
+def _empty_tables(path: Path) -> None:
+    with DuckDBStore(path) as store:
+        run_scenario(parse_scenario(EMPTY_TABLES, "empty_tables.toml"), store)
+
+
+def _simulated(seed: int, steps: int) -> Callable[[Path], None]:
+    def build(path: Path) -> None:
+        events, state = simulated_history(seed, steps)
+        with DuckDBStore(path) as store:
+            store_history(store, events, state)
+
+    return build
+
+
+HEALTHY = {
+    "quickstart": _quickstart,
+    "empty-tables": _empty_tables,
+    "simulated-1": _simulated(1, 400),
+    "simulated-2": _simulated(2, 400),
+    "simulated-3": _simulated(3, 150),
+}
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory) -> dict[str, Path]:
+    where = tmp_path_factory.mktemp("healthy")
+    files = {}
+    for name, build in HEALTHY.items():
+        files[name] = where / f"{name}.duckdb"
+        build(files[name])
+    return files
+
+
+def _rows(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("history", sorted(HEALTHY))
+@pytest.mark.parametrize("invariant", sorted(INVARIANTS))
+def test_invariant_returns_no_rows_on_a_healthy_history(healthy, invariant, history):
+    assert _rows(healthy[history], INVARIANTS[invariant].sql) == []
+
+
+def test_healthy_histories_hold_freezes_open_transactions_aborts_and_ddl(healthy):
+    # the healthy histories must reach what the invariants look at, or silence means nothing
+    for name in ("quickstart", "simulated-1"):
+        kinds = dict(_rows(healthy[name], "SELECT kind, count(*) FROM commit_log GROUP BY kind"))
+        assert set(kinds) >= {"DDL", "MUTATOR", "COMMIT", "ABORT", "FREEZE"}, name
+        straddling = _rows(
+            healthy[name],
+            "SELECT count(*) FROM commit_log, unnest(CAST(payload -> 'open_transactions' AS JSON[])) "
+            "WHERE kind = 'FREEZE'",
+        )
+        assert straddling[0][0] > 0, name
+
+
+# Planted faults ---------------------------------------------------------------------------
+
+
+def _one(con, sql: str, params=()) -> tuple:
+    row = con.execute(sql, list(params)).fetchone()
+    assert row is not None and row[0] is not None, sql
+    return row
+
+
+def _first_freeze(con) -> int:
+    return _one(con, "SELECT min(seq) FROM events WHERE type = 'log.freeze'")[0]
+
+
+def _aborted_blog_tx(con) -> int:
+    return _one(
+        con,
+        "SELECT min(t.tx_id) FROM transactions t JOIN tenants n USING (tenant_id) "
+        "WHERE t.outcome = 'aborted' AND n.name = 'blog'",
+    )[0]
+
+
+def _shop(con) -> tuple[int, int]:
+    """The shop tenant's id and the id of its first table."""
+    return _one(
+        con,
+        "SELECT n.tenant_id, min(t.table_id) FROM tenants n JOIN cluster_tables t USING (tenant_id) "
+        "WHERE n.name = 'shop' GROUP BY n.tenant_id",
+    )
+
+
+def log_id_gap(con) -> None:
+    """Every entry from log id 100 on is numbered one too high: log id 100 is missing."""
+    con.execute(
+        "UPDATE events SET payload = json_merge_patch(payload, "
+        "json_object('log_id', CAST(payload ->> 'log_id' AS BIGINT) + 1)) "
+        "WHERE type LIKE 'log.%' AND CAST(payload ->> 'log_id' AS BIGINT) >= 100"
+    )
+
+
+def commit_at_the_same_time_as_its_predecessor(con) -> None:
+    seq, previous = _one(
+        con,
+        "SELECT seq, previous FROM (SELECT seq, kind, lag(ts) OVER (ORDER BY log_id) AS previous "
+        "FROM commit_log) WHERE kind = 'COMMIT' ORDER BY seq LIMIT 1 OFFSET 5",
+    )
+    con.execute("UPDATE events SET time = ? WHERE seq = ?", [previous, seq])
+
+
+def commit_going_back_in_time(con) -> None:
+    seq, previous = _one(
+        con,
+        "SELECT seq, previous FROM (SELECT seq, kind, lag(ts) OVER (ORDER BY log_id) AS previous "
+        "FROM commit_log) WHERE kind = 'COMMIT' ORDER BY seq LIMIT 1 OFFSET 5",
+    )
+    con.execute("UPDATE events SET time = ? WHERE seq = ?", [previous - 10, seq])
+
+
+def cell_of_another_tenants_table(con) -> None:
+    _, shop_table = _shop(con)
+    (seq,) = _one(
+        con, "SELECT min(seq) FROM commit_log WHERE kind = 'MUTATOR' AND tx_id = ?", [_aborted_blog_tx(con)]
+    )
+    edit_payload(con, seq, lambda p: p["cells"][0].update(table_id=shop_table))
+
+
+def transaction_under_two_tenants(con) -> None:
+    shop_id, _ = _shop(con)
+    tx_id = _aborted_blog_tx(con)
+    (seq,) = _one(con, "SELECT seq FROM commit_log WHERE kind = 'ABORT' AND tx_id = ?", [tx_id])
+    con.execute("UPDATE events SET tenant_id = ? WHERE seq = ?", [shop_id, seq])
+    edit_payload(con, seq, lambda p: p.update(tenant_id=shop_id))
+
+
+def baseline_checksum_wrong(con) -> None:
+    def change(payload):
+        entry = payload["baseline"][0]
+        entry["checksum"] = (entry["checksum"] + 1) % (1 << 64)
+
+    edit_payload(con, _first_freeze(con), change)
+
+
+def baseline_row_count_wrong(con) -> None:
+    def change(payload):
+        payload["baseline"][0]["rows"] += 1
+
+    edit_payload(con, _first_freeze(con), change)
+
+
+def committed_value_changed_under_a_freeze(con) -> None:
+    """A value of the first committed transaction is rewritten: the freezes recorded the old one."""
+    (seq,) = _one(
+        con,
+        "SELECT min(m.seq) FROM commit_log m JOIN transactions t USING (tx_id) "
+        "WHERE m.kind = 'MUTATOR' AND t.outcome = 'committed'",
+    )
+    edit_payload(con, seq, lambda p: p["cells"][-1].update(value=p["cells"][-1]["value"] + "-changed"))
+
+
+def open_transaction_left_out(con) -> None:
+    def change(payload):
+        assert payload["open_transactions"], "the first freeze of the quickstart straddles a transaction"
+        payload["open_transactions"] = []
+
+    edit_payload(con, _first_freeze(con), change)
+
+
+def ended_transaction_listed_as_open(con) -> None:
+    (tx_id, tenant_id, first) = _one(
+        con,
+        "SELECT tx_id, tenant_id, first_log_id FROM transactions "
+        "WHERE end_log_id < (SELECT min(log_id) FROM commit_log WHERE kind = 'FREEZE') "
+        "ORDER BY tx_id LIMIT 1",
+    )
+    entry = {"tx_id": tx_id, "tenant_id": tenant_id, "first_log_id": first}
+    edit_payload(con, _first_freeze(con), lambda p: p["open_transactions"].append(entry))
+
+
+def seq_gap(con) -> None:
+    con.execute("UPDATE events SET seq = seq + 1 WHERE seq = (SELECT max(seq) FROM events)")
+
+
+def event_missing(con) -> None:
+    (seq,) = _one(con, "SELECT seq FROM marks WHERE name = 'before_mistake'")
+    con.execute("DELETE FROM events WHERE seq = ?", [seq])
+
+
+def event_going_back_in_time(con) -> None:
+    (seq,) = _one(con, "SELECT seq FROM marks WHERE name = 'before_mistake'")
+    con.execute("UPDATE events SET time = time - 5 WHERE seq = ?", [seq])
+
+
+# planting -> the invariants that must return rows (and no other may)
+PLANTED: dict[Callable, set[str]] = {
+    log_id_gap: {"log_ids_dense"},
+    commit_at_the_same_time_as_its_predecessor: {"commit_ts_increasing"},
+    commit_going_back_in_time: {"commit_ts_increasing", "events_seq_dense"},
+    cell_of_another_tenants_table: {"single_tenant_transactions"},
+    transaction_under_two_tenants: {"single_tenant_transactions"},
+    baseline_checksum_wrong: {"freeze_baseline_exact"},
+    baseline_row_count_wrong: {"freeze_baseline_exact"},
+    committed_value_changed_under_a_freeze: {"freeze_baseline_exact"},
+    open_transaction_left_out: {"freeze_open_transactions"},
+    ended_transaction_listed_as_open: {"freeze_open_transactions"},
+    seq_gap: {"events_seq_dense"},
+    event_missing: {"events_seq_dense"},
+    event_going_back_in_time: {"events_seq_dense"},
+}
+
+
+@pytest.fixture
+def quickstart_copy(healthy, tmp_path) -> Path:
+    path = tmp_path / "planted.duckdb"
+    shutil.copy(healthy["quickstart"], path)
+    return path
+
+
+def _violated(path: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        found = {name: con.execute(inv.sql).fetchall() for name, inv in INVARIANTS.items()}
+    finally:
+        con.close()
+    return {name: rows for name, rows in found.items() if rows}
+
+
+@pytest.mark.parametrize("plant", list(PLANTED), ids=lambda plant: plant.__name__)
+def test_planted_violation_is_reported_by_the_invariant_that_checks_it(quickstart_copy, plant):
+    con = duckdb.connect(str(quickstart_copy))
+    try:
+        plant(con)
+    finally:
+        con.close()
+    assert set(_violated(quickstart_copy)) == PLANTED[plant]
+
+
+def test_cross_tenant_rows_say_which_problem_they_are(quickstart_copy):
+    con = duckdb.connect(str(quickstart_copy))
+    try:
+        cell_of_another_tenants_table(con)
+        transaction_under_two_tenants(con)
+    finally:
+        con.close()
+    problems = {row[-1] for row in _violated(quickstart_copy)["single_tenant_transactions"]}
+    assert problems == {"cell of another tenant's table", "transaction under several tenants"}
+
+
+def test_open_transaction_rows_say_which_way_the_lists_differ(quickstart_copy):
+    con = duckdb.connect(str(quickstart_copy))
+    try:
+        open_transaction_left_out(con)
+        ended_transaction_listed_as_open(con)
+    finally:
+        con.close()
+    problems = {row[-1] for row in _violated(quickstart_copy)["freeze_open_transactions"]}
+    assert problems == {"open at the freeze, not recorded", "recorded, but not open at the freeze"}
+
+
+def test_every_invariant_has_a_planted_violation():
+    assert set().union(*PLANTED.values()) == set(INVARIANTS)
+
+
+# The files themselves ---------------------------------------------------------------------
+
+
+def _invariant_files() -> list[Path]:
+    return sorted(invariants_dir().glob("*.sql"))
+
+
+def test_invariants_directory_holds_the_sql_invariants():
+    assert [p.stem for p in _invariant_files()] == sorted(INVARIANTS)
+    assert len(INVARIANTS) >= 6
+
+
+@pytest.mark.parametrize("path", _invariant_files(), ids=lambda p: p.name)
+def test_invariant_file_starts_with_a_header_comment_saying_what_its_rows_mean(path):
+    lines = path.read_text().splitlines()
+    header = []
+    for line in lines:
+        if not line.startswith("--"):
+            break
+        header.append(line[2:].strip())
+    assert lines[0].startswith("-- "), "the first line is the header comment"
+    text = " ".join(header)
+    assert len(text.split()) >= 10, "the header says what is checked"
+    assert "Returns" in text, "the header says what a returned row means"
+    assert INVARIANTS[path.stem].doc == text
