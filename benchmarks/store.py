@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import simulated_history, timed  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from _common import simulated_history, timed
+from rich.console import Console
+from rich.table import Table
 
-from ybstate.cluster.fingerprint import fingerprint_hex  # noqa: E402
-from ybstate.cluster.reducer import replay  # noqa: E402
-from ybstate.store import DuckDBStore, MemoryStore  # noqa: E402
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.reducer import replay
+from ybstate.store import DuckDBStore, MemoryStore
 
 
 def append_all(store, history, batch: int) -> None:
@@ -42,14 +42,23 @@ def main() -> None:
     expected = fingerprint_hex(replay(history))
     table = Table("store", "phase", "events", "seconds", "events/s", title="event store throughput")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, make in (("duckdb file", lambda: DuckDBStore(Path(tmp) / "bench.duckdb")),
-                            ("memory", MemoryStore)):
+        for label, make in (
+            ("duckdb file", lambda: DuckDBStore(Path(tmp) / "bench.duckdb")),
+            ("memory", MemoryStore),
+        ):
             store = make()
             _, seconds = timed(append_all, store, history, args.batch)
-            table.add_row(label, f"append (batches of {args.batch:,})", f"{len(history):,}", f"{seconds:.2f}",
-                          f"{len(history) / seconds:,.0f}")
+            table.add_row(
+                label,
+                f"append (batches of {args.batch:,})",
+                f"{len(history):,}",
+                f"{seconds:.2f}",
+                f"{len(history) / seconds:,.0f}",
+            )
             loaded, seconds = timed(store.load)
-            table.add_row(label, "load", f"{len(loaded):,}", f"{seconds:.2f}", f"{len(loaded) / seconds:,.0f}")
+            table.add_row(
+                label, "load", f"{len(loaded):,}", f"{seconds:.2f}", f"{len(loaded) / seconds:,.0f}"
+            )
             if fingerprint_hex(replay(loaded)) != expected:
                 raise SystemExit(f"{label}: the loaded history does not replay to the same fingerprint")
             store.close()

@@ -38,7 +38,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.store = DuckDBStore(":memory:")
         self.store.append(events, f"{fingerprint(self.state):032x}")
         # The reference: plain dicts, updated only from what clients asked for.
-        self.reference: dict[int, dict[tuple[str, str], str]] = {t: {} for t in self.state.tenants.keys()}
+        self.reference: dict[int, dict[tuple[str, str], str]] = {t: {} for t in self.state.tenants}
         self.buffered: dict[int, list[tuple[str, str, str | None]]] = {}
         self.snapshots: list[tuple[int, int, dict]] = []  # (commit ts, tenant, content)
 
@@ -99,7 +99,7 @@ class ClusterMachine(RuleBasedStateMachine):
             owner = self.state.tenants[txn.tenant_id].name
             other = next(t for t in tenants if t != owner)
             candidates.append(Write(tenant=other, tx=tx_id, changes=(Put(table="a", key="k", value="v"),)))
-        ended = [tx for tx in self.state.committed.keys()]
+        ended = [tx for tx in self.state.committed]
         if ended:
             candidates.append(Abort(tx=ended[0]))
         if self.state.marks:

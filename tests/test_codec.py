@@ -36,11 +36,11 @@ def test_tags_are_unique_and_never_class_names():
 
 
 def test_unknown_tag_is_refused_with_the_known_ones():
-    with pytest.raises(StoreError, match="unknown event type 'log.nonsense'") as info:
+    with pytest.raises(StoreError, match=r"unknown event type 'log\.nonsense'") as info:
         make_codec().from_json("log.nonsense", "{}")
     assert "log.mutator" in str(info.value)
 
 
 def test_malformed_payload_names_the_event_type():
-    with pytest.raises(StoreError, match="'log.commit' has a malformed payload"):
+    with pytest.raises(StoreError, match=r"'log\.commit' has a malformed payload"):
         make_codec().from_json("log.commit", '{"seq": 1}')

@@ -150,8 +150,15 @@ def assert_rejected(state, action, error_type, *fragments):
 
 def test_cross_tenant_transaction_is_rejected_naming_both_tenants():
     state, tx = open_tx(shop(), "shop", "orders", "k", "v")
-    error = assert_rejected(state, put("blog", "posts", "p", "x", tx=tx), CrossTenantTransaction,
-                            "'shop'", "'blog'", "'posts'", str(tx))
+    error = assert_rejected(
+        state,
+        put("blog", "posts", "p", "x", tx=tx),
+        CrossTenantTransaction,
+        "'shop'",
+        "'blog'",
+        "'posts'",
+        str(tx),
+    )
     assert (error.tx_tenant, error.table_tenant, error.table) == ("shop", "blog", "posts")
 
 
@@ -218,8 +225,14 @@ def test_apply_validates_events_it_did_not_decide():
     with pytest.raises(EventOutOfOrder, match="transaction 42"):
         apply(state, attrs.evolve(commit, tx_id=42))
     foreign_cell = Cell(table_id=3002, rowkey="p", value="x")  # a blog table
-    mutator = MutatorLogged(seq=state.seq + 1, time=state.clock + 1, log_id=state.next_log_id,
-                            tenant_id=1001, tx_id=tx, cells=(foreign_cell,))
+    mutator = MutatorLogged(
+        seq=state.seq + 1,
+        time=state.clock + 1,
+        log_id=state.next_log_id,
+        tenant_id=1001,
+        tx_id=tx,
+        cells=(foreign_cell,),
+    )
     with pytest.raises(EventOutOfOrder, match="tenant 1001"):
         apply(state, mutator)
     with pytest.raises(EventOutOfOrder, match="ClusterStarted"):
@@ -285,8 +298,14 @@ def test_fingerprint_does_not_depend_on_the_process_hash_seed():
         "print(fingerprint(_history(5, 50)[0]))"
     )
     outputs = {
-        subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": seed, "PATH": ""},
-                       capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
         for seed in ("1", "2", "3")
     }
     assert len(outputs) == 1 and outputs.pop().strip().isdigit()
@@ -295,7 +314,11 @@ def test_fingerprint_does_not_depend_on_the_process_hash_seed():
 @pytest.mark.parametrize("cls", [ClusterState, OpenTxn, Table])
 def test_evolver_gives_what_attrs_evolve_gives(cls):
     state, _ = _history(3, 50)
-    sample = {ClusterState: state, OpenTxn: next(iter(state.open_txns.values()), None), Table: state.tables[3001]}[cls]
+    sample = {
+        ClusterState: state,
+        OpenTxn: next(iter(state.open_txns.values()), None),
+        Table: state.tables[3001],
+    }[cls]
     if sample is None:
         sample = OpenTxn(tx_id=1, tenant_id=1001, first_log_id=1, first_ts=1, cells=())
     field = attrs.fields(cls)[1].name

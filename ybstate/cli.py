@@ -87,7 +87,9 @@ def run(spec: str, db: str) -> None:
         store = DuckDBStore(db)
     except (SpecError, StoreError) as error:
         raise _bad_input(error) from None
-    table = Table("step", "do", "events", "outcome", title=f"scenario {scenario.name!r} (seed {scenario.seed})")
+    table = Table(
+        "step", "do", "events", "outcome", title=f"scenario {scenario.name!r} (seed {scenario.seed})"
+    )
     try:
         result = run_scenario(
             scenario,
@@ -133,8 +135,13 @@ def _simulation_scope(tenants: int, keys: int) -> Scope:
 @click.option("--db", default=None, help="DuckDB file to store the history in (new or empty).")
 @click.option("--tenants", type=click.IntRange(1, 50), default=3, show_default=True)
 @click.option("--keys", type=click.IntRange(1, 10_000), default=8, show_default=True)
-@click.option("--check-every", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Check every invariant after this many steps (and at the end).")
+@click.option(
+    "--check-every",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Check every invariant after this many steps (and at the end).",
+)
 def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int) -> None:
     """Take STEPS seeded random actions among those enabled; same seed, same history."""
     from ybstate.drivers.simulate import simulate as run_simulation
@@ -154,7 +161,10 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
     with _progress() as bar:
         task = bar.add_task(f"simulating seed {seed}", total=steps)
         result = run_simulation(
-            spec, seed=seed, steps=steps, check_every=check_every,
+            spec,
+            seed=seed,
+            steps=steps,
+            check_every=check_every,
             on_step=lambda i, a, e, s: bar.advance(task),
         )
     if store is not None:
@@ -172,23 +182,45 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
     if result.deadlock:
         out.print("stopped early: nothing was enabled")
     if result.violation is not None:
-        raise Failure(f"{result.violation} (reproduce: ybstate simulate --seed {seed} --steps {result.violation.step})",
-                      EXIT_CHECK_FAILED)
+        raise Failure(
+            f"{result.violation} (reproduce: ybstate simulate --seed {seed} --steps {result.violation.step})",
+            EXIT_CHECK_FAILED,
+        )
 
 
 @cli.command()
 @click.option("--model", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True)
-@click.option("--rms", type=click.IntRange(1, 10), default=3, show_default=True,
-              help="twophase: number of resource managers.")
+@click.option(
+    "--rms",
+    type=click.IntRange(1, 10),
+    default=3,
+    show_default=True,
+    help="twophase: number of resource managers.",
+)
 @click.option("--tenants", type=click.IntRange(1, 4), default=2, show_default=True, help="cluster: tenants.")
 @click.option("--keys", type=click.IntRange(1, 4), default=2, show_default=True, help="cluster: row keys.")
-@click.option("--max-log", type=click.IntRange(1, 64), default=7, show_default=True,
-              help="cluster: longest commit log explored.")
-@click.option("--ddl/--no-ddl", default=False, show_default=True, help="cluster: create and drop a table too.")
+@click.option(
+    "--max-log",
+    type=click.IntRange(1, 64),
+    default=7,
+    show_default=True,
+    help="cluster: longest commit log explored.",
+)
+@click.option(
+    "--ddl/--no-ddl", default=False, show_default=True, help="cluster: create and drop a table too."
+)
 @click.option("--max-states", type=click.IntRange(min=1), default=None)
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
-def check(model: str, rms: int, tenants: int, keys: int, max_log: int, ddl: bool,
-          max_states: int | None, max_depth: int | None) -> None:
+def check(
+    model: str,
+    rms: int,
+    tenants: int,
+    keys: int,
+    max_log: int,
+    ddl: bool,
+    max_states: int | None,
+    max_depth: int | None,
+) -> None:
     """Explore every reachable state breadth-first and check every invariant in each."""
     from ybstate.drivers.explore import explore
 
@@ -214,8 +246,10 @@ def check(model: str, rms: int, tenants: int, keys: int, max_log: int, ddl: bool
         )
 
     result = explore(spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000)
-    status = "complete" if result.complete else (
-        f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation"
+    status = (
+        "complete"
+        if result.complete
+        else (f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation")
     )
     out.print(
         f"{spec.name}: {result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
@@ -265,8 +299,13 @@ def replay(db: str) -> None:
 
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--invariants", "directory", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Directory of SQL invariants (default: the ones shipped with ybstate).")
+@click.option(
+    "--invariants",
+    "directory",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Directory of SQL invariants (default: the ones shipped with ybstate).",
+)
 def verify(db: str, directory: str | None) -> None:
     """Run every invariant over the stored history: the SQL ones, then the state ones."""
     store = _open(db)
@@ -342,8 +381,10 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
         elif as_of in state.marks:
             ts = state.marks[as_of]
         else:
-            raise Failure(f"--as-of {as_of!r} is neither a timestamp nor a mark (marks: {sorted(state.marks)})",
-                          EXIT_BAD_INPUT)
+            raise Failure(
+                f"--as-of {as_of!r} is neither a timestamp nor a mark (marks: {sorted(state.marks)})",
+                EXIT_BAD_INPUT,
+            )
         content = ghost.content_as_of(state, found.tenant_id, ts)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     for (table, key), value in sorted(content.items()):
@@ -352,5 +393,3 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="ybstate")
-
-

@@ -75,7 +75,13 @@ class EventCodec:
         rows = []
         for event in events:
             rows.append(
-                (event.seq, event.time, self.tag(event), getattr(event, "tenant_id", None), self.to_json(event))
+                (
+                    event.seq,
+                    event.time,
+                    self.tag(event),
+                    getattr(event, "tenant_id", None),
+                    self.to_json(event),
+                )
             )
         return rows
 

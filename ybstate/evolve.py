@@ -30,7 +30,7 @@ def evolver(cls: type[T]) -> Callable[..., T]:
     args = ", ".join(f"{n}=(obj.{n} if {n} is _KEEP else {n})" for n in names)
     source = f"def evolve_{cls.__name__}(obj, *, {params}):\n    return _cls({args})\n"
     namespace: dict[str, Any] = {"_KEEP": object(), "_cls": cls}
-    exec(source, namespace)  # noqa: S102 - generated from the class's own field names
+    exec(source, namespace)
     function = namespace[f"evolve_{cls.__name__}"]
     function.__doc__ = f"attrs.evolve for {cls.__name__}, generated once."
     return function

@@ -50,7 +50,9 @@ class Replayed:
 def replay_store(store) -> Replayed:
     events = store.load()
     state = replay(events) if events else EMPTY
-    return Replayed(state=state, events=len(events), fingerprint=fingerprint_hex(state), recorded=store.fingerprint())
+    return Replayed(
+        state=state, events=len(events), fingerprint=fingerprint_hex(state), recorded=store.fingerprint()
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -117,7 +119,9 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
         rows = cursor.fetchall()
         columns = tuple(d[0] for d in cursor.description)
         results.append(
-            InvariantResult(name=inv.name, kind="sql", doc=inv.doc, violations=tuple(rows[:50]), columns=columns)
+            InvariantResult(
+                name=inv.name, kind="sql", doc=inv.doc, violations=tuple(rows[:50]), columns=columns
+            )
         )
     try:
         replayed = replay_store(store)

@@ -31,7 +31,7 @@ def load_statements(text: str, source: str = "<sql>") -> dict[str, Statement]:
     if not matches:
         raise ValueError(f"{source}: no '-- name: ...' statement headers")
     statements: dict[str, Statement] = {}
-    for match, following in zip(matches, matches[1:] + [None]):
+    for match, following in zip(matches, [*matches[1:], None]):
         body = text[match.end() : following.start() if following else len(text)]
         doc_lines, sql_lines = [], []
         for line in body.strip("\n").splitlines():

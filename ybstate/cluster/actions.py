@@ -97,6 +97,4 @@ class Mark:
     name: str
 
 
-ClusterAction = (
-    Start | CreateTenant | CreateTable | DropTable | Write | Commit | Abort | Freeze | Tick | Mark
-)
+ClusterAction = Start | CreateTenant | CreateTable | DropTable | Write | Commit | Abort | Freeze | Tick | Mark

@@ -151,9 +151,7 @@ def _drop_table(state: ClusterState, a: DropTable) -> list[object]:
         raise UnknownTable(tenant.name, a.table)
     busy = tuple(
         sorted(
-            t.tx_id
-            for t in state.open_txns.values()
-            if any(c.table_id == table.table_id for c in t.cells)
+            t.tx_id for t in state.open_txns.values() if any(c.table_id == table.table_id for c in t.cells)
         )
     )
     if busy:
@@ -192,9 +190,7 @@ def _write(state: ClusterState, a: Write) -> list[object]:
         _check_phase(state, tx_id, MutatorLogged)
         owner = state.open_txns[tx_id].tenant_id
         if owner != tenant.tenant_id:
-            raise CrossTenantTransaction(
-                tx_id, state.tenants[owner].name, a.changes[0].table, tenant.name
-            )
+            raise CrossTenantTransaction(tx_id, state.tenants[owner].name, a.changes[0].table, tenant.name)
     cells = []
     for put in a.changes:
         table = state.table_named(tenant.tenant_id, put.table)

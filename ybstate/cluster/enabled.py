@@ -15,9 +15,9 @@ import attrs
 
 from ybstate.cluster.actions import (
     Abort,
+    Commit,
     CreateTable,
     CreateTenant,
-    Commit,
     DropTable,
     Freeze,
     Put,
@@ -110,8 +110,6 @@ def enabled(state: ClusterState, scope: Scope) -> list[object]:
             table = state.table_named(tenant.tenant_id, scope.ddl_table)
             if table is None:
                 actions.append(CreateTable(tenant=tenant_name, table=scope.ddl_table, tablets=1))
-            elif not any(
-                c.table_id == table.table_id for t in state.open_txns.values() for c in t.cells
-            ):
+            elif not any(c.table_id == table.table_id for t in state.open_txns.values() for c in t.cells):
                 actions.append(DropTable(tenant=tenant_name, table=scope.ddl_table))
     return actions

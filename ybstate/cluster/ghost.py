@@ -85,9 +85,7 @@ def content_at_log(state: ClusterState, tenant_id: int, log_id: int) -> Rows:
 
 
 def _tables_at(state: ClusterState, tenant_id: int, frozen: FrozenVersion) -> list[Table]:
-    return [
-        t for t in state.tables_of(tenant_id, alive_only=False) if t.alive_at_log(frozen.log_id)
-    ]
+    return [t for t in state.tables_of(tenant_id, alive_only=False) if t.alive_at_log(frozen.log_id)]
 
 
 def baseline(state: ClusterState, tenant_id: int, version: int) -> Rows:

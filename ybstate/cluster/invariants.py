@@ -8,6 +8,8 @@ call them every so many steps.
 
 from __future__ import annotations
 
+import itertools
+
 from ybstate.cluster import ghost
 from ybstate.cluster.events import MutatorLogged, TransactionAborted, TransactionCommitted
 from ybstate.cluster.state import ClusterState, TenantBaseline
@@ -43,7 +45,7 @@ def log_time_increasing(state: ClusterState) -> str | None:
 def commit_ts_increasing(state: ClusterState) -> str | None:
     """Commit timestamps increase with the commit's log id."""
     records = sorted(state.committed.values(), key=lambda r: r.commit_log_id)
-    for before, after in zip(records, records[1:]):
+    for before, after in itertools.pairwise(records):
         if after.commit_ts <= before.commit_ts:
             return (
                 f"transaction {after.tx_id} committed at log id {after.commit_log_id} with ts "
@@ -91,7 +93,9 @@ def transactions_match_log(state: ClusterState) -> str | None:
             return f"open transaction {tx_id} does not match its log entries"
     open_in_log = {tx for tx in cells if tx not in ended}
     if open_in_log != set(state.open_txns.keys()):
-        return f"open transactions {sorted(state.open_txns.keys())} differ from the log's {sorted(open_in_log)}"
+        return (
+            f"open transactions {sorted(state.open_txns.keys())} differ from the log's {sorted(open_in_log)}"
+        )
     return None
 
 
@@ -115,7 +119,8 @@ def frozen_baselines_exact(state: ClusterState) -> str | None:
                     TenantBaseline(tenant_id=tenant_id, rows=len(held), checksum=ghost.checksum(held))
                 )
         if tuple(summaries) != frozen.baseline:
-            return f"frozen version {version}: recorded baseline {frozen.baseline} != recomputed {tuple(summaries)}"
+            recomputed = tuple(summaries)
+            return f"frozen version {version}: recorded baseline {frozen.baseline} != recomputed {recomputed}"
         straddling = sorted(
             tx_id
             for tx_id, first, end in _tx_spans(state)

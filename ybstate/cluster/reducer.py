@@ -63,7 +63,9 @@ def apply(state: ClusterState, event: object) -> ClusterState:
         raise EventOutOfOrder(f"time >= {state.clock} at seq", event.seq, event.time)
     handler = _HANDLERS.get(type(event))
     if handler is None:
-        raise EventOutOfOrder("a cluster event type", sorted(t.__name__ for t in _HANDLERS), type(event).__name__)
+        raise EventOutOfOrder(
+            "a cluster event type", sorted(t.__name__ for t in _HANDLERS), type(event).__name__
+        )
     if state.seq == 0 and type(event) is not ClusterStarted:
         raise EventOutOfOrder("ClusterStarted as the first event", "ClusterStarted", type(event).__name__)
     return handler(state, event)
@@ -92,9 +94,7 @@ def _tenant_created(state: ClusterState, e: TenantCreated) -> ClusterState:
         raise EventOutOfOrder("tenant_id", state.next_tenant_id, e.tenant_id)
     if e.name in state.tenant_index:
         raise EventOutOfOrder("a new tenant name", "unused", e.name)
-    tenant = Tenant(
-        tenant_id=e.tenant_id, name=e.name, role=e.role, status=e.status, writable=e.writable
-    )
+    tenant = Tenant(tenant_id=e.tenant_id, name=e.name, role=e.role, status=e.status, writable=e.writable)
     return _evolve_state(
         state,
         seq=e.seq,
@@ -145,9 +145,7 @@ def _table_created(state: ClusterState, e: TableCreated) -> ClusterState:
         log=state.log.set(e.log_id, e),
         tables=state.tables.set(e.table_id, table),
         table_index=state.table_index.set((e.tenant_id, e.name), e.table_id),
-        live_tables=state.live_tables.set(
-            e.tenant_id, (*state.live_tables.get(e.tenant_id, ()), e.table_id)
-        ),
+        live_tables=state.live_tables.set(e.tenant_id, (*state.live_tables.get(e.tenant_id, ()), e.table_id)),
         data=state.data.set(e.table_id, immutables.Map()),
         table_stats=state.table_stats.set(e.table_id, (0, 0)),
     )

@@ -114,9 +114,7 @@ class Table:
 
     def alive_at_log(self, log_id: int) -> bool:
         """Whether the table existed just after log entry ``log_id``."""
-        return self.created_log_id <= log_id and (
-            self.dropped_log_id is None or self.dropped_log_id > log_id
-        )
+        return self.created_log_id <= log_id and (self.dropped_log_id is None or self.dropped_log_id > log_id)
 
     def alive_at_ts(self, ts: int) -> bool:
         return self.created_ts <= ts and (self.dropped_ts is None or self.dropped_ts > ts)
@@ -236,11 +234,7 @@ class ClusterState:
         """The tenant's tables, by table id (with ``alive_only=False``, dropped ones too)."""
         if alive_only:
             return [self.tables[t] for t in self.live_tables.get(tenant_id, ())]
-        found = [
-            t
-            for t in self.tables.values()
-            if t.tenant_id == tenant_id and (t.alive or not alive_only)
-        ]
+        found = [t for t in self.tables.values() if t.tenant_id == tenant_id and (t.alive or not alive_only)]
         found.sort(key=lambda t: t.table_id)
         return found
 

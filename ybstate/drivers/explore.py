@@ -104,11 +104,12 @@ class Exploration:
         return self.distinct_states / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _check_bound(name: str, value: int | None, least: int) -> None:
-    if value is None:
+def _check_bound(name: str, value: int | None, least: int, *, optional: bool = True) -> None:
+    if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InvalidParameter(name, value, f"must be None or an int >= {least}")
+        allowed = f"None or an int >= {least}" if optional else f"an int >= {least}"
+        raise InvalidParameter(name, value, f"must be {allowed}")
 
 
 def explore(
@@ -128,7 +129,7 @@ def explore(
     """
     _check_bound("max_states", max_states, 1)
     _check_bound("max_depth", max_depth, 0)
-    _check_bound("progress_every", progress_every, 1)
+    _check_bound("progress_every", progress_every, 1, optional=False)
     started = time.perf_counter()
 
     init = spec.init()
@@ -145,11 +146,13 @@ def explore(
     decide = spec.decide
     apply = spec.apply
     key = spec.key
-    # One comparison per new state serves both bounds: reaching max_depth lowers the
-    # budget to the states seen so far, so the first state beyond it trips the same test.
+    # One comparison per new state serves both bounds and the progress reports: reaching
+    # max_depth lowers the budget to the states seen so far, so the first state beyond it
+    # trips the same test, and ``checkpoint`` is whichever of budget or report comes first.
     budget = sys.maxsize if max_states is None else max_states
     budget_reason = "states"
     report_at = progress_every if progress is not None else sys.maxsize
+    checkpoint = min(budget, report_at)
 
     states = 1
     transitions = 0
@@ -161,6 +164,7 @@ def explore(
         if depth == max_depth:
             budget = states
             budget_reason = "depth"
+            checkpoint = min(budget, report_at)
         next_states: list[Any] = []
         next_keys: list[Hashable] = []
         push_state = next_states.append
@@ -183,31 +187,33 @@ def explore(
                 nxt_key = key(nxt)
                 if nxt_key in parents:
                     continue
-                if states >= budget:
-                    transitions -= _unexamined(actions, action)
-                    deepest = depth + 1 if next_states else depth
-                    return _result(spec, started, states, transitions, deepest, budget_reason, None)
+                if states >= checkpoint:
+                    if states >= budget:
+                        transitions -= _unexamined(actions, action)
+                        deepest = depth + 1 if next_states else depth
+                        return _result(spec, started, states, transitions, deepest, budget_reason, None)
+                    report_at += progress_every
+                    checkpoint = min(budget, report_at)
+                    progress(  # type: ignore[misc]  # report_at stays maxsize without one
+                        Progress(
+                            states=states,
+                            transitions=transitions - _unexamined(actions, action),
+                            depth=depth + 1 if next_states else depth,
+                            queue=states - expanded,
+                            seconds=time.perf_counter() - started,
+                        )
+                    )
                 parents[nxt_key] = (state_key, action)
                 states += 1
                 push_state(nxt)
                 push_key(nxt_key)
                 for check in checks:
-                    if check(nxt) is not None:
+                    message = check(nxt)
+                    if message is not None:
                         transitions -= _unexamined(actions, action)
-                        bad = _first_violation(invariants, nxt)
-                        cx = _counterexample(spec, parents, nxt_key, bad)
+                        name = invariants[checks.index(check)].name
+                        cx = _counterexample(spec, parents, nxt_key, (name, message))
                         return _result(spec, started, states, transitions, depth + 1, None, cx)
-                if states >= report_at:
-                    report_at += progress_every
-                    progress(  # type: ignore[misc]  # report_at stays maxsize without one
-                        Progress(
-                            states=states,
-                            transitions=transitions,
-                            depth=depth + 1,
-                            queue=states - expanded,
-                            seconds=time.perf_counter() - started,
-                        )
-                    )
         if next_states:
             depth += 1
         frontier = next_states

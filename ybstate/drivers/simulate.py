@@ -44,17 +44,15 @@ class SimulationViolation:
     seqs: tuple[int, ...]
 
     def __str__(self) -> str:
-        where = (
-            f"step {self.step}" if self.since_step >= self.step else (f"steps {self.since_step}..{self.step}")
-        )
-        seqs = ""
-        if self.seqs:
-            seqs = (
-                f", event seq {self.seqs[0]}"
-                if len(self.seqs) == 1
-                else (f", event seqs {self.seqs[0]}..{self.seqs[-1]}")
-            )
-        return f"{self.invariant} violated at {where} (seed {self.seed}{seqs}): {self.message}"
+        if self.since_step < self.step:
+            where = f"steps {self.since_step}..{self.step}"
+        else:
+            where = f"step {self.step}"
+        if len(self.seqs) == 1:
+            where += f", event seq {self.seqs[0]}"
+        elif self.seqs:
+            where += f", event seqs {self.seqs[0]}..{self.seqs[-1]}"
+        return f"{self.invariant} violated at {where} (seed {self.seed}): {self.message}"
 
 
 @attrs.frozen(kw_only=True)

@@ -269,7 +269,7 @@ def _apply_tm_decided(state: TwoPhaseState, event: TmCommitted | TmAborted) -> T
     return (rm, after, tm_prepared, msgs | {_DECISION_MSG[type(event)]})
 
 
-_APPLY_TM: Mapping[type, Callable[[TwoPhaseState, TwoPhaseEvent], TwoPhaseState]] = {
+_APPLY_TM: Mapping[type, Callable[..., TwoPhaseState]] = {
     TmReceivedPrepared: _apply_tm_received_prepared,
     TmCommitted: _apply_tm_decided,
     TmAborted: _apply_tm_decided,
@@ -282,20 +282,22 @@ def apply(state: TwoPhaseState, event: TwoPhaseEvent) -> TwoPhaseState:
     The three RM events share one path, read from RM_NEXT (most steps are RM steps, and
     the explorer runs this once per transition); the TM events have a handler each.
     """
-    rm, tm, tm_prepared, msgs = state
-    kind = type(event)
-    moves = _RM_AFTER.get(kind)
+    moves = _RM_AFTER.get(type(event))
     if moves is None:
-        handler = _APPLY_TM.get(kind)
+        handler = _APPLY_TM.get(type(event))
         if handler is None:
             expected = tuple(t.__name__ for t in (*_RM_AFTER, *_APPLY_TM))
             raise EventOutOfOrder("an event of type", expected, event)
         return handler(state, event)
-    i = event.rm
-    after = moves.get(rm[i]) if 0 <= i < len(rm) else None
+    rm, tm, tm_prepared, msgs = state
+    i = event.rm  # type: ignore[union-attr]  # only RM events have moves
+    try:
+        after = moves[rm[i]] if i >= 0 else None
+    except (IndexError, KeyError):
+        after = None
     if after is None:
-        raise _rm_out_of_order(rm, event)
-    if kind is RmPrepared:
+        raise _rm_out_of_order(rm, event)  # type: ignore[arg-type]  # an RM event, as above
+    if after == PREPARED:  # only RmPrepared leads there, and the vote goes out as a message
         msgs = msgs | {prepared_message(i)}
     # Concatenation, not (*rm[:i], after, ...): it is a third faster on this hot line.
     return (rm[:i] + (after,) + rm[i + 1 :], tm, tm_prepared, msgs)  # noqa: RUF005
@@ -316,18 +318,27 @@ def type_ok(n: int) -> Callable[[TwoPhaseState], str | None]:
     """TypeOK for ``n`` resource managers: every variable holds a value of its type."""
     rms = frozenset(range(n))
     messages = frozenset({COMMIT_MSG, ABORT_MSG} | {prepared_message(r) for r in rms})
+    rm_states_hold = RM_STATES.issuperset
+    tm_states = TM_STATES
 
     def check(state: TwoPhaseState) -> str | None:
+        # One expression on the path every state takes; the explanation only on failure.
         rm, tm, tm_prepared, msgs = state
-        if len(rm) != n or not RM_STATES.issuperset(rm):
+        if (
+            len(rm) == n
+            and rm_states_hold(rm)
+            and tm in tm_states
+            and tm_prepared <= rms
+            and msgs <= messages
+        ):
+            return None
+        if len(rm) != n or not rm_states_hold(rm):
             return f"rm must be {n} of {sorted(RM_STATES)}, found {rm}"
         if tm not in TM_STATES:
             return f"tm must be one of {sorted(TM_STATES)}, found {tm!r}"
         if not tm_prepared <= rms:
             return f"tm_prepared must be a subset of 0..{n - 1}, found {sorted(tm_prepared)}"
-        if not msgs <= messages:
-            return f"msgs holds messages outside the protocol: {sorted(msgs - messages)}"
-        return None
+        return f"msgs holds messages outside the protocol: {sorted(msgs - messages)}"
 
     return check
 
@@ -455,11 +466,14 @@ class _Protocol:
                 raise ActionNotEnabled(action, "it is not a TwoPhase action")
             return handler(self, state, action)
         rm_states, needs, events = found
-        r = action.rm
-        if not 0 <= r < self.n:
-            raise ActionNotEnabled(action, f"there is no rm {r} (rms are 0..{self.n - 1})")
+        r = action.rm  # type: ignore[union-attr]  # only RM actions have rm_decisions
         rm, _, _, msgs = state
-        s = rm[r]
+        try:
+            s = rm[r] if r >= 0 else None
+        except IndexError:
+            s = None
+        if s is None:
+            raise ActionNotEnabled(action, f"there is no rm {r} (rms are 0..{self.n - 1})")
         if s not in rm_states:
             raise ActionNotEnabled(action, f"rm {r} is {s}, not one of {sorted(rm_states)}")
         if needs is not None and needs not in msgs:
@@ -498,7 +512,7 @@ def _decide_tm_abort(p: _Protocol, state: TwoPhaseState, action: TMAbort):
     return p.tm_aborted
 
 
-_DECIDE_TM: Mapping[type, Callable[[_Protocol, TwoPhaseState, TwoPhaseAction], tuple]] = {
+_DECIDE_TM: Mapping[type, Callable[..., tuple[TwoPhaseEvent, ...]]] = {
     TMRcvPrepared: _decide_tm_rcv_prepared,
     TMCommit: _decide_tm_commit,
     TMAbort: _decide_tm_abort,

@@ -157,7 +157,9 @@ def _workload(run: _Run, step: WorkloadStep) -> str:
             value = None
         else:
             value = f"s{step.number}-{started}-{rng.randrange(1 << 30):08x}"
-        (event,) = run.do(act.Write(tenant=step.tenant, tx=tx, changes=(act.Put(table=table, key=key, value=value),)))
+        (event,) = run.do(
+            act.Write(tenant=step.tenant, tx=tx, changes=(act.Put(table=table, key=key, value=value),))
+        )
         open_tx[event.tx_id] = left - 1
     return f"{committed} committed, {aborted} aborted"
 
@@ -177,7 +179,9 @@ def _expect(run: _Run, step: ExpectStep) -> str:
     try:
         rows = [_normalise(row) for row in run.query(step.sql)]
     except Exception as error:  # DuckDB reports every SQL problem as its own error type
-        raise ScenarioFailed(run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq) from None
+        raise ScenarioFailed(
+            run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq
+        ) from None
     wanted = step.equals
     if isinstance(wanted, list):
         found: Any = rows
@@ -185,15 +189,21 @@ def _expect(run: _Run, step: ExpectStep) -> str:
     else:
         if len(rows) != 1 or len(rows[0]) != 1:
             raise ScenarioFailed(
-                run.scenario, step.number, "expect",
-                f"expected a single value {wanted!r}, the query returned {rows!r}", run.state.seq,
+                run.scenario,
+                step.number,
+                "expect",
+                f"expected a single value {wanted!r}, the query returned {rows!r}",
+                run.state.seq,
             )
         found = rows[0][0]
     if found != wanted:
         message = f" ({step.message})" if step.message else ""
         raise ScenarioFailed(
-            run.scenario, step.number, "expect",
-            f"expected {wanted!r}, found {found!r}{message}; query: {step.sql}", run.state.seq,
+            run.scenario,
+            step.number,
+            "expect",
+            f"expected {wanted!r}, found {found!r}{message}; query: {step.sql}",
+            run.state.seq,
         )
     return f"holds: {found!r}"
 
@@ -263,7 +273,9 @@ def run_scenario(
                 note = _RUNNERS[type(step)](run, step)
             except ActionRejected as refusal:
                 if not getattr(step, "expect_rejected", False):
-                    raise ScenarioFailed(scenario, step.number, kind, f"rejected: {refusal}", run.state.seq) from refusal
+                    raise ScenarioFailed(
+                        scenario, step.number, kind, f"rejected: {refusal}", run.state.seq
+                    ) from refusal
                 # A step rejected as expected leaves no trace, even if it had partly run.
                 run.state = checkpoint
                 del run.pending[before:]
@@ -271,7 +283,11 @@ def run_scenario(
             else:
                 if getattr(step, "expect_rejected", False):
                     raise ScenarioFailed(
-                        scenario, step.number, kind, "accepted, but the scenario expects it to be rejected", run.state.seq
+                        scenario,
+                        step.number,
+                        kind,
+                        "accepted, but the scenario expects it to be rejected",
+                        run.state.seq,
                     )
             count = run.flush() if kind != "expect" else 0
             outcome = StepOutcome(number=step.number, kind=kind, events=count, note=note)
@@ -288,14 +304,16 @@ def _start(run: _Run) -> None:
         run.do(act.Start(config=scenario.cluster))
     elif run.state.config != scenario.cluster:
         raise SpecError(
-            scenario.path, None,
+            scenario.path,
+            None,
             f"[cluster] differs from the stored history's: stored {run.state.config}, "
             f"scenario {scenario.cluster}",
         )
     for tenant in scenario.tenants:
         if run.state.tenant_named(tenant.name) is not None:
             raise SpecError(
-                scenario.path, None,
+                scenario.path,
+                None,
                 f"tenant {tenant.name!r} already exists in the stored history; "
                 "use another --db or another tenant name",
             )

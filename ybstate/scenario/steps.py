@@ -163,10 +163,7 @@ class _Checker:
         value = self.table[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         # TOML booleans are ints to Python; never accept one where a number is asked.
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
+        ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
         if not ok:
             names = " or ".join(k.__name__ for k in kinds)
             raise self.fail(f"{self.what}: {key!r} must be {names}, found {value!r}")
@@ -187,9 +184,7 @@ class _Checker:
     def done(self) -> None:
         extra = sorted(set(self.table) - self.used)
         if extra:
-            raise self.fail(
-                f"{self.what}: unexpected key {extra[0]!r} (expected one of {sorted(self.used)})"
-            )
+            raise self.fail(f"{self.what}: unexpected key {extra[0]!r} (expected one of {sorted(self.used)})")
 
 
 class _Timeline:
@@ -368,7 +363,10 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         tables = c.get("tables", dict, {})
         for table, tablets in tables.items():
             if isinstance(tablets, bool) or not isinstance(tablets, int) or tablets < 1:
-                raise c.fail(f"tenant {tenant!r}: table {table!r} needs a positive number of tablets, found {tablets!r}")
+                raise c.fail(
+                    f"tenant {tenant!r}: table {table!r} needs a positive number of tablets, "
+                    f"found {tablets!r}"
+                )
         c.done()
         timeline.tables[tenant] = set(tables)
         tenants.append(TenantDecl(name=tenant, tables=tuple(tables.items())))
@@ -404,7 +402,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             step = attrs.evolve(step, expect_rejected=True)
         steps.append(step)
     top.done()
-    return Scenario(path=path, name=name, seed=seed, cluster=cluster, tenants=tuple(tenants), steps=tuple(steps))
+    return Scenario(
+        path=path, name=name, seed=seed, cluster=cluster, tenants=tuple(tenants), steps=tuple(steps)
+    )
 
 
 def _cluster(path: str, table: dict[str, Any]) -> ClusterConfig:

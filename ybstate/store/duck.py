@@ -48,7 +48,9 @@ class DuckDBStore(EventStore):
     ``create=False`` refuses a path with no file (for commands that only read).
     """
 
-    def __init__(self, path: str | os.PathLike = MEMORY, *, create: bool = True, read_only: bool = False, codec=None) -> None:
+    def __init__(
+        self, path: str | os.PathLike = MEMORY, *, create: bool = True, read_only: bool = False, codec=None
+    ) -> None:
         super().__init__(codec)
         self.path = str(path)
         is_file = self.path != MEMORY
@@ -66,9 +68,12 @@ class DuckDBStore(EventStore):
             raise
 
     def _check_or_initialise(self, read_only: bool) -> None:
-        tables = {row[0] for row in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()}
+        tables = {
+            row[0]
+            for row in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
         if "ybstate_meta" in tables:
             meta = dict(self.con.execute("SELECT key, value FROM ybstate_meta").fetchall())
             if meta.get("format") != FORMAT:
@@ -139,9 +144,11 @@ class DuckDBStore(EventStore):
         ).fetchall()
 
     def fingerprint(self):
-        meta = dict(self.con.execute(
-            "SELECT key, value FROM ybstate_meta WHERE key IN ('fingerprint', 'fingerprint_seq')"
-        ).fetchall())
+        meta = dict(
+            self.con.execute(
+                "SELECT key, value FROM ybstate_meta WHERE key IN ('fingerprint', 'fingerprint_seq')"
+            ).fetchall()
+        )
         if "fingerprint" not in meta:
             return None
         return int(meta["fingerprint_seq"]), meta["fingerprint"]
