@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import time
+from pathlib import Path
 
 from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope, enabled
+from ybstate.cluster.enabled import Scope, enabled, simulation_scope
 from ybstate.cluster.reducer import apply
 from ybstate.cluster.spec import start_events, start_state
-from ybstate.cluster.state import ClusterConfig
 
-BENCH_SCOPE = Scope(
-    tenants=tuple(f"t{i}" for i in range(1, 6)),
-    tables=(("a", 4), ("b", 2)),
-    keys=tuple(f"k{i}" for i in range(6)),
-    values=("x",),
-    max_open_txns=4,
-    max_cells_per_txn=4,
-    max_log=1 << 62,
-    tick=1000,
-    ddl_table="c",
-    config=ClusterConfig(),
-)
+BENCH_SCOPE = simulation_scope(tenants=5, keys=6, values=("x",))
 
 
 def simulated_history(events: int, seed: int = 1, scope: Scope = BENCH_SCOPE) -> list[object]:
@@ -36,6 +26,21 @@ def simulated_history(events: int, seed: int = 1, scope: Scope = BENCH_SCOPE) ->
             state = apply(state, event)
             history.append(event)
     return history[:events]
+
+
+def cached_history(events: int, seed: int, cache: str | None) -> list[object]:
+    """`simulated_history`, kept in a pickle file between runs when `cache` names one
+    (generation is the slow part: it runs enabled and decide for every event)."""
+    if cache is not None and Path(cache).exists():
+        with open(cache, "rb") as handle:
+            stored = pickle.load(handle)  # a file this script wrote itself
+        if len(stored) >= events:
+            return stored[:events]
+    history = simulated_history(events, seed)
+    if cache is not None:
+        with open(cache, "wb") as handle:
+            pickle.dump(history, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return history
 
 
 def timed(function, *args):

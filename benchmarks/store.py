@@ -4,7 +4,7 @@ Appends the history to a new DuckDB file in batches (JSON encoding + one Arrow i
 batch, in one transaction each), then loads it back (fetch + decode) and replays it to
 check the fingerprint. Prints events/s for each phase.
 
-    python benchmarks/store.py [--events 1000000] [--batch 100000]
+    python benchmarks/store.py [--events 1000000] [--batch 100000] [--cache FILE]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import simulated_history, timed
+from _common import cached_history, timed
 from rich.console import Console
 from rich.table import Table
 
@@ -35,10 +35,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache", default=None, help="pickle file keeping the generated history")
     args = parser.parse_args()
     console = Console()
     console.print(f"generating a simulated history of {args.events:,} events ...")
-    history, _ = timed(simulated_history, args.events, args.seed)
+    history, _ = timed(cached_history, args.events, args.seed, args.cache)
     expected = fingerprint_hex(replay(history))
     table = Table("store", "phase", "events", "seconds", "events/s", title="event store throughput")
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,11 +15,11 @@ from typing import Any
 
 import duckdb
 
-from ybstate.cluster.enabled import Scope, setup_actions
+from ybstate.cluster.enabled import Scope, setup_actions, simulation_scope
 from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.reducer import EMPTY
 from ybstate.cluster.spec import cluster_spec
-from ybstate.cluster.state import ClusterConfig, ClusterState
+from ybstate.cluster.state import ClusterState
 from ybstate.kernel import step
 from ybstate.scenario import RunResult, load_scenario, run_scenario
 from ybstate.store.base import EventStore
@@ -41,18 +41,7 @@ QUICKSTART = REPO / "specs" / "quickstart.toml"
 
 # Three tenants with two tables each, a table created and dropped as the walk goes, ticks
 # and freezes: every event type of the cluster shows up in a few hundred steps.
-SIM_SCOPE = Scope(
-    tenants=("t1", "t2", "t3"),
-    tables=(("a", 4), ("b", 2)),
-    keys=tuple(f"k{i}" for i in range(6)),
-    values=("x", "y"),
-    max_open_txns=3,
-    max_cells_per_txn=3,
-    max_log=1 << 62,
-    tick=1000,
-    ddl_table="c",
-    config=ClusterConfig(),
-)
+SIM_SCOPE = simulation_scope(tenants=3, keys=6)
 
 
 def simulated_history(seed: int, steps: int, scope: Scope = SIM_SCOPE) -> tuple[list[Any], ClusterState]:

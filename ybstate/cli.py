@@ -19,10 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ybstate.cluster import ghost
-from ybstate.cluster.enabled import Scope
+from ybstate.cluster.enabled import Scope, simulation_scope
 from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.spec import cluster_spec, start_events
-from ybstate.cluster.state import ClusterConfig
 from ybstate.errors import SpecError, StoreError, YbstateError
 from ybstate.history import open_history, replay_store, verify_store
 from ybstate.scenario import ScenarioFailed, load_scenario, run_scenario
@@ -114,21 +113,6 @@ def run(spec: str, db: str) -> None:
     )
 
 
-def _simulation_scope(tenants: int, keys: int) -> Scope:
-    return Scope(
-        tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
-        tables=(("a", 4), ("b", 2)),
-        keys=tuple(f"k{i}" for i in range(keys)),
-        values=("x", "y"),
-        max_open_txns=3,
-        max_cells_per_txn=4,
-        max_log=1 << 62,
-        tick=1000,
-        ddl_table="c",
-        config=ClusterConfig(),
-    )
-
-
 @cli.command()
 @click.option("--seed", type=int, required=True, help="Seed of the random choices.")
 @click.option("--steps", type=click.IntRange(min=0), required=True, help="Number of actions to take.")
@@ -156,7 +140,7 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
             held = store.last_seq()
             store.close()
             raise _bad_input(StoreError(f"{db} already holds {held} events; simulate writes a new history"))
-    scope = _simulation_scope(tenants, keys)
+    scope = simulation_scope(tenants, keys)
     spec = cluster_spec(scope)
     with _progress() as bar:
         task = bar.add_task(f"simulating seed {seed}", total=steps)

@@ -13,6 +13,7 @@ from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.invariants import CLUSTER_INVARIANTS
 from ybstate.cluster.reducer import EMPTY, replay
 from ybstate.cluster.state import ClusterState
+from ybstate.cluster.trace import validate_trace
 from ybstate.errors import StoreError, YbstateError
 from ybstate.store.duck import DuckDBStore
 
@@ -108,7 +109,8 @@ class InvariantResult:
 
 def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[InvariantResult]:
     """Run every SQL invariant over the stored events, then the state invariants over the
-    replayed state. Each result lists its violating rows (empty when it holds).
+    state rebuilt by trace validation (:func:`~ybstate.cluster.trace.validate_trace`).
+    Each result lists its violating rows (empty when it holds).
 
     A history that does not replay is reported as the violated ``history_replays`` result
     (in place of the state invariants, which need a state), after the SQL results, so the
@@ -123,21 +125,24 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
                 name=inv.name, kind="sql", doc=inv.doc, violations=tuple(rows[:50]), columns=columns
             )
         )
+    state, failure = None, ()
     try:
-        replayed = replay_store(store)
+        state = validate_trace(store.load())
     except YbstateError as error:
-        results.append(
-            InvariantResult(
-                name="history_replays",
-                kind="state",
-                doc="The stored events replay through the reducer.",
-                violations=((str(error),),),
-                columns=("message",),
-            )
+        failure = ((str(error),),)
+    results.append(
+        InvariantResult(
+            name="history_replays",
+            kind="state",
+            doc="Every stored event is what decide makes of the request behind it, and replays.",
+            violations=failure,
+            columns=("message",),
         )
+    )
+    if state is None:
         return results
     for inv in CLUSTER_INVARIANTS:
-        message = inv.check(replayed.state) if replayed.events else None
+        message = inv.check(state) if state.seq else None
         results.append(
             InvariantResult(
                 name=inv.name,

@@ -17,7 +17,7 @@ import immutables
 
 from ybstate.hashing import DIGEST_MASK, digest
 
-__all__ = ["HMap"]
+__all__ = ["HMap", "PLog"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -93,3 +93,89 @@ class HMap(Generic[K, V]):
         # Deterministic (iteration order of a HAMT depends on salted str hashes), so a
         # value holding an HMap still has a stable repr for digest().
         return f"HMap(len={len(self._map)}, digest={self.digest:032x})"
+
+
+class PLog(Generic[V]):
+    """An append-only persistent sequence indexed 1, 2, 3, ... with a content digest.
+
+    The commit log grows by one entry per event, so its cost per append matters most.
+    Entries sit in chunks of :data:`CHUNK` kept in an ``immutables.Map``; the newest,
+    partly filled chunk is a plain tuple. An append copies that tuple (at most CHUNK - 1
+    references) and, once per CHUNK appends, files it into the map: far less copying than
+    a path through a trie on every append. The digest is the same sum of entry digests
+    an :class:`HMap` keyed by index would carry.
+    """
+
+    CHUNK = 32
+    __slots__ = ("_chunks", "_tail", "_length", "digest")
+
+    def __init__(
+        self, chunks: immutables.Map = _EMPTY, tail: tuple = (), length: int = 0, content_digest: int = 0
+    ) -> None:
+        self._chunks = chunks
+        self._tail = tail
+        self._length = length
+        self.digest = content_digest
+
+    def append(self, value: V) -> PLog[V]:
+        index = self._length + 1
+        tail = (*self._tail, value)
+        chunks = self._chunks
+        if len(tail) == self.CHUNK:
+            chunks = chunks.set(self._length // self.CHUNK, tail)
+            tail = ()
+        return PLog(chunks, tail, index, (self.digest + digest((index, value))) & DIGEST_MASK)
+
+    def set(self, index: int, value: V) -> PLog[V]:
+        """Append ``value`` as entry ``index``, which must be the next one."""
+        if index != self._length + 1:
+            raise IndexError(f"PLog only appends: next index is {self._length + 1}, got {index}")
+        return self.append(value)
+
+    def get(self, index: int, default: V | None = None) -> V | None:
+        if not 1 <= index <= self._length:
+            return default
+        position = index - 1
+        chunk_no, offset = divmod(position, self.CHUNK)
+        if position >= self._length - len(self._tail):
+            return self._tail[position - (self._length - len(self._tail))]
+        return self._chunks[chunk_no][offset]
+
+    def __getitem__(self, index: int) -> V:
+        if not 1 <= index <= self._length:
+            raise KeyError(index)
+        return self.get(index)
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 1 <= index <= self._length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def keys(self) -> range:
+        return range(1, self._length + 1)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.keys())
+
+    def values(self) -> Iterator[V]:
+        for chunk_no in range(self._length // self.CHUNK):
+            yield from self._chunks[chunk_no]
+        yield from self._tail
+
+    def items(self) -> Iterator[tuple[int, V]]:
+        return enumerate(self.values(), 1)
+
+    def recomputed_digest(self) -> int:
+        return sum(digest(item) for item in self.items()) & DIGEST_MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PLog):
+            return NotImplemented
+        return self.digest == other.digest and list(self.values()) == list(other.values())
+
+    def __hash__(self) -> int:
+        return self.digest
+
+    def __repr__(self) -> str:
+        return f"PLog(len={self._length}, digest={self.digest:032x})"

@@ -27,7 +27,7 @@ from ybstate.cluster.actions import (
 )
 from ybstate.cluster.state import ClusterConfig, ClusterState, TenantStatus
 
-__all__ = ["Scope", "enabled", "setup_actions"]
+__all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +51,25 @@ class Scope:
     tick: int | None = None
     ddl_table: str | None = None
     config: ClusterConfig = ClusterConfig(data_servers=2)
+
+
+def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
+    """The open-ended world of `ybstate simulate`, the benchmarks and the test histories:
+    ``tenants`` tenants with tables ``a`` (4 tablets) and ``b`` (2), a table ``c`` created and
+    dropped as the walk goes, ``keys`` row keys, interleaved transactions, freezes and
+    heartbeats, and no bound on the log."""
+    return Scope(
+        tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+        tables=(("a", 4), ("b", 2)),
+        keys=tuple(f"k{i}" for i in range(keys)),
+        values=values,
+        max_open_txns=3,
+        max_cells_per_txn=4,
+        max_log=1 << 62,
+        tick=1000,
+        ddl_table="c",
+        config=ClusterConfig(),
+    )
 
 
 def setup_actions(scope: Scope) -> list[object]:

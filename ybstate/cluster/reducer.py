@@ -43,6 +43,7 @@ from ybstate.cluster.state import (
 )
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
+from ybstate.gcpause import paused_gc
 from ybstate.hashing import CHECKSUM_MASK, row_hash
 
 __all__ = ["apply", "replay", "EMPTY", "tenant_baselines"]
@@ -72,7 +73,10 @@ def apply(state: ClusterState, event: object) -> ClusterState:
 
 
 def replay(events: Iterable[object], state: ClusterState = EMPTY) -> ClusterState:
-    return reduce(apply, events, state)
+    """``functools.reduce(apply, events, state)``, with the cyclic collector paused (see
+    :mod:`ybstate.gcpause`: the fold makes no reference cycles)."""
+    with paused_gc():
+        return reduce(apply, events, state)
 
 
 def _started(state: ClusterState, e: ClusterStarted) -> ClusterState:
@@ -112,6 +116,18 @@ def _check_entry(state: ClusterState, e) -> None:
         raise EventOutOfOrder(f"a log timestamp > {state.clock} at log_id", e.log_id, e.time)
 
 
+def _logged(state: ClusterState, e, **changes) -> ClusterState:
+    """The state after log entry ``e``: its seq, its time, the entry in the log, plus ``changes``."""
+    return _evolve_state(
+        state,
+        seq=e.seq,
+        clock=e.time,
+        next_log_id=e.log_id + 1,
+        log=state.log.set(e.log_id, e),
+        **changes,
+    )
+
+
 def _table_created(state: ClusterState, e: TableCreated) -> ClusterState:
     _check_entry(state, e)
     if e.table_id != state.next_table_id:
@@ -134,15 +150,12 @@ def _table_created(state: ClusterState, e: TableCreated) -> ClusterState:
         created_ts=e.time,
         tablets=e.tablets,
     )
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
+        e,
         next_table_id=e.table_id + 1,
         next_tablet_id=state.next_tablet_id + len(e.tablets),
         schema_version=e.schema_version,
-        log=state.log.set(e.log_id, e),
         tables=state.tables.set(e.table_id, table),
         table_index=state.table_index.set((e.tenant_id, e.name), e.table_id),
         live_tables=state.live_tables.set(e.tenant_id, (*state.live_tables.get(e.tenant_id, ()), e.table_id)),
@@ -161,13 +174,10 @@ def _table_dropped(state: ClusterState, e: TableDropped) -> ClusterState:
     dropped = _evolve_table(
         table, dropped_log_id=e.log_id, dropped_ts=e.time, dropped_schema_version=e.schema_version
     )
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
+        e,
         schema_version=e.schema_version,
-        log=state.log.set(e.log_id, e),
         tables=state.tables.set(e.table_id, dropped),
         table_index=state.table_index.delete((e.tenant_id, table.name)),
         live_tables=state.live_tables.set(
@@ -198,13 +208,10 @@ def _mutator(state: ClusterState, e: MutatorLogged) -> ClusterState:
                 cell.table_id,
             )
     opened = _evolve_txn(current, cells=current.cells + e.cells)
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
+        e,
         next_tx_id=max(state.next_tx_id, e.tx_id + 1),
-        log=state.log.set(e.log_id, e),
         open_txns=state.open_txns.set(e.tx_id, opened),
     )
 
@@ -246,12 +253,9 @@ def _committed(state: ClusterState, e: TransactionCommitted) -> ClusterState:
         commit_ts=e.time,
         cells=current.cells,
     )
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
-        log=state.log.set(e.log_id, e),
+        e,
         open_txns=state.open_txns.delete(e.tx_id),
         committed=state.committed.set(e.tx_id, record),
         data=data,
@@ -262,12 +266,9 @@ def _committed(state: ClusterState, e: TransactionCommitted) -> ClusterState:
 def _aborted(state: ClusterState, e: TransactionAborted) -> ClusterState:
     _check_entry(state, e)
     _open_txn_for(state, e)
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
-        log=state.log.set(e.log_id, e),
+        e,
         open_txns=state.open_txns.delete(e.tx_id),
     )
 
@@ -305,22 +306,17 @@ def _frozen(state: ClusterState, e: VersionFrozen) -> ClusterState:
         open_transactions=e.open_transactions,
         snapshot=state.data,
     )
-    return _evolve_state(
+    return _logged(
         state,
-        seq=e.seq,
-        clock=e.time,
-        next_log_id=e.log_id + 1,
+        e,
         frozen_version=e.version,
-        log=state.log.set(e.log_id, e),
         frozen=state.frozen.set(e.version, version),
     )
 
 
 def _heartbeat(state: ClusterState, e: HeartbeatLogged) -> ClusterState:
     _check_entry(state, e)
-    return _evolve_state(
-        state, seq=e.seq, clock=e.time, next_log_id=e.log_id + 1, log=state.log.set(e.log_id, e)
-    )
+    return _logged(state, e)
 
 
 def _mark(state: ClusterState, e: MarkRecorded) -> ClusterState:

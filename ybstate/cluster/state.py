@@ -18,7 +18,7 @@ import enum
 import attrs
 import immutables
 
-from ybstate.pmap import HMap
+from ybstate.pmap import HMap, PLog
 
 __all__ = [
     "Role",
@@ -205,7 +205,7 @@ class ClusterState:
     frozen_version: int = 0
     tenants: HMap = HMap()
     tables: HMap = HMap()
-    log: HMap = HMap()
+    log: PLog = PLog()
     frozen: HMap = HMap()
     marks: HMap = HMap()
     # Derived from the log (open and committed transactions, the rows they wrote) or

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from ybstate.codec import EventCodec, make_codec
 from ybstate.errors import StoreError
+from ybstate.gcpause import paused_gc
 
 __all__ = ["EventStore", "FORMAT", "FORMAT_VERSION"]
 
@@ -75,11 +76,12 @@ class EventStore(abc.ABC):
         from_json = self.codec.from_json
         events = []
         expected = 1
-        for seq, _time, tag, _tenant, payload in self.rows():
-            if seq != expected:
-                raise StoreError(f"stored history has a gap: expected seq {expected}, found {seq}")
-            events.append(from_json(tag, payload))
-            expected += 1
+        with paused_gc():  # decoding makes no reference cycles; see ybstate.gcpause
+            for seq, _time, tag, _tenant, payload in self.rows():
+                if seq != expected:
+                    raise StoreError(f"stored history has a gap: expected seq {expected}, found {seq}")
+                events.append(from_json(tag, payload))
+                expected += 1
         return events
 
     @contextmanager

@@ -1,0 +1,113 @@
+"""Trace validation: is a recorded history one that ``decide`` could have produced?
+
+``apply`` already refuses events that cannot follow the state (wrong seq, log id, time,
+transaction phase). :func:`validate_trace` goes further: for each recorded event it
+reconstructs the request that would have caused it (a ``Commit`` for a COMMIT entry, a
+``Write`` naming tables for a MUTATOR, ...), asks ``decide`` what that request produces
+in the state at that point, and requires exactly the recorded event. A history written
+by another tool, or edited by hand, passes only if every event is one the model itself
+would have made. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from ybstate.cluster import actions as act
+from ybstate.cluster.decide import decide
+from ybstate.cluster.events import (
+    ClusterStarted,
+    HeartbeatLogged,
+    MarkRecorded,
+    MutatorLogged,
+    TableCreated,
+    TableDropped,
+    TenantCreated,
+    TransactionAborted,
+    TransactionCommitted,
+    VersionFrozen,
+)
+from ybstate.cluster.reducer import EMPTY, apply
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import ActionRejected, YbstateError
+
+__all__ = ["TraceInvalid", "request_for", "validate_trace"]
+
+
+class TraceInvalid(YbstateError):
+    """A recorded event is not what ``decide`` makes of the request behind it."""
+
+    def __init__(self, seq: int, why: str) -> None:
+        self.seq = seq
+        super().__init__(f"event seq {seq}: {why}")
+
+
+def _tenant_name(state: ClusterState, tenant_id: int) -> str:
+    tenant = state.tenants.get(tenant_id)
+    return f"#{tenant_id}" if tenant is None else tenant.name
+
+
+def _write(state: ClusterState, e: MutatorLogged) -> act.Write:
+    changes = []
+    for cell in e.cells:
+        table = state.tables.get(cell.table_id)
+        name = f"#{cell.table_id}" if table is None else table.name
+        changes.append(act.Put(table=name, key=cell.rowkey, value=cell.value))
+    tx = e.tx_id if e.tx_id in state.open_txns else None
+    return act.Write(tenant=_tenant_name(state, e.tenant_id), tx=tx, changes=tuple(changes))
+
+
+def _table(state: ClusterState, table_id: int) -> str:
+    table = state.tables.get(table_id)
+    return f"#{table_id}" if table is None else table.name
+
+
+_REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    ClusterStarted: lambda s, e: act.Start(config=e.config),
+    TenantCreated: lambda s, e: act.CreateTenant(name=e.name),
+    TableCreated: lambda s, e: act.CreateTable(
+        tenant=_tenant_name(s, e.tenant_id), table=e.name, tablets=len(e.tablets)
+    ),
+    TableDropped: lambda s, e: act.DropTable(tenant=_tenant_name(s, e.tenant_id), table=_table(s, e.table_id)),
+    MutatorLogged: _write,
+    TransactionCommitted: lambda s, e: act.Commit(tx=e.tx_id),
+    TransactionAborted: lambda s, e: act.Abort(tx=e.tx_id),
+    VersionFrozen: lambda s, e: act.Freeze(),
+    HeartbeatLogged: lambda s, e: act.Tick(micros=e.time - s.clock),
+    MarkRecorded: lambda s, e: act.Mark(name=e.name),
+}
+
+
+def request_for(state: ClusterState, event: object) -> object:
+    """The request that, decided in ``state``, should produce ``event``."""
+    make = _REQUESTS.get(type(event))
+    if make is None:
+        raise TraceInvalid(getattr(event, "seq", 0), f"{type(event).__name__} is not a cluster event")
+    return make(state, event)
+
+
+def validate_trace(events: Iterable[object], state: ClusterState = EMPTY) -> ClusterState:
+    """Replay ``events``, requiring each to be exactly what ``decide`` makes of its request.
+
+    Returns the final state; raises :class:`TraceInvalid` at the first event that is not.
+    """
+    for event in events:
+        request = request_for(state, event)
+        try:
+            decided = decide(state, request)
+        except ActionRejected as refusal:
+            raise TraceInvalid(event.seq, f"the request behind it, {request!r}, is refused: {refusal}") from None
+        if decided != [event]:
+            differing = [
+                f"{f.name}: recorded {getattr(event, f.name)!r}, decided {getattr(decided[0], f.name)!r}"
+                for f in attrs.fields(type(event))
+                if len(decided) == 1
+                and type(decided[0]) is type(event)
+                and getattr(event, f.name) != getattr(decided[0], f.name)
+            ]
+            detail = "; ".join(differing) or f"decided {decided!r}"
+            raise TraceInvalid(event.seq, f"not what decide makes of {request!r}: {detail}")
+        state = apply(state, event)
+    return state
