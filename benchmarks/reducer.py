@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cached_history, timed
+from _common import BENCH_SCOPE, DDL_SCOPE, cached_history, timed
 from rich.console import Console
 from rich.table import Table
 
@@ -48,11 +48,14 @@ def main() -> None:
     parser.add_argument("--max-events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", default=None, help="pickle file keeping the generated history")
+    parser.add_argument("--ddl", action="store_true", help="create and drop tables as the walk goes")
     args = parser.parse_args()
     sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= args.max_events] or [args.max_events]
-    console = Console()
+    console = Console(width=160)
     console.print(f"a simulated history of {sizes[-1]:,} events (seed {args.seed}) ...")
-    history, seconds = timed(cached_history, sizes[-1], args.seed, args.cache)
+    history, seconds = timed(
+        cached_history, sizes[-1], args.seed, args.cache, DDL_SCOPE if args.ddl else BENCH_SCOPE
+    )
     console.print(f"  ready in {seconds:.1f}s")
     table = Table(
         "events",

@@ -16,12 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cached_history, timed
+from _common import BENCH_SCOPE, DDL_SCOPE, cached_history, timed
 from rich.console import Console
 from rich.table import Table
 
 from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.reducer import replay
+from ybstate.codec import make_codec
 from ybstate.store import DuckDBStore, MemoryStore
 
 
@@ -30,18 +31,36 @@ def append_all(store, history, batch: int) -> None:
         store.append(history[start : start + batch])
 
 
+def decode_all(codec, rows) -> list[object]:
+    return [codec.from_json(tag, payload) for _seq, _time, tag, _tenant, payload in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", default=None, help="pickle file keeping the generated history")
+    parser.add_argument("--ddl", action="store_true", help="create and drop tables as the walk goes")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     console.print(f"generating a simulated history of {args.events:,} events ...")
-    history, _ = timed(cached_history, args.events, args.seed, args.cache)
+    history, _ = timed(
+        cached_history, args.events, args.seed, args.cache, DDL_SCOPE if args.ddl else BENCH_SCOPE
+    )
     expected = fingerprint_hex(replay(history))
     table = Table("store", "phase", "events", "seconds", "events/s", title="event store throughput")
+    codec = make_codec()
+    encoded, seconds = timed(codec.encode_all, history)
+    count = len(encoded)
+    table.add_row(
+        "(codec)", "encode to JSON rows only", f"{count:,}", f"{seconds:.2f}", f"{count / seconds:,.0f}"
+    )
+    _, seconds = timed(decode_all, codec, encoded)
+    table.add_row(
+        "(codec)", "decode JSON rows only", f"{count:,}", f"{seconds:.2f}", f"{count / seconds:,.0f}"
+    )
+    del encoded
     with tempfile.TemporaryDirectory() as tmp:
         for label, make in (
             ("duckdb file", lambda: DuckDBStore(Path(tmp) / "bench.duckdb")),
