@@ -5,7 +5,8 @@ and once more without them) and ``bare_bfs(N)`` (plain tuples, no invariants, no
 pointers) in this process, alternating them and keeping each one's best of ``--repeat``
 runs, then prints distinct states per second and the ratio bare / explorer. The goal is
 a ratio of at most 2.0 on the largest N (296,448 states at N = 7; at N = 3 the whole
-search takes about a millisecond, and fixed costs and timer noise dominate). The explorer's time is its own ``Exploration.seconds``: building
+search takes about a millisecond, and fixed costs and timer noise dominate). The
+explorer's time is its own ``Exploration.seconds``: building
 the spec (about 0.1 ms, once per N) is not counted; the bare BFS is timed whole.
 
     PYTHONPATH=. python benchmarks/explore_twophase.py [--repeat K] [N ...]

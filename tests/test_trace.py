@@ -41,7 +41,11 @@ def _tamper(events, kind, change):
         (TableCreated, lambda e: attrs.evolve(e, tablets=e.tablets[::-1]), "tablets"),
         (VersionFrozen, lambda e: attrs.evolve(e, open_transactions=()), "open_transactions"),
         (HeartbeatLogged, lambda e: attrs.evolve(e, log_id=e.log_id + 1), "log_id"),
-        (MutatorLogged, lambda e: attrs.evolve(e, cells=(Cell(table_id=3001, rowkey="", value="v"),)), "refused"),
+        (
+            MutatorLogged,
+            lambda e: attrs.evolve(e, cells=(Cell(table_id=3001, rowkey="", value="v"),)),
+            "refused",
+        ),
     ],
 )
 def test_an_edited_event_is_named_by_its_seq(kind, change, fragment):

@@ -107,7 +107,7 @@ class PLog(Generic[V]):
     """
 
     CHUNK = 32
-    __slots__ = ("_chunks", "_tail", "_length", "digest")
+    __slots__ = ("_chunks", "_length", "_tail", "digest")
 
     def __init__(
         self, chunks: immutables.Map = _EMPTY, tail: tuple = (), length: int = 0, content_digest: int = 0

@@ -70,7 +70,9 @@ _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     TableCreated: lambda s, e: act.CreateTable(
         tenant=_tenant_name(s, e.tenant_id), table=e.name, tablets=len(e.tablets)
     ),
-    TableDropped: lambda s, e: act.DropTable(tenant=_tenant_name(s, e.tenant_id), table=_table(s, e.table_id)),
+    TableDropped: lambda s, e: act.DropTable(
+        tenant=_tenant_name(s, e.tenant_id), table=_table(s, e.table_id)
+    ),
     MutatorLogged: _write,
     TransactionCommitted: lambda s, e: act.Commit(tx=e.tx_id),
     TransactionAborted: lambda s, e: act.Abort(tx=e.tx_id),
@@ -98,7 +100,9 @@ def validate_trace(events: Iterable[object], state: ClusterState = EMPTY) -> Clu
         try:
             decided = decide(state, request)
         except ActionRejected as refusal:
-            raise TraceInvalid(event.seq, f"the request behind it, {request!r}, is refused: {refusal}") from None
+            raise TraceInvalid(
+                event.seq, f"the request behind it, {request!r}, is refused: {refusal}"
+            ) from None
         if decided != [event]:
             differing = [
                 f"{f.name}: recorded {getattr(event, f.name)!r}, decided {getattr(decided[0], f.name)!r}"
