@@ -10,7 +10,7 @@ import attrs
 from hypothesis import strategies as st
 
 from ybstate.cluster.enabled import Scope
-from ybstate.cluster.events import EVENT_TAGS
+from ybstate.codec import TAG_OF
 from ybstate.cluster.state import ClusterConfig
 
 __all__ = ["event_strategy", "any_event", "for_type", "MACHINE_SCOPE"]
@@ -33,8 +33,10 @@ def for_type(tp: object) -> st.SearchStrategy:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(list(tp))
     if origin is tuple:
-        (item, _ellipsis) = typing.get_args(tp)
-        return st.lists(for_type(item), max_size=3).map(tuple)
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(for_type(args[0]), max_size=3).map(tuple)
+        return st.tuples(*(for_type(arg) for arg in args))
     if origin in (typing.Union, types.UnionType):
         return st.one_of([for_type(arg) for arg in typing.get_args(tp)])
     if attrs.has(tp):
@@ -52,7 +54,7 @@ def event_strategy(cls: type) -> st.SearchStrategy:
     return attrs_strategy(cls)
 
 
-any_event = st.one_of([event_strategy(cls) for cls in EVENT_TAGS])
+any_event = st.one_of([event_strategy(cls) for cls in TAG_OF])
 
 # The world the Hypothesis state machine explores: three tenants with two tables each, a
 # table that comes and goes, interleaved transactions, freezes and heartbeats.

@@ -23,7 +23,7 @@ from ybstate.cluster.events import (
     TransactionCommitted,
 )
 from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
-from ybstate.cluster.invariants import CLUSTER_INVARIANTS
+from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.reducer import apply, replay
 from ybstate.cluster.spec import start_events
 from ybstate.errors import ActionRejected
@@ -129,7 +129,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @invariant()
     def state_invariants_hold(self) -> None:
-        for inv in CLUSTER_INVARIANTS:
+        for inv in INVARIANTS:
             message = inv.check(self.state)
             assert message is None, f"{inv.name}: {message}"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 
 from tests.strategies import event_strategy
-from ybstate.cluster.events import EVENT_TAGS
+from ybstate.codec import TAG_OF as EVENT_TAGS
 from ybstate.codec import make_codec
 from ybstate.errors import StoreError
 

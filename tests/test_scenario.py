@@ -8,7 +8,9 @@ import tomllib
 import pytest
 from histories import QUICKSTART, duck_query, event_rows, run_quickstart
 
-from ybstate.cluster import fingerprint_hex, ghost, replay
+from ybstate.cluster import ghost
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.reducer import replay
 from ybstate.errors import SpecError
 from ybstate.history import verify_store
 from ybstate.scenario import ScenarioFailed, load_scenario, parse_scenario, run_scenario
@@ -293,9 +295,7 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
     assert caught.value.path == str(path)
 
 
-@pytest.mark.parametrize(
-    "kind", ["backup", "archive_start", "archive_stop", "restore", "promote", "decommission", "fault"]
-)
+@pytest.mark.parametrize("kind", ["archive_start", "archive_stop", "restore", "promote", "decommission"])
 def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, kind):
     error = _spec_error(tmp_path, f"""
         [[steps]]
@@ -307,6 +307,18 @@ def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, ki
     """)
     _at_step(error, 2)
     assert f"step kind '{kind}' is not yet supported" in str(error)
+
+
+@pytest.mark.parametrize("kind", ["archiver_crash", "worker_stall", "tablet_fetch_fail"])
+def test_fault_kind_of_a_later_feature_is_refused_by_name(tmp_path, kind):
+    error = _spec_error(tmp_path, f"""
+        [[steps]]
+        do = "fault"
+        kind = "{kind}"
+        tenant = "shop"
+    """)
+    _at_step(error, 1)
+    assert f"fault kind '{kind}' is not yet supported" in str(error)
 
 
 def test_put_value_that_is_not_a_string_is_refused(tmp_path):

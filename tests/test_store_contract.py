@@ -13,7 +13,8 @@ import duckdb
 import pytest
 from histories import simulated_history, store_history
 
-from ybstate.cluster import fingerprint_hex, replay
+from ybstate.cluster.fingerprint import fingerprint_hex
+from ybstate.cluster.reducer import replay
 from ybstate.codec import make_codec
 from ybstate.errors import ForeignDatabase, StoreError
 from ybstate.sqlfiles import package_sql

@@ -28,6 +28,11 @@ __all__ = [
     "InvalidParameter",
     "EnabledActionFailed",
     "CounterexampleNotReproduced",
+    "NoFrozenVersion",
+    "BackupInProgress",
+    "DestinationNotAllowed",
+    "UnknownBackup",
+    "VersionPinned",
 ]
 
 
@@ -187,3 +192,130 @@ class CounterexampleNotReproduced(ExplorationError):
         self.step = step
         self.why = why
         super().__init__(f"counterexample for {invariant} does not reproduce at step {step}: {why}")
+
+
+class NoFrozenVersion(ActionRejected):
+    """A backup needs a frozen version that does not exist (or was dropped)."""
+
+    def __init__(self, tenant: str, requested: int, newest: int) -> None:
+        self.tenant = tenant
+        self.requested = requested
+        self.newest = newest
+        if newest == 0:
+            why = "the cluster has no frozen version yet (freeze first)"
+        else:
+            why = f"frozen version {requested} does not exist or was dropped (newest is {newest})"
+        super().__init__(f"cannot back up tenant {tenant!r}: {why}")
+
+
+class BackupInProgress(ActionRejected):
+    def __init__(self, tenant: str, task_id: int) -> None:
+        self.tenant = tenant
+        self.task_id = task_id
+        super().__init__(f"tenant {tenant!r} already has backup task {task_id} running")
+
+
+class DestinationNotAllowed(ActionRejected, ValueError):
+    def __init__(self, destination: str, root: str) -> None:
+        self.destination = destination
+        self.root = root
+        super().__init__(f"backup destination {destination!r} is outside the allowed root {root!r}")
+
+
+class UnknownBackup(ActionRejected, LookupError):
+    def __init__(self, task_id: int, why: str = "does not exist") -> None:
+        self.task_id = task_id
+        super().__init__(f"backup task {task_id} {why}")
+
+
+class VersionPinned(ActionRejected):
+    def __init__(self, version: int, holders: tuple[int, ...]) -> None:
+        self.version = version
+        self.holders = holders
+        super().__init__(
+            f"frozen version {version} cannot be dropped: backup tasks {list(holders)} still read its SSTables"
+        )
+
+
+# -- the DAG scheduler (ybstate.dag) ----------------------------------------------------------
+
+__all__ += [
+    "CyclicPlan",
+    "InvalidPlan",
+    "UnknownDag",
+    "UnknownDagTask",
+    "DagTaskInWrongState",
+    "DagWorkersBusy",
+    "DagNotRunning",
+]
+
+
+def _plan_name(dag_id: int | None) -> str:
+    return "the plan" if dag_id is None else f"the plan of DAG {dag_id}"
+
+
+class CyclicPlan(ActionRejected, ValueError):
+    """A DAG submission whose edges close a cycle; ``cycle`` lists the edges around it."""
+
+    def __init__(self, cycle: list[tuple[str, str]], dag_id: int | None = None) -> None:
+        self.cycle = cycle
+        self.dag_id = dag_id
+        path = " -> ".join([cycle[0][0], *(head for _, head in cycle)]) if cycle else "?"
+        super().__init__(f"{_plan_name(dag_id)} has a cycle {path} (edges {cycle})")
+
+
+class InvalidPlan(InvalidAction):
+    """A DAG submission that is malformed: repeated or unknown task names, a repeated edge,
+    workers < 1, retries < 0, a DAG id already in use."""
+
+    def __init__(self, what: str, value: object, why: str, dag_id: int | None = None) -> None:
+        self.what = what
+        self.value = value
+        self.why = why
+        self.dag_id = dag_id
+        super().__init__(f"{_plan_name(dag_id)} is rejected: {what} {value!r} {why}")
+
+
+class UnknownDag(ActionRejected, LookupError):
+    def __init__(self, dag_id: int) -> None:
+        self.dag_id = dag_id
+        super().__init__(f"unknown DAG {dag_id!r}")
+
+
+class UnknownDagTask(InvalidAction, LookupError):
+    def __init__(self, dag_id: int, task: str) -> None:
+        self.dag_id = dag_id
+        self.task = task
+        super().__init__(f"DAG {dag_id} has no task {task!r}")
+
+
+class DagTaskInWrongState(ActionNotEnabled):
+    """A task action for a task whose state does not allow it (start a pending task, ...)."""
+
+    def __init__(self, action: object, dag_id: int, task: str, state: object, needed: tuple) -> None:
+        self.dag_id = dag_id
+        self.task = task
+        self.state = state
+        self.needed = needed
+        names = " or ".join(getattr(s, "value", str(s)) for s in needed)
+        current = getattr(state, "value", state)
+        super().__init__(action, f"task {task!r} of DAG {dag_id} is {current}; it must be {names}")
+
+
+class DagWorkersBusy(ActionNotEnabled):
+    """A task would start while all ``workers`` slots of its DAG are taken."""
+
+    def __init__(self, action: object, dag_id: int, workers: int, running: int) -> None:
+        self.dag_id = dag_id
+        self.workers = workers
+        self.running = running
+        super().__init__(action, f"DAG {dag_id} already runs {running} tasks, its limit is {workers}")
+
+
+class DagNotRunning(ActionNotEnabled):
+    """An action for a DAG that has already finished (succeeded, failed or cancelled)."""
+
+    def __init__(self, action: object, dag_id: int, status: object) -> None:
+        self.dag_id = dag_id
+        self.status = status
+        super().__init__(action, f"DAG {dag_id} has finished ({getattr(status, 'value', status)})")

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.invariants import CLUSTER_INVARIANTS
+from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.reducer import EMPTY, replay
 from ybstate.cluster.state import ClusterState
 from ybstate.cluster.trace import validate_trace
@@ -141,7 +141,7 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
     )
     if state is None:
         return results
-    for inv in CLUSTER_INVARIANTS:
+    for inv in INVARIANTS:
         message = inv.check(state) if state.seq else None
         results.append(
             InvariantResult(

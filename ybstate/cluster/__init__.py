@@ -1,26 +1,12 @@
 """The modelled YaoBase cluster: tenants, tables, tablets, the shared commit log,
-transactions, freezes and the ghost history. Pure: no I/O anywhere in this package."""
+transactions, freezes and the ghost history, with the protocols it runs (full backups,
+the DAG scheduler) composed into one ``decide``, ``apply`` and ``enabled``.
 
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope, enabled
-from ybstate.cluster.fingerprint import fingerprint, fingerprint_hex, full_fingerprint
-from ybstate.cluster.reducer import EMPTY, apply, replay
-from ybstate.cluster.spec import cluster_spec, start_events, start_state
-from ybstate.cluster.state import ClusterConfig, ClusterState
+Pure: no I/O anywhere in this package. Import what you need from its modules:
+``ybstate.cluster.spec`` (the model as a Spec), ``.decide``, ``.reducer``, ``.enabled``,
+``.state``, ``.events``, ``.actions``, ``.ghost``, ``.fingerprint``. The package itself
+imports nothing, so the protocol packages can depend on ``ybstate.cluster.state``
+without an import cycle.
+"""
 
-__all__ = [
-    "EMPTY",
-    "ClusterConfig",
-    "ClusterState",
-    "Scope",
-    "apply",
-    "cluster_spec",
-    "decide",
-    "enabled",
-    "fingerprint",
-    "fingerprint_hex",
-    "full_fingerprint",
-    "replay",
-    "start_events",
-    "start_state",
-]
+__all__: list[str] = []

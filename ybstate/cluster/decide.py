@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ybstate.backup.decide import BACKUP_DECIDERS, DAG_DECIDERS
 from ybstate.cluster import txn
 from ybstate.cluster.actions import (
     Abort,
@@ -267,6 +268,8 @@ def _mark(state: ClusterState, a: Mark) -> list[object]:
 
 
 _DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
+    **BACKUP_DECIDERS,
+    **DAG_DECIDERS,
     Start: _start,
     CreateTenant: _create_tenant,
     CreateTable: _create_table,

@@ -25,6 +25,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
+from ybstate.backup.enabled import backup_enabled
 from ybstate.cluster.state import ClusterConfig, ClusterState, TenantStatus
 
 __all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]
@@ -51,6 +52,14 @@ class Scope:
     tick: int | None = None
     ddl_table: str | None = None
     config: ClusterConfig = ClusterConfig(data_servers=2)
+    # Full backups: how many may be started in all, their parallel degree, how many
+    # tablet-copy attempts may fail in all, whether backups may be cancelled and
+    # unpinned frozen versions dropped.
+    max_backups: int = 0
+    backup_parallel: int = 2
+    copy_faults: int = 0
+    cancel_backups: bool = False
+    drop_versions: bool = False
 
 
 def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
@@ -97,8 +106,14 @@ def _writes(scope: Scope, tenant: str, tables: tuple[str, ...], tx: int | None) 
 
 
 def enabled(state: ClusterState, scope: Scope) -> list[object]:
-    if state.log and state.last_log_id >= scope.max_log:
-        return []
+    """Client and operator actions that log entries (bounded by ``max_log``), then the
+    protocol's own actions (backups and their DAG tasks), which log nothing."""
+    actions = _logging_actions(state, scope) if len(state.log) < scope.max_log else []
+    actions.extend(backup_enabled(state, scope))
+    return actions
+
+
+def _logging_actions(state: ClusterState, scope: Scope) -> list[object]:
     actions: list[object] = []
     tables_of: dict[str, tuple[str, ...]] = {}
     for tenant_name in scope.tenants:

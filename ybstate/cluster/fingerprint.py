@@ -13,7 +13,7 @@ from ybstate.hashing import digest
 
 __all__ = ["fingerprint", "full_fingerprint", "fingerprint_hex"]
 
-_HASHED_MAPS = ("tenants", "tables", "log", "frozen", "marks")
+_HASHED_MAPS = ("tenants", "tables", "log", "frozen", "marks", "dags", "backups", "backup_sets", "stored")
 
 
 def _counters(state: ClusterState) -> tuple:
@@ -28,6 +28,10 @@ def _counters(state: ClusterState) -> tuple:
         state.next_tablet_id,
         state.schema_version,
         state.frozen_version,
+        state.next_dag_id,
+        state.next_backup_task_id,
+        state.next_backup_set_id,
+        state.task_failures,
     )
 
 

@@ -16,6 +16,7 @@ from functools import reduce
 
 import immutables
 
+from ybstate.backup.reducer import BACKUP_HANDLERS, DAG_HANDLERS
 from ybstate.cluster import txn
 from ybstate.cluster.events import (
     ClusterStarted,
@@ -40,6 +41,7 @@ from ybstate.cluster.state import (
     Table,
     Tenant,
     TenantBaseline,
+    evolve_state,
 )
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
@@ -48,7 +50,7 @@ from ybstate.hashing import CHECKSUM_MASK, row_hash
 
 __all__ = ["apply", "replay", "EMPTY", "tenant_baselines"]
 
-_evolve_state = evolver(ClusterState)
+_evolve_state = evolve_state
 _evolve_txn = evolver(OpenTxn)
 _evolve_table = evolver(Table)
 
@@ -326,6 +328,8 @@ def _mark(state: ClusterState, e: MarkRecorded) -> ClusterState:
 
 
 _HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
+    **BACKUP_HANDLERS,
+    **DAG_HANDLERS,
     ClusterStarted: _started,
     TenantCreated: _tenant_created,
     TableCreated: _table_created,

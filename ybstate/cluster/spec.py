@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from ybstate.backup.invariants import BACKUP_INVARIANTS
 from ybstate.cluster.decide import decide
 from ybstate.cluster.enabled import Scope, enabled, setup_actions
 from ybstate.cluster.fingerprint import fingerprint
@@ -12,7 +13,10 @@ from ybstate.cluster.reducer import EMPTY, apply, replay
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import Spec
 
-__all__ = ["cluster_spec", "start_events", "start_state"]
+__all__ = ["INVARIANTS", "cluster_spec", "start_events", "start_state"]
+
+INVARIANTS = CLUSTER_INVARIANTS + BACKUP_INVARIANTS
+"""Every state invariant of the model: the cluster's, then the backups'."""
 
 
 def start_events(scope: Scope) -> list[object]:
@@ -40,5 +44,5 @@ def cluster_spec(scope: Scope | None = None) -> Spec:
         decide=decide,
         apply=apply,
         key=fingerprint,
-        invariants=CLUSTER_INVARIANTS,
+        invariants=INVARIANTS,
     )

@@ -18,6 +18,7 @@ import enum
 import attrs
 import immutables
 
+from ybstate.evolve import evolver
 from ybstate.pmap import HMap, PLog
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "FIRST_USER_TENANT_ID",
     "FIRST_USER_TABLE_ID",
     "KEY_SPACE",
+    "evolve_state",
 ]
 
 SYS_TENANT_ID = 1
@@ -70,6 +72,8 @@ class ClusterConfig:
     restore_workers: int = 4
     piece_entries: int = 1000
     start_time: int = 1_700_000_000_000_000
+    task_retries: int = 2  # a failed DAG task is retried this many times, then fails for good
+    backup_root: str = "/backup"  # every backup destination lies below it
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +187,11 @@ class FrozenVersion:
     baseline: tuple[TenantBaseline, ...]
     open_transactions: tuple[OpenAtFreeze, ...]
     snapshot: immutables.Map = attrs.field(eq=False, repr=False)
+    dropped_ts: int | None = None  # when the data servers dropped its SSTables
+
+    @property
+    def available(self) -> bool:
+        return self.dropped_ts is None
 
 
 # A version of one row in the ghost history: (commit_ts, commit_log_id, value or None
@@ -208,6 +217,15 @@ class ClusterState:
     log: PLog = PLog()
     frozen: HMap = HMap()
     marks: HMap = HMap()
+    # The DAG scheduler and full backups (ybstate.dag, ybstate.backup).
+    dags: HMap = HMap()  # dag_id -> Dag
+    backups: HMap = HMap()  # task_id -> BackupTask
+    backup_sets: HMap = HMap()  # set_id -> BackupSet
+    stored: HMap = HMap()  # (set_id, tablet_id) -> StoredTablet
+    next_dag_id: int = 1
+    next_backup_task_id: int = 1
+    next_backup_set_id: int = 1
+    task_failures: int = 0  # DAG task attempts that failed, over the whole history
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.
     open_txns: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
@@ -241,3 +259,7 @@ class ClusterState:
     @property
     def last_log_id(self) -> int:
         return self.next_log_id - 1
+
+
+evolve_state = evolver(ClusterState)
+"""``attrs.evolve`` for ClusterState, generated once (see :mod:`ybstate.evolve`)."""

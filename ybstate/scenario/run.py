@@ -16,16 +16,29 @@ from typing import Any
 
 import attrs
 
+from ybstate import dag
+from ybstate.backup.actions import AdvanceBackup, StartBackup
+from ybstate.backup.decide import tablet_of_task
+from ybstate.backup.state import BackupPhase
 from ybstate.cluster import actions as act
 from ybstate.cluster.decide import decide
 from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.reducer import EMPTY, apply, replay
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import ActionRejected, SpecError, YbstateError
+from ybstate.errors import (
+    ActionRejected,
+    InvalidAction,
+    SpecError,
+    UnknownTable,
+    UnknownTenant,
+    YbstateError,
+)
 from ybstate.scenario.steps import (
+    BackupStep,
     CreateTableStep,
     DropTableStep,
     ExpectStep,
+    FaultStep,
     FreezeStep,
     MarkStep,
     Scenario,
@@ -82,6 +95,9 @@ class _Run:
         self.query = query
         self.tx_ids: dict[str, int] = {}
         self.pending: list[object] = []
+        self.background: list[int] = []  # backups started with wait = false, still running
+        self.faults: list[_ArmedFault] = []
+        self.rng = random.Random(scenario.seed)  # the protocol's internal choices
 
     def do(self, action: object) -> list[object]:
         events = decide(self.state, action)
@@ -98,6 +114,82 @@ class _Run:
         return count
 
 
+@attrs.define
+class _ArmedFault:
+    """A fault step waiting for its moment: the next copies of a matching tablet fail."""
+
+    tenant_id: int
+    tablet_ids: frozenset[int] | None  # None: any tablet of the tenant
+    remaining: int
+
+
+def _backup(run: _Run, step: BackupStep) -> str:
+    destination = step.destination or f"{run.state.config.backup_root}/{step.tenant}"
+    action = StartBackup(
+        tenant=step.tenant, destination=destination, frozen_version=step.frozen_version, parallel=step.parallel
+    )
+    (started,) = run.do(action)
+    if not step.wait:
+        run.background.append(started.task_id)
+        return f"backup task {started.task_id} started (runs in the background)"
+    return _drive_backup(run, started.task_id)
+
+
+def _drive_backup(run: _Run, task_id: int, budget: int | None = None) -> str:
+    """Take the backup's internal steps (seeded choices) until it ends, or ``budget`` steps."""
+    taken = 0
+    while not run.state.backups[task_id].final and (budget is None or taken < budget):
+        run.do(_next_backup_action(run, task_id))
+        taken += 1
+    task = run.state.backups[task_id]
+    if not task.final:
+        return f"backup task {task_id} {task.phase.value}"
+    detail = f": {task.error}" if task.error else f", backup set {task.set_id} (version {task.frozen_version})"
+    return f"backup task {task_id} {task.phase.value}{detail}"
+
+
+def _next_backup_action(run: _Run, task_id: int) -> object:
+    state = run.state
+    task = state.backups[task_id]
+    if task.phase is BackupPhase.DOING and not state.dags[task.dag_id].finished:
+        graph = state.dags[task.dag_id]
+        for name in graph.running_tasks():
+            fault = _armed(run, task.tenant_id, tablet_of_task(name))
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    run.faults.remove(fault)
+                return dag.FailTask(dag_id=graph.dag_id, task=name, reason="tablet_copy_fail (scenario fault)")
+        return run.rng.choice(dag.enabled_dag(graph, faults=False))
+    return AdvanceBackup(task_id=task_id)
+
+
+def _armed(run: _Run, tenant_id: int, tablet_id: int) -> _ArmedFault | None:
+    for fault in run.faults:
+        if fault.tenant_id == tenant_id and (fault.tablet_ids is None or tablet_id in fault.tablet_ids):
+            return fault
+    return None
+
+
+def _fault(run: _Run, step: FaultStep) -> str:
+    tenant = run.state.tenant_named(step.tenant)
+    if tenant is None:
+        raise UnknownTenant(step.tenant)
+    tablet_ids = None
+    target = f"any tablet of tenant {step.tenant!r}"
+    if step.table is not None:
+        table = run.state.table_named(tenant.tenant_id, step.table)
+        if table is None:
+            raise UnknownTable(step.tenant, step.table)
+        chosen = table.tablets if step.tablet is None else table.tablets[step.tablet : step.tablet + 1]
+        if not chosen:
+            raise InvalidAction(f"table {step.table!r} has {len(table.tablets)} tablets, no tablet {step.tablet}")
+        tablet_ids = frozenset(t.tablet_id for t in chosen)
+        target = f"tablets {sorted(tablet_ids)} of table {step.table!r}"
+    run.faults.append(_ArmedFault(tenant_id=tenant.tenant_id, tablet_ids=tablet_ids, remaining=step.times))
+    return f"armed: the next {step.times} copy attempts of {target} fail"
+
+
 def _kind(step: object) -> str:
     return {
         WriteStep: "write",
@@ -107,6 +199,8 @@ def _kind(step: object) -> str:
         FreezeStep: "freeze",
         TickStep: "tick",
         MarkStep: "mark",
+        BackupStep: "backup",
+        FaultStep: "fault",
         ExpectStep: "expect",
     }[type(step)]
 
@@ -241,6 +335,8 @@ _RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
     FreezeStep: _freeze,
     TickStep: _tick,
     MarkStep: _mark,
+    BackupStep: _backup,
+    FaultStep: _fault,
     ExpectStep: _expect,
 }
 
@@ -289,13 +385,25 @@ def run_scenario(
                         "accepted, but the scenario expects it to be rejected",
                         run.state.seq,
                     )
+            _advance_background(run)
             count = run.flush() if kind != "expect" else 0
             outcome = StepOutcome(number=step.number, kind=kind, events=count, note=note)
             outcomes.append(outcome)
             if on_step is not None:
                 on_step(outcome)
+        for task_id in list(run.background):
+            _drive_backup(run, task_id)
+        run.background.clear()
         run.flush()
         return RunResult(scenario=scenario, state=run.state, first_seq=first_seq, outcomes=tuple(outcomes))
+
+
+def _advance_background(run: _Run) -> None:
+    """Background backups take one internal step after each scenario step."""
+    for task_id in list(run.background):
+        _drive_backup(run, task_id, budget=1)
+        if run.state.backups[task_id].final:
+            run.background.remove(task_id)
 
 
 def _start(run: _Run) -> None:

@@ -31,6 +31,8 @@ __all__ = [
     "FreezeStep",
     "TickStep",
     "MarkStep",
+    "BackupStep",
+    "FaultStep",
     "ExpectStep",
     "parse_scenario",
     "load_scenario",
@@ -40,13 +42,19 @@ __all__ = [
 
 # Step kinds of DESIGN 9 that concern the protocol; each arrives with its feature.
 PROTOCOL_STEP_KINDS = {
-    "backup": "full backup (issue 3)",
     "archive_start": "log archiving (issue 4)",
     "archive_stop": "log archiving (issue 4)",
     "restore": "point-in-time restore (issue 5)",
     "promote": "standby promotion (issue 6)",
     "decommission": "decommission (issue 6)",
-    "fault": "fault injection (issues 3 to 6)",
+}
+
+# Fault kinds of DESIGN 9: the ones this version injects, and the ones still to come.
+FAULT_KINDS = ("tablet_copy_fail",)
+FUTURE_FAULT_KINDS = {
+    "archiver_crash": "log archiving (issue 4)",
+    "worker_stall": "point-in-time restore (issue 5)",
+    "tablet_fetch_fail": "point-in-time restore (issue 5)",
 }
 
 
@@ -119,6 +127,29 @@ class MarkStep:
 
 
 @attrs.frozen(kw_only=True)
+class BackupStep:
+    number: int
+    tenant: str
+    destination: str | None  # None: <backup_root>/<tenant>
+    frozen_version: int
+    parallel: int
+    wait: bool
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class FaultStep:
+    """Arms a fault: the next ``times`` copy attempts of the matching tablet fail."""
+
+    number: int
+    kind: str
+    tenant: str
+    table: str | None
+    tablet: int | None  # index of the tablet within the table, from 0
+    times: int
+
+
+@attrs.frozen(kw_only=True)
 class ExpectStep:
     number: int
     sql: str
@@ -127,7 +158,16 @@ class ExpectStep:
 
 
 Step = (
-    WriteStep | WorkloadStep | CreateTableStep | DropTableStep | FreezeStep | TickStep | MarkStep | ExpectStep
+    WriteStep
+    | WorkloadStep
+    | CreateTableStep
+    | DropTableStep
+    | FreezeStep
+    | TickStep
+    | MarkStep
+    | BackupStep
+    | FaultStep
+    | ExpectStep
 )
 
 
@@ -327,6 +367,45 @@ def _expect(c: _Checker, number: int, t: _Timeline) -> ExpectStep:
     return ExpectStep(number=number, sql=sql, equals=c.table["equals"], message=c.get("message", str, None))
 
 
+def _backup(c: _Checker, number: int, t: _Timeline) -> BackupStep:
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    frozen_version = c.get("frozen_version", int, 0)
+    if frozen_version < 0:
+        raise c.fail(f"backup: 'frozen_version' must be 0 (newest) or a version, found {frozen_version}")
+    parallel = c.get("parallel", int, 0)
+    if parallel < 0:
+        raise c.fail(f"backup: 'parallel' must be 0 (the cluster's dag_workers) or more, found {parallel}")
+    return BackupStep(
+        number=number,
+        tenant=tenant,
+        destination=c.get("destination", str, None),
+        frozen_version=frozen_version,
+        parallel=parallel,
+        wait=c.get("wait", bool, True),
+    )
+
+
+def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
+    kind = c.get("kind", str)
+    if kind in FUTURE_FAULT_KINDS:
+        raise c.fail(
+            f"fault kind {kind!r} is not yet supported by this version of ybstate "
+            f"(it arrives with {FUTURE_FAULT_KINDS[kind]})"
+        )
+    if kind not in FAULT_KINDS:
+        raise c.fail(f"unknown fault kind {kind!r} (expected one of {list(FAULT_KINDS)})")
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    table = c.get("table", str, None)
+    if table is not None:
+        t.table(c, tenant, table)
+    tablet = c.get("tablet", int, None)
+    if tablet is not None and (table is None or tablet < 0):
+        raise c.fail("fault: 'tablet' is the index (from 0) of a tablet of 'table', and needs 'table'")
+    return FaultStep(number=number, kind=kind, tenant=tenant, table=table, tablet=tablet, times=c.positive("times", 1))
+
+
 _PARSERS = {
     "write": _write,
     "workload": _workload,
@@ -335,6 +414,8 @@ _PARSERS = {
     "freeze": _freeze,
     "tick": _tick,
     "mark": _mark,
+    "backup": _backup,
+    "fault": _fault,
     "expect": _expect,
 }
 CLUSTER_STEP_KINDS = tuple(_PARSERS)
@@ -386,7 +467,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         if parser is None:
             raise c.fail(f"unknown step kind {kind!r} (expected one of {sorted(_PARSERS)})")
         expect_rejected = False
-        if kind != "expect":
+        if kind not in ("expect", "fault"):
             expectation = c.get("expect", str, None)
             if expectation not in (None, "rejected", "accepted"):
                 raise c.fail(f"{kind}: 'expect' must be 'rejected' or 'accepted', found {expectation!r}")
@@ -412,7 +493,15 @@ def _cluster(path: str, table: dict[str, Any]) -> ClusterConfig:
     defaults = ClusterConfig()
     values = {}
     for field in attrs.fields(ClusterConfig):
-        values[field.name] = c.positive(field.name, getattr(defaults, field.name))
+        default = getattr(defaults, field.name)
+        if isinstance(default, str):
+            values[field.name] = c.get(field.name, str, default)
+        elif field.name == "task_retries":
+            values[field.name] = c.get(field.name, int, default)
+            if values[field.name] < 0:
+                raise c.fail(f"[cluster]: 'task_retries' must be at least 0, found {values[field.name]}")
+        else:
+            values[field.name] = c.positive(field.name, default)
     c.done()
     return ClusterConfig(**values)
 

@@ -22,6 +22,10 @@ __all__ = ["DuckDBStore", "connect", "MEMORY"]
 
 MEMORY = ":memory:"
 
+# Files of views over the events, created (or replaced) whenever a history is opened for
+# writing, in this order.
+VIEW_FILES = ("schema.sql", "backup_views.sql")
+
 _ARROW_SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
@@ -102,9 +106,10 @@ class DuckDBStore(EventStore):
         self.con.commit()
 
     def _create_views(self) -> None:
-        for name, statement in package_sql("schema.sql").items():
-            if name not in ("create_meta", "create_events"):
-                self.con.execute(statement.sql)
+        for filename in VIEW_FILES:
+            for name, statement in package_sql(filename).items():
+                if name not in ("create_meta", "create_events"):
+                    self.con.execute(statement.sql)
 
     def last_seq(self) -> int:
         return self.con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]

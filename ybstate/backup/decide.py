@@ -1,0 +1,294 @@
+"""``decide`` for full backups: start, advance through the phases, copy, cancel.
+
+Pure. Protocol code only: it reads SSTables of frozen versions (ybstate.cluster.sstable)
+and backup storage, never the ghost history. Refusals raise a specific
+:class:`~ybstate.errors.ActionRejected` subclass naming the offending value.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+
+from ybstate import dag
+from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
+from ybstate.backup.events import (
+    BackupCancelled,
+    BackupCompleted,
+    BackupCopied,
+    BackupFailed,
+    BackupPrepared,
+    BackupPreparing,
+    BackupStarted,
+    TabletCopied,
+    VersionDropped,
+)
+from ybstate.backup.state import BackupPhase, BackupTask, TableSchema
+from ybstate.cluster import sstable
+from ybstate.cluster.state import ClusterState, Tablet
+from ybstate.errors import (
+    BackupInProgress,
+    DestinationNotAllowed,
+    InvalidAction,
+    NoFrozenVersion,
+    UnknownBackup,
+    UnknownTenant,
+    VersionPinned,
+)
+
+__all__ = [
+    "BACKUP_DECIDERS",
+    "DAG_DECIDERS",
+    "allowed_destination",
+    "available_version",
+    "copy_task_name",
+    "tablet_of_task",
+    "running_backup",
+    "advanceable",
+]
+
+OWNER_PREFIX = "backup:"
+
+
+def copy_task_name(tablet_id: int) -> str:
+    return f"copy:{tablet_id:06d}"
+
+
+def tablet_of_task(task: str) -> int:
+    return int(task.split(":", 1)[1])
+
+
+def allowed_destination(destination: str, root: str) -> str | None:
+    """The normalised destination if it lies strictly below ``root``, else None."""
+    if not destination.startswith("/"):
+        return None
+    normal = posixpath.normpath(destination)
+    base = posixpath.normpath(root)
+    if normal == base or not normal.startswith(base.rstrip("/") + "/"):
+        return None
+    return normal
+
+
+def available_version(state: ClusterState, requested: int) -> int | None:
+    """The frozen version a backup asking for ``requested`` (0: newest) would copy."""
+    if requested == 0:
+        for version in range(state.frozen_version, 0, -1):
+            if state.frozen[version].available:
+                return version
+        return None
+    frozen = state.frozen.get(requested)
+    return requested if frozen is not None and frozen.available else None
+
+
+def running_backup(state: ClusterState, tenant_id: int) -> BackupTask | None:
+    for task in state.backups.values():
+        if task.tenant_id == tenant_id and not task.final:
+            return task
+    return None
+
+
+def _task(state: ClusterState, task_id: int) -> BackupTask:
+    task = state.backups.get(task_id)
+    if task is None:
+        raise UnknownBackup(task_id)
+    return task
+
+
+def _start(state: ClusterState, a: StartBackup) -> list[object]:
+    tenant = state.tenant_named(a.tenant)
+    if tenant is None:
+        raise UnknownTenant(a.tenant)
+    destination = allowed_destination(a.destination, state.config.backup_root)
+    if destination is None:
+        raise DestinationNotAllowed(a.destination, state.config.backup_root)
+    if a.frozen_version < 0 or available_version(state, a.frozen_version) is None:
+        raise NoFrozenVersion(a.tenant, a.frozen_version, state.frozen_version)
+    busy = running_backup(state, tenant.tenant_id)
+    if busy is not None:
+        raise BackupInProgress(a.tenant, busy.task_id)
+    parallel = a.parallel or state.config.dag_workers
+    if parallel < 1:
+        raise InvalidAction(f"parallel degree must be at least 1, got {a.parallel}")
+    return [
+        BackupStarted(
+            seq=state.seq + 1,
+            time=state.clock,
+            task_id=state.next_backup_task_id,
+            set_id=state.next_backup_set_id,
+            tenant_id=tenant.tenant_id,
+            destination=destination,
+            requested_version=a.frozen_version,
+            parallel=parallel,
+        )
+    ]
+
+
+def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
+    seq, time = state.seq + 1, state.clock
+    version = available_version(state, task.requested_version)
+    if version is None:
+        reason = f"frozen version {task.requested_version or 'newest'} is no longer available"
+        return [BackupFailed(seq=seq, time=time, task_id=task.task_id, tenant_id=task.tenant_id, reason=reason)]
+    frozen = state.frozen[version]
+    tables = sstable.tablets_at(state, task.tenant_id, version)
+    tablets: tuple[Tablet, ...] = tuple(t for table in tables for t in table.tablets)
+    schema = tuple(
+        TableSchema(table_id=t.table_id, name=t.name, schema_version=t.schema_version, tablets=t.tablets)
+        for t in tables
+    )
+    open_at_freeze = [o.first_log_id for o in frozen.open_transactions if o.tenant_id == task.tenant_id]
+    start_replay = min(open_at_freeze) if open_at_freeze else frozen.log_id + 1
+    dag_id = state.next_dag_id if tablets else 0
+    prepared = BackupPrepared(
+        seq=seq,
+        time=time,
+        task_id=task.task_id,
+        tenant_id=task.tenant_id,
+        frozen_version=version,
+        snapshot_ts=frozen.ts,
+        schema_version=frozen.schema_version,
+        start_replay_log_id=start_replay,
+        tablets=tablets,
+        schema=schema,
+        manifest_path=f"{_set_path(task)}/manifest",
+        dag_id=dag_id,
+    )
+    if not tablets:  # nothing to copy: straight to verification
+        return [prepared, BackupCopied(seq=seq + 1, time=time, task_id=task.task_id, tenant_id=task.tenant_id)]
+    submitted = dag.decide_submit(
+        state.dags,
+        dag_id=dag_id,
+        owner=f"{OWNER_PREFIX}{task.task_id}",
+        tasks=tuple(copy_task_name(t.tablet_id) for t in tablets),
+        edges=(),
+        workers=task.parallel,
+        retries=state.config.task_retries,
+        seq=seq + 1,
+        time=time,
+    )
+    return [prepared, *submitted]
+
+
+def _set_path(task: BackupTask) -> str:
+    return f"{task.destination}/tenant_{task.tenant_id}/backup_set_{task.set_id}"
+
+
+def _advance(state: ClusterState, a: AdvanceBackup) -> list[object]:
+    task = _task(state, a.task_id)
+    seq, time = state.seq + 1, state.clock
+    ids = {"task_id": task.task_id, "tenant_id": task.tenant_id}
+    if task.phase is BackupPhase.INIT:
+        return [BackupPreparing(seq=seq, time=time, **ids)]
+    if task.phase is BackupPhase.PREPARING:
+        return _prepare(state, task)
+    if task.phase is BackupPhase.DOING:
+        graph = state.dags[task.dag_id]
+        if graph.status is dag.DagStatus.SUCCEEDED:
+            return [BackupCopied(seq=seq, time=time, **ids)]
+        if graph.status is dag.DagStatus.FAILED:
+            failed = sorted(name for name, s in graph.tasks.items() if s is dag.TaskState.FAILED)
+            tablets = [tablet_of_task(name) for name in failed]
+            reason = f"copy of tablets {tablets} failed after {state.config.task_retries + 1} attempts"
+            return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
+        raise InvalidAction(f"backup task {task.task_id} is still copying ({graph.succeeded} of {len(graph.order)})")
+    if task.phase is BackupPhase.VERIFYING:
+        for tablet in task.tablets:
+            stored = state.stored[(task.set_id, tablet.tablet_id)]
+            reread = sstable.tablet_checksum(stored.table_name, stored.rows)
+            if reread != stored.checksum or len(stored.rows) != stored.row_count:
+                reason = (
+                    f"tablet {tablet.tablet_id}: stored checksum {stored.checksum} / {stored.row_count} rows, "
+                    f"re-read {reread} / {len(stored.rows)} rows"
+                )
+                return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
+        size = sum(state.stored[(task.set_id, t.tablet_id)].data_size for t in task.tablets)
+        return [
+            BackupCompleted(seq=seq, time=time, set_id=task.set_id, tablet_count=len(task.tablets), data_size=size, **ids)
+        ]
+    raise UnknownBackup(task.task_id, f"is {task.phase.value}: it has nothing left to do")
+
+
+def advanceable(state: ClusterState, task: BackupTask) -> bool:
+    """Whether :class:`AdvanceBackup` would be accepted for ``task`` now."""
+    if task.final:
+        return False
+    if task.phase is BackupPhase.DOING:
+        return state.dags[task.dag_id].finished
+    return True
+
+
+def _cancel(state: ClusterState, a: CancelBackup) -> list[object]:
+    task = _task(state, a.task_id)
+    if task.final:
+        raise UnknownBackup(task.task_id, f"is already {task.phase.value}")
+    events: list[object] = []
+    seq = state.seq + 1
+    graph = state.dags.get(task.dag_id) if task.dag_id else None
+    if graph is not None and not graph.finished:
+        events = dag.decide_task(state.dags, dag.CancelDag(dag_id=graph.dag_id, reason=a.reason), seq=seq, time=state.clock)
+    events.append(
+        BackupCancelled(
+            seq=seq + len(events), time=state.clock, task_id=task.task_id, tenant_id=task.tenant_id, reason=a.reason
+        )
+    )
+    return events
+
+
+def _drop_version(state: ClusterState, a: DropVersion) -> list[object]:
+    frozen = state.frozen.get(a.version)
+    if frozen is None or not frozen.available:
+        raise InvalidAction(f"frozen version {a.version} does not exist or is already dropped")
+    if a.version == state.frozen_version:
+        raise InvalidAction(f"frozen version {a.version} is the newest; the data servers keep it")
+    holders = tuple(sorted(t.task_id for t in state.backups.values() if t.pins == a.version))
+    if holders:
+        raise VersionPinned(a.version, holders)
+    return [VersionDropped(seq=state.seq + 1, time=state.clock, version=a.version)]
+
+
+def _dag_action(state: ClusterState, action) -> list[object]:
+    graph = state.dags.get(action.dag_id)
+    if graph is None:
+        raise InvalidAction(f"there is no DAG {action.dag_id}")
+    seq = state.seq + 1
+    events = dag.decide_task(state.dags, action, seq=seq, time=state.clock)
+    if isinstance(action, dag.FinishTask) and graph.owner.startswith(OWNER_PREFIX):
+        task = state.backups[int(graph.owner[len(OWNER_PREFIX) :])]
+        events.append(_copy(state, task, tablet_of_task(action.task), seq + len(events)))
+    return events
+
+
+def _copy(state: ClusterState, task: BackupTask, tablet_id: int, seq: int) -> TabletCopied:
+    tablet = next(t for t in task.tablets if t.tablet_id == tablet_id)
+    table = state.tables[tablet.table_id]
+    rows = sstable.read_tablet(state, tablet, task.frozen_version)
+    return TabletCopied(
+        seq=seq,
+        time=state.clock,
+        task_id=task.task_id,
+        tenant_id=task.tenant_id,
+        set_id=task.set_id,
+        tablet_id=tablet_id,
+        table_id=tablet.table_id,
+        table_name=table.name,
+        rows=rows,
+        row_count=len(rows),
+        data_size=sstable.data_size(rows),
+        checksum=sstable.tablet_checksum(table.name, rows),
+        path=f"{_set_path(task)}/tablet_{tablet_id}.sst",
+    )
+
+
+BACKUP_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
+    StartBackup: _start,
+    AdvanceBackup: _advance,
+    CancelBackup: _cancel,
+    DropVersion: _drop_version,
+}
+
+DAG_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
+    dag.StartTask: _dag_action,
+    dag.FinishTask: _dag_action,
+    dag.FailTask: _dag_action,
+    # No CancelDag: a backup's DAG is cancelled by cancelling the backup (CancelBackup).
+}

@@ -1,0 +1,155 @@
+"""The seed's RPC commands as a Python API: each answers with a result code, never a crash.
+
+A command takes the current state and returns a :class:`Reply`: a result code from
+:class:`ResultCode`, a message, the value asked for, and the events to apply (empty for
+queries and refusals). Commands are pure; the caller applies the events.
+
+Result codes carry OceanBase-style names; the numbers of the backup-specific ones are
+this model's own (the seed defines none), listed in docs/commands.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from ybstate.backup.actions import StartBackup
+from ybstate.backup.state import TASK_STATUS_CODE, BackupPhase
+from ybstate.cluster.decide import decide
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import (
+    ActionRejected,
+    BackupInProgress,
+    DestinationNotAllowed,
+    InvalidAction,
+    NoFrozenVersion,
+    UnknownBackup,
+    UnknownTenant,
+)
+
+__all__ = [
+    "ResultCode",
+    "Reply",
+    "BackupStatus",
+    "TabletBackup",
+    "result_code_of",
+    "tenant_backup_start",
+    "tenant_backup_status",
+    "tenant_backup_tablet",
+]
+
+
+class ResultCode(enum.IntEnum):
+    OB_SUCCESS = 0
+    OB_INVALID_ARGUMENT = -4002
+    OB_ENTRY_NOT_EXIST = -4018
+    OB_TENANT_NOT_EXIST = -5150
+    OB_BACKUP_NO_FROZEN_VERSION = -9001
+    OB_BACKUP_IN_PROGRESS = -9002
+    OB_BACKUP_DEST_NOT_ALLOWED = -9003
+    OB_BACKUP_TASK_NOT_EXIST = -9004
+
+
+_CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
+    (UnknownTenant, ResultCode.OB_TENANT_NOT_EXIST),
+    (NoFrozenVersion, ResultCode.OB_BACKUP_NO_FROZEN_VERSION),
+    (BackupInProgress, ResultCode.OB_BACKUP_IN_PROGRESS),
+    (DestinationNotAllowed, ResultCode.OB_BACKUP_DEST_NOT_ALLOWED),
+    (UnknownBackup, ResultCode.OB_BACKUP_TASK_NOT_EXIST),
+    (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
+)
+
+
+def result_code_of(refusal: ActionRejected) -> ResultCode:
+    for error_type, code in _CODES:
+        if isinstance(refusal, error_type):
+            return code
+    return ResultCode.OB_INVALID_ARGUMENT
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    code: ResultCode
+    message: str = ""
+    value: Any = None
+    events: tuple[object, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code is ResultCode.OB_SUCCESS
+
+
+@attrs.frozen(kw_only=True)
+class BackupStatus:
+    task_id: int
+    tenant_id: int
+    phase: BackupPhase
+    status: int  # __all_tenant_backup_task.status
+    progress: int
+    backup_set_id: int
+    frozen_version: int
+    error: str
+
+
+@attrs.frozen(kw_only=True)
+class TabletBackup:
+    backup_set_id: int
+    tablet_id: int
+    checksum: int
+    row_count: int
+    data_size: int
+    path: str
+
+
+def tenant_backup_start(
+    state: ClusterState, tenant: str, destination: str, *, frozen_version: int = 0, parallel: int = 0
+) -> Reply:
+    """Start a full backup of ``tenant`` into ``destination``; the value is the task id."""
+    action = StartBackup(tenant=tenant, destination=destination, frozen_version=frozen_version, parallel=parallel)
+    try:
+        events = decide(state, action)
+    except ActionRejected as refusal:
+        return Reply(code=result_code_of(refusal), message=str(refusal))
+    return Reply(code=ResultCode.OB_SUCCESS, value=events[0].task_id, events=tuple(events))
+
+
+def tenant_backup_status(state: ClusterState, task_id: int) -> Reply:
+    task = state.backups.get(task_id)
+    if task is None:
+        return Reply(code=ResultCode.OB_BACKUP_TASK_NOT_EXIST, message=str(UnknownBackup(task_id)))
+    status = BackupStatus(
+        task_id=task.task_id,
+        tenant_id=task.tenant_id,
+        phase=task.phase,
+        status=TASK_STATUS_CODE[task.phase],
+        progress=task.progress,
+        backup_set_id=task.set_id,
+        frozen_version=task.frozen_version,
+        error=task.error,
+    )
+    return Reply(code=ResultCode.OB_SUCCESS, value=status)
+
+
+def tenant_backup_tablet(state: ClusterState, tablet_id: int, *, backup_set_id: int = 0) -> Reply:
+    """The checksum (and row count, size, path) recorded for one tablet in backup storage:
+    in ``backup_set_id``, or in the newest set holding that tablet when 0."""
+    candidates = [
+        stored
+        for (set_id, stored_tablet), stored in state.stored.items()
+        if stored_tablet == tablet_id and backup_set_id in (0, set_id)
+    ]
+    if not candidates:
+        where = f"backup set {backup_set_id}" if backup_set_id else "any backup set"
+        return Reply(code=ResultCode.OB_ENTRY_NOT_EXIST, message=f"tablet {tablet_id} is not stored in {where}")
+    stored = max(candidates, key=lambda s: s.set_id)
+    value = TabletBackup(
+        backup_set_id=stored.set_id,
+        tablet_id=tablet_id,
+        checksum=stored.checksum,
+        row_count=stored.row_count,
+        data_size=stored.data_size,
+        path=stored.path,
+    )
+    return Reply(code=ResultCode.OB_SUCCESS, value=value)
