@@ -15,19 +15,30 @@ from typing import Any
 
 import duckdb
 
+from ybstate import dag
+from ybstate.backup.actions import AdvanceBackup
+from ybstate.backup.decide import tablet_of_task
+from ybstate.backup.state import BackupPhase
+from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Put, Start, Write
+from ybstate.cluster.decide import decide
 from ybstate.cluster.enabled import Scope, setup_actions, simulation_scope
 from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import EMPTY
+from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.spec import cluster_spec
-from ybstate.cluster.state import ClusterState
+from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.kernel import step
 from ybstate.scenario import RunResult, load_scenario, run_scenario
 from ybstate.store.base import EventStore
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
+    "BACKUP",
     "QUICKSTART",
     "SIM_SCOPE",
+    "act",
+    "backup_world",
+    "commit_rows",
+    "drive_backup",
     "duck_query",
     "edit_payload",
     "event_rows",
@@ -38,6 +49,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "specs" / "quickstart.toml"
+BACKUP = REPO / "specs" / "backup.toml"
 
 # Three tenants with two tables each, a table created and dropped as the walk goes, ticks
 # and freezes: every event type of the cluster shows up in a few hundred steps.
@@ -92,3 +104,61 @@ def edit_payload(con: duckdb.DuckDBPyConnection, seq: int, change: Callable[[dic
     payload = json.loads(text)
     change(payload)
     con.execute("UPDATE events SET payload = ? WHERE seq = ?", [json.dumps(payload), seq])
+
+
+# -- small clusters for the backup tests, built through decide and apply ------------------------
+
+
+def act(state: ClusterState, *actions: object) -> tuple[ClusterState, list[Any]]:
+    """Decide and apply ``actions`` in turn: the state they lead to and all their events."""
+    events: list[Any] = []
+    for action in actions:
+        for event in decide(state, action):
+            state = apply(state, event)
+            events.append(event)
+    return state, events
+
+
+def backup_world(
+    tenants: dict[str, dict[str, int]], config: ClusterConfig | None = None
+) -> ClusterState:
+    """A started cluster with ``tenants`` ({tenant: {table: tablets}}), no rows, no freeze."""
+    setup: list[object] = [Start(config=ClusterConfig(data_servers=2) if config is None else config)]
+    for tenant, tables in tenants.items():
+        setup.append(CreateTenant(name=tenant))
+        setup.extend(CreateTable(tenant=tenant, table=t, tablets=n) for t, n in tables.items())
+    return act(EMPTY, *setup)[0]
+
+
+def commit_rows(state: ClusterState, tenant: str, rows: dict[tuple[str, str], str | None]) -> ClusterState:
+    """One committed transaction of ``tenant`` writing ``rows`` ({(table, key): value or None})."""
+    puts = tuple(Put(table=table, key=key, value=value) for (table, key), value in rows.items())
+    state, (written,) = act(state, Write(tenant=tenant, tx=None, changes=puts))
+    return act(state, Commit(tx=written.tx_id))[0]
+
+
+def drive_backup(
+    state: ClusterState, task_id: int, *, failures: dict[int, int] | None = None, until: object = None
+) -> tuple[ClusterState, list[Any]]:
+    """Take backup ``task_id``'s own steps until it ends (or reaches phase ``until``).
+
+    Copies run in the plan order, one decision at a time: start every ready task a worker
+    can take, then end the first running one; ``failures`` {tablet_id: n} makes the first
+    n attempts at that tablet fail."""
+    left = dict(failures or {})
+    events: list[Any] = []
+    while not state.backups[task_id].final and state.backups[task_id].phase != until:
+        task = state.backups[task_id]
+        graph = state.dags.get(task.dag_id)
+        if task.phase is BackupPhase.DOING and not graph.finished:
+            actions = dag.enabled_dag(graph, faults=False)
+            action = actions[0]
+            tablet = tablet_of_task(action.task)
+            if isinstance(action, dag.FinishTask) and left.get(tablet, 0) > 0:
+                left[tablet] -= 1
+                action = dag.FailTask(dag_id=graph.dag_id, task=action.task, reason="injected")
+        else:
+            action = AdvanceBackup(task_id=task_id)
+        state, new = act(state, action)
+        events.extend(new)
+    return state, events

@@ -57,7 +57,8 @@ def event_strategy(cls: type) -> st.SearchStrategy:
 any_event = st.one_of([event_strategy(cls) for cls in TAG_OF])
 
 # The world the Hypothesis state machine explores: three tenants with two tables each, a
-# table that comes and goes, interleaved transactions, freezes and heartbeats.
+# table that comes and goes, interleaved transactions, freezes and heartbeats, and up to
+# four full backups with copy failures, cancels and dropped frozen versions.
 MACHINE_SCOPE = Scope(
     tenants=("t1", "t2", "t3"),
     tables=(("a", 2), ("b", 1)),
@@ -68,5 +69,10 @@ MACHINE_SCOPE = Scope(
     max_log=1 << 40,
     tick=1000,
     ddl_table="c",
-    config=ClusterConfig(data_servers=2),
+    config=ClusterConfig(data_servers=2, task_retries=1),
+    max_backups=4,
+    backup_parallel=2,
+    copy_faults=4,
+    cancel_backups=True,
+    drop_versions=True,
 )

@@ -1,20 +1,28 @@
 """The cluster driven by Hypothesis through its own `enabled` actions.
 
-After every step: every state invariant holds, the incremental fingerprint equals one
-computed from scratch, each tenant's content equals a plain-dict reference model, and
-content as of any earlier commit equals the reference's snapshot then. Now and then (and
-at the end) the DuckDB store, fed the same events, replays to the live fingerprint.
+Several tenants write interleaved transactions, abort, freeze, create and drop tables,
+while full backups start, copy (with copy failures and retries), get cancelled, and old
+frozen versions are dropped. After every step: every state invariant holds (the
+cluster's and the backups'), the incremental fingerprint equals one computed from
+scratch, each tenant's content equals a plain-dict reference model, and content as of
+any earlier commit equals the reference's snapshot then. Now and then (and at the end)
+the DuckDB store, fed the same events, replays to the live fingerprint and its internal
+tables (SQL views over the events) equal the same tables computed from state.
 """
 
 from __future__ import annotations
 
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.strategies import MACHINE_SCOPE
 from ybstate.cluster import ghost
-from ybstate.cluster.actions import Abort, Commit, DropTable, Mark, Put, Write
+from ybstate.cluster.actions import Abort, Commit, DropTable, Freeze, Mark, Put, Write
 from ybstate.cluster.decide import decide
+from ybstate.backup.actions import CancelBackup, DropVersion
+from ybstate.backup.enabled import backup_enabled
+from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
 from ybstate.cluster.enabled import enabled
 from ybstate.cluster.events import (
     MutatorLogged,
@@ -30,6 +38,13 @@ from ybstate.errors import ActionRejected
 from ybstate.store import DuckDBStore
 
 
+VIEWS = {
+    "__all_tenant_backup_task": backup_task_rows,
+    "__all_tenant_backup_set": backup_set_rows,
+    "__all_tenant_backup_tablet": backup_tablet_rows,
+}
+
+
 class ClusterMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -43,6 +58,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.snapshots: list[tuple[int, int, dict]] = []  # (commit ts, tenant, content)
 
     def teardown(self) -> None:
+        for task in self.state.backups.values():  # shown by --hypothesis-show-statistics
+            event(f"a backup ended {task.phase.value}")
         try:
             self.check_store_replays_to_live_fingerprint()
         finally:
@@ -58,7 +75,35 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(enabled(self.state, MACHINE_SCOPE)))
     @rule(data=st.data())
     def take_an_enabled_action(self, data) -> None:
-        action = data.draw(st.sampled_from(enabled(self.state, MACHINE_SCOPE)), label="action")
+        self._take(data.draw(st.sampled_from(enabled(self.state, MACHINE_SCOPE)), label="action"))
+
+    # Writes outnumber the protocol's own steps among the enabled actions a hundred to
+    # one; this rule gives backups (start, advance, DAG task start/finish/fail, cancel,
+    # version drops) a fair share of the steps.
+    @precondition(lambda self: bool(backup_enabled(self.state, MACHINE_SCOPE)))
+    @rule(data=st.data())
+    def take_backup_actions(self, data) -> None:
+        # A backup needs a dozen steps to finish: take up to eight at once, checking every
+        # invariant after each. Cancels and drops are always possible while advancing takes
+        # several steps: keep them to one draw in eight so that backups also get to finish.
+        for _ in range(data.draw(st.integers(1, 8), label="burst")):
+            actions = backup_enabled(self.state, MACHINE_SCOPE)
+            if not actions:
+                return
+            disruptive = [a for a in actions if isinstance(a, CancelBackup | DropVersion)]
+            progressing = [a for a in actions if a not in disruptive]
+            if progressing and (not disruptive or data.draw(st.integers(0, 7), label="disrupt?") > 0):
+                actions = progressing
+            self._take(data.draw(st.sampled_from(actions), label="backup action"))
+            self.state_invariants_hold()
+
+    # A freeze is one enabled action among dozens of writes; backups need frozen versions.
+    @precondition(lambda self: self.state.frozen_version < 3)
+    @rule()
+    def freeze(self) -> None:
+        self._take(Freeze())
+
+    def _take(self, action) -> None:
         names = {t.table_id: t.name for t in self.state.tables.values()}
         for event in self._do(action):
             self._follow(event, names)
@@ -126,6 +171,12 @@ class ClusterMachine(RuleBasedStateMachine):
         replayed = replay(self.store.load())
         assert fingerprint(replayed) == fingerprint(self.state)
         assert self.store.fingerprint() == (self.state.seq, f"{fingerprint(self.state):032x}")
+        self.check_views_equal_state()
+
+    def check_views_equal_state(self) -> None:
+        """The internal tables computed by SQL over the events equal those from state."""
+        for view, rows_of in VIEWS.items():
+            assert self.store.con.execute(f"SELECT * FROM {view}").fetchall() == rows_of(self.state), view
 
     @invariant()
     def state_invariants_hold(self) -> None:
@@ -149,3 +200,4 @@ class ClusterMachine(RuleBasedStateMachine):
 
 
 TestClusterMachine = ClusterMachine.TestCase
+TestClusterMachine.settings = settings(stateful_step_count=max(settings().stateful_step_count, 60))

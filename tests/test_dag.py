@@ -644,6 +644,24 @@ def test_every_event_type_has_its_own_stable_tag_and_the_shape_of_an_event():
         sample.task = "b"  # type: ignore[misc]
 
 
+def test_the_phase_table_is_the_documented_task_lifecycle():
+    # Ready -> upstream-failed cannot happen today (a ready task's ancestors all
+    # succeeded), but the lifecycle allows it, so that a later cause of blocking fits.
+    documented = {
+        (S.PENDING, TaskReady): S.READY,
+        (S.FAILED, TaskReady): S.READY,
+        (S.READY, TaskStarted): S.RUNNING,
+        (S.RUNNING, TaskSucceeded): S.SUCCEEDED,
+        (S.RUNNING, TaskFailed): S.FAILED,
+        (S.PENDING, TaskUpstreamFailed): S.UPSTREAM_FAILED,
+        (S.READY, TaskUpstreamFailed): S.UPSTREAM_FAILED,
+        (S.PENDING, TaskCancelled): S.CANCELLED,
+        (S.READY, TaskCancelled): S.CANCELLED,
+        (S.RUNNING, TaskCancelled): S.CANCELLED,
+    }
+    assert documented == TASK_TRANSITIONS
+
+
 def test_the_phase_table_moves_only_from_non_final_states_and_never_out_of_a_final_one():
     final = {S.SUCCEEDED, S.UPSTREAM_FAILED, S.CANCELLED}
     assert not [key for key in TASK_TRANSITIONS if key[0] in final]

@@ -94,7 +94,21 @@ def _task(state: ClusterState, task_id: int) -> BackupTask:
     return task
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _start(state: ClusterState, a: StartBackup) -> list[object]:
+    # The commands pass caller input straight through: a wrong type must be a refusal
+    # (a result code), not a TypeError from a comparison below.
+    for field, value, ok, kind in (
+        ("tenant", a.tenant, isinstance(a.tenant, str), "a string"),
+        ("destination", a.destination, isinstance(a.destination, str), "a string"),
+        ("frozen_version", a.frozen_version, _is_int(a.frozen_version), "an int"),
+        ("parallel", a.parallel, _is_int(a.parallel), "an int"),
+    ):
+        if not ok:
+            raise InvalidAction(f"backup {field} must be {kind}, got {value!r}")
     tenant = state.tenant_named(a.tenant)
     if tenant is None:
         raise UnknownTenant(a.tenant)
@@ -128,7 +142,9 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
     version = available_version(state, task.requested_version)
     if version is None:
         reason = f"frozen version {task.requested_version or 'newest'} is no longer available"
-        return [BackupFailed(seq=seq, time=time, task_id=task.task_id, tenant_id=task.tenant_id, reason=reason)]
+        return [
+            BackupFailed(seq=seq, time=time, task_id=task.task_id, tenant_id=task.tenant_id, reason=reason)
+        ]
     frozen = state.frozen[version]
     tables = sstable.tablets_at(state, task.tenant_id, version)
     tablets: tuple[Tablet, ...] = tuple(t for table in tables for t in table.tablets)
@@ -154,7 +170,10 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
         dag_id=dag_id,
     )
     if not tablets:  # nothing to copy: straight to verification
-        return [prepared, BackupCopied(seq=seq + 1, time=time, task_id=task.task_id, tenant_id=task.tenant_id)]
+        return [
+            prepared,
+            BackupCopied(seq=seq + 1, time=time, task_id=task.task_id, tenant_id=task.tenant_id),
+        ]
     submitted = dag.decide_submit(
         state.dags,
         dag_id=dag_id,
@@ -190,7 +209,9 @@ def _advance(state: ClusterState, a: AdvanceBackup) -> list[object]:
             tablets = [tablet_of_task(name) for name in failed]
             reason = f"copy of tablets {tablets} failed after {state.config.task_retries + 1} attempts"
             return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
-        raise InvalidAction(f"backup task {task.task_id} is still copying ({graph.succeeded} of {len(graph.order)})")
+        raise InvalidAction(
+            f"backup task {task.task_id} is still copying ({graph.succeeded} of {len(graph.order)})"
+        )
     if task.phase is BackupPhase.VERIFYING:
         for tablet in task.tablets:
             stored = state.stored[(task.set_id, tablet.tablet_id)]
@@ -203,7 +224,9 @@ def _advance(state: ClusterState, a: AdvanceBackup) -> list[object]:
                 return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
         size = sum(state.stored[(task.set_id, t.tablet_id)].data_size for t in task.tablets)
         return [
-            BackupCompleted(seq=seq, time=time, set_id=task.set_id, tablet_count=len(task.tablets), data_size=size, **ids)
+            BackupCompleted(
+                seq=seq, time=time, set_id=task.set_id, tablet_count=len(task.tablets), data_size=size, **ids
+            )
         ]
     raise UnknownBackup(task.task_id, f"is {task.phase.value}: it has nothing left to do")
 
@@ -218,19 +241,21 @@ def advanceable(state: ClusterState, task: BackupTask) -> bool:
 
 
 def _cancel(state: ClusterState, a: CancelBackup) -> list[object]:
+    """The backup is cancelled first, then its DAG's unfinished tasks (so the decision
+    opens with the event that names the request)."""
     task = _task(state, a.task_id)
     if task.final:
         raise UnknownBackup(task.task_id, f"is already {task.phase.value}")
-    events: list[object] = []
     seq = state.seq + 1
+    events: list[object] = [
+        BackupCancelled(
+            seq=seq, time=state.clock, task_id=task.task_id, tenant_id=task.tenant_id, reason=a.reason
+        )
+    ]
     graph = state.dags.get(task.dag_id) if task.dag_id else None
     if graph is not None and not graph.finished:
-        events = dag.decide_task(state.dags, dag.CancelDag(dag_id=graph.dag_id, reason=a.reason), seq=seq, time=state.clock)
-    events.append(
-        BackupCancelled(
-            seq=seq + len(events), time=state.clock, task_id=task.task_id, tenant_id=task.tenant_id, reason=a.reason
-        )
-    )
+        cancel = dag.CancelDag(dag_id=graph.dag_id, reason=a.reason)
+        events.extend(dag.decide_task(state.dags, cancel, seq=seq + 1, time=state.clock))
     return events
 
 

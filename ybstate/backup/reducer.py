@@ -42,7 +42,9 @@ def _moved(state: ClusterState, e) -> BackupTask:
     following = PHASES.get((task.phase, type(e)))
     if following is None:
         legal = sorted(t.__name__ for (p, t) in PHASES if p is task.phase) or ["nothing"]
-        raise EventOutOfOrder(f"for backup task {e.task_id} in {task.phase.value} one of", legal, type(e).__name__)
+        raise EventOutOfOrder(
+            f"for backup task {e.task_id} in {task.phase.value} one of", legal, type(e).__name__
+        )
     if following is task.phase:
         return task
     ended = e.time if following in (BackupPhase.COMPLETED, BackupPhase.FAILED, BackupPhase.CANCELLED) else 0
@@ -52,7 +54,9 @@ def _moved(state: ClusterState, e) -> BackupTask:
 def _started(state: ClusterState, e: BackupStarted) -> ClusterState:
     if e.task_id != state.next_backup_task_id or e.set_id != state.next_backup_set_id:
         raise EventOutOfOrder(
-            "backup task and set ids", (state.next_backup_task_id, state.next_backup_set_id), (e.task_id, e.set_id)
+            "backup task and set ids",
+            (state.next_backup_task_id, state.next_backup_set_id),
+            (e.task_id, e.set_id),
         )
     task = BackupTask(
         task_id=e.task_id,
@@ -76,7 +80,9 @@ def _started(state: ClusterState, e: BackupStarted) -> ClusterState:
 
 
 def _preparing(state: ClusterState, e: BackupPreparing) -> ClusterState:
-    return evolve_state(state, seq=e.seq, clock=e.time, backups=state.backups.set(e.task_id, _moved(state, e)))
+    return evolve_state(
+        state, seq=e.seq, clock=e.time, backups=state.backups.set(e.task_id, _moved(state, e))
+    )
 
 
 def _prepared(state: ClusterState, e: BackupPrepared) -> ClusterState:
@@ -122,7 +128,9 @@ def _prepared(state: ClusterState, e: BackupPrepared) -> ClusterState:
 def _copied_tablet(state: ClusterState, e: TabletCopied) -> ClusterState:
     task = _moved(state, e)
     if e.set_id != task.set_id or all(t.tablet_id != e.tablet_id for t in task.tablets):
-        raise EventOutOfOrder(f"a tablet of backup task {e.task_id}", [t.tablet_id for t in task.tablets], e.tablet_id)
+        raise EventOutOfOrder(
+            f"a tablet of backup task {e.task_id}", [t.tablet_id for t in task.tablets], e.tablet_id
+        )
     if (e.set_id, e.tablet_id) in state.stored:
         raise EventOutOfOrder(f"tablet {e.tablet_id} copied once into set", e.set_id, "a second copy")
     stored = StoredTablet(
@@ -149,7 +157,9 @@ def _copied_tablet(state: ClusterState, e: TabletCopied) -> ClusterState:
 
 
 def _copied(state: ClusterState, e: BackupCopied) -> ClusterState:
-    return evolve_state(state, seq=e.seq, clock=e.time, backups=state.backups.set(e.task_id, _moved(state, e)))
+    return evolve_state(
+        state, seq=e.seq, clock=e.time, backups=state.backups.set(e.task_id, _moved(state, e))
+    )
 
 
 def _completed(state: ClusterState, e: BackupCompleted) -> ClusterState:
@@ -175,7 +185,12 @@ def _ended_badly(state: ClusterState, e: BackupFailed | BackupCancelled) -> Clus
             if (task.set_id, tablet.tablet_id) in stored:
                 stored = stored.delete((task.set_id, tablet.tablet_id))
     return evolve_state(
-        state, seq=e.seq, clock=e.time, backups=state.backups.set(e.task_id, task), backup_sets=sets, stored=stored
+        state,
+        seq=e.seq,
+        clock=e.time,
+        backups=state.backups.set(e.task_id, task),
+        backup_sets=sets,
+        stored=stored,
     )
 
 

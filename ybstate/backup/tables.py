@@ -11,7 +11,15 @@ from __future__ import annotations
 from ybstate.backup.state import TASK_STATUS_CODE
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["BACKUP_TASK_COLUMNS", "BACKUP_SET_COLUMNS", "BACKUP_TABLET_COLUMNS", "backup_task_rows", "backup_set_rows", "backup_tablet_rows", "key_text"]
+__all__ = [
+    "BACKUP_TASK_COLUMNS",
+    "BACKUP_SET_COLUMNS",
+    "BACKUP_TABLET_COLUMNS",
+    "backup_task_rows",
+    "backup_set_rows",
+    "backup_tablet_rows",
+    "key_text",
+]
 
 BACKUP_TASK_COLUMNS = (
     "task_id", "tenant_id", "task_type", "status", "backup_dest", "start_time", "end_time",

@@ -11,10 +11,22 @@ would have made. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 import attrs
 
+from ybstate import dag
+from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
+from ybstate.backup.events import (
+    BackupCancelled,
+    BackupCompleted,
+    BackupCopied,
+    BackupFailed,
+    BackupPrepared,
+    BackupPreparing,
+    BackupStarted,
+    VersionDropped,
+)
 from ybstate.cluster import actions as act
 from ybstate.cluster.decide import decide
 from ybstate.cluster.events import (
@@ -65,6 +77,22 @@ def _table(state: ClusterState, table_id: int) -> str:
 
 
 _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    BackupStarted: lambda s, e: StartBackup(
+        tenant=_tenant_name(s, e.tenant_id),
+        destination=e.destination,
+        frozen_version=e.requested_version,
+        parallel=e.parallel,
+    ),
+    BackupPreparing: lambda s, e: AdvanceBackup(task_id=e.task_id),
+    BackupPrepared: lambda s, e: AdvanceBackup(task_id=e.task_id),
+    BackupCopied: lambda s, e: AdvanceBackup(task_id=e.task_id),
+    BackupCompleted: lambda s, e: AdvanceBackup(task_id=e.task_id),
+    BackupFailed: lambda s, e: AdvanceBackup(task_id=e.task_id),
+    BackupCancelled: lambda s, e: CancelBackup(task_id=e.task_id, reason=e.reason),
+    VersionDropped: lambda s, e: DropVersion(version=e.version),
+    dag.TaskStarted: lambda s, e: dag.StartTask(dag_id=e.dag_id, task=e.task),
+    dag.TaskSucceeded: lambda s, e: dag.FinishTask(dag_id=e.dag_id, task=e.task),
+    dag.TaskFailed: lambda s, e: dag.FailTask(dag_id=e.dag_id, task=e.task, reason=e.reason),
     ClusterStarted: lambda s, e: act.Start(config=e.config),
     TenantCreated: lambda s, e: act.CreateTenant(name=e.name),
     TableCreated: lambda s, e: act.CreateTable(
@@ -83,19 +111,25 @@ _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
 
 
 def request_for(state: ClusterState, event: object) -> object:
-    """The request that, decided in ``state``, should produce ``event``."""
+    """The request that, decided in ``state``, should produce ``event`` (and the events
+    that follow it in the same decision)."""
     make = _REQUESTS.get(type(event))
     if make is None:
-        raise TraceInvalid(getattr(event, "seq", 0), f"{type(event).__name__} is not a cluster event")
+        why = f"{type(event).__name__} does not open a decision (it only follows another event)"
+        raise TraceInvalid(getattr(event, "seq", 0), why)
     return make(state, event)
 
 
-def validate_trace(events: Iterable[object], state: ClusterState = EMPTY) -> ClusterState:
-    """Replay ``events``, requiring each to be exactly what ``decide`` makes of its request.
+def validate_trace(events: Sequence[object], state: ClusterState = EMPTY) -> ClusterState:
+    """Replay ``events``, requiring each decision to be exactly what ``decide`` makes of
+    the request behind its first event.
 
     Returns the final state; raises :class:`TraceInvalid` at the first event that is not.
     """
-    for event in events:
+    events = list(events)
+    position = 0
+    while position < len(events):
+        event = events[position]
         request = request_for(state, event)
         try:
             decided = decide(state, request)
@@ -103,15 +137,28 @@ def validate_trace(events: Iterable[object], state: ClusterState = EMPTY) -> Clu
             raise TraceInvalid(
                 event.seq, f"the request behind it, {request!r}, is refused: {refusal}"
             ) from None
-        if decided != [event]:
-            differing = [
-                f"{f.name}: recorded {getattr(event, f.name)!r}, decided {getattr(decided[0], f.name)!r}"
-                for f in attrs.fields(type(event))
-                if len(decided) == 1
-                and type(decided[0]) is type(event)
-                and getattr(event, f.name) != getattr(decided[0], f.name)
-            ]
-            detail = "; ".join(differing) or f"decided {decided!r}"
-            raise TraceInvalid(event.seq, f"not what decide makes of {request!r}: {detail}")
-        state = apply(state, event)
+        recorded = events[position : position + len(decided)]
+        if decided != recorded:
+            seq, detail = _difference(recorded, decided)
+            raise TraceInvalid(seq, f"not what decide makes of {request!r}: {detail}")
+        for event in recorded:
+            state = apply(state, event)
+        position += len(decided)
     return state
+
+
+def _difference(recorded: list[object], decided: list[object]) -> tuple[int, str]:
+    """Where a recorded decision first departs from the decided one, and how."""
+    for got, want in zip(recorded, decided):
+        if got == want:
+            continue
+        if type(got) is not type(want):
+            return got.seq, f"recorded {type(got).__name__}, decided {type(want).__name__}"
+        fields = [
+            f"{f.name}: recorded {getattr(got, f.name)!r}, decided {getattr(want, f.name)!r}"
+            for f in attrs.fields(type(got))
+            if getattr(got, f.name) != getattr(want, f.name)
+        ]
+        return got.seq, "; ".join(fields)
+    seq = recorded[-1].seq if recorded else 0
+    return seq, f"the decision has {len(decided)} events, the history only {len(recorded)} from here"

@@ -16,11 +16,14 @@ Pure. Refusals: :class:`~ybstate.errors.CyclicPlan`, :class:`~ybstate.errors.Inv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import immutables
 
 from ybstate.dag.events import (
     CancelDag,
+    DagAction,
+    DagEvent,
     DagFinished,
     DagSubmitted,
     FailTask,
@@ -66,7 +69,7 @@ def decide_submit(
     retries: int,
     seq: int,
     time: int,
-) -> list[object]:
+) -> list[DagEvent]:
     """``DagSubmitted``, then ``TaskReady`` for each root in ``order`` (and, for a DAG
     without tasks, ``DagFinished(SUCCEEDED)`` at once)."""
     if dag_id in dags:
@@ -79,7 +82,7 @@ def decide_submit(
         raise InvalidPlan("retries", retries, "must be an int >= 0", dag_id)
     names = tuple(tasks)
     plan = build_plan(names, edges, dag_id)
-    events: list[object] = [
+    events: list[DagEvent] = [
         DagSubmitted(
             seq=seq,
             time=time,
@@ -99,7 +102,7 @@ def decide_submit(
     return events
 
 
-def decide_task(dags: immutables.Map, action: object, *, seq: int, time: int) -> list[object]:
+def decide_task(dags: immutables.Map, action: DagAction, *, seq: int, time: int) -> list[DagEvent]:
     """The events of ``action`` (StartTask, FinishTask, FailTask or CancelDag)."""
     handler = _DECIDERS.get(type(action))
     if handler is None:
@@ -121,17 +124,17 @@ def _require(dag: Dag, action: StartTask | FinishTask | FailTask, event_type: ty
         raise DagTaskInWrongState(action, dag.dag_id, action.task, state, legal_before(event_type))
 
 
-def _start(dag: Dag, a: StartTask, seq: int, time: int) -> list[object]:
+def _start(dag: Dag, a: StartTask, seq: int, time: int) -> list[DagEvent]:
     _require(dag, a, TaskStarted)
     if dag.running >= dag.workers:
         raise DagWorkersBusy(a, dag.dag_id, dag.workers, dag.running)
     return [TaskStarted(seq=seq, time=time, dag_id=dag.dag_id, task=a.task)]
 
 
-def _finish(dag: Dag, a: FinishTask, seq: int, time: int) -> list[object]:
+def _finish(dag: Dag, a: FinishTask, seq: int, time: int) -> list[DagEvent]:
     _require(dag, a, TaskSucceeded)
     dag_id = dag.dag_id
-    events: list[object] = [TaskSucceeded(seq=seq, time=time, dag_id=dag_id, task=a.task)]
+    events: list[DagEvent] = [TaskSucceeded(seq=seq, time=time, dag_id=dag_id, task=a.task)]
     unmet = dag.unmet
     tasks = dag.tasks
     for name in dag.successors[a.task]:
@@ -144,12 +147,12 @@ def _finish(dag: Dag, a: FinishTask, seq: int, time: int) -> list[object]:
     return events
 
 
-def _fail(dag: Dag, a: FailTask, seq: int, time: int) -> list[object]:
+def _fail(dag: Dag, a: FailTask, seq: int, time: int) -> list[DagEvent]:
     _require(dag, a, TaskFailed)
     dag_id = dag.dag_id
-    attempt = dag.attempts.get(a.task, 0) + 1
+    attempt = dag.failed_attempts(a.task) + 1
     final = attempt > dag.retries
-    events: list[object] = [
+    events: list[DagEvent] = [
         TaskFailed(
             seq=seq, time=time, dag_id=dag_id, task=a.task, attempt=attempt, final=final, reason=a.reason
         )
@@ -190,10 +193,10 @@ def _to_block(dag: Dag, failed: str) -> list[str]:
     return found
 
 
-def _cancel(dag: Dag, a: CancelDag, seq: int, time: int) -> list[object]:
+def _cancel(dag: Dag, a: CancelDag, seq: int, time: int) -> list[DagEvent]:
     dag_id = dag.dag_id
     tasks = dag.tasks
-    events: list[object] = []
+    events: list[DagEvent] = []
     for name in dag.order:
         if (tasks[name], TaskCancelled) in TASK_TRANSITIONS:
             events.append(TaskCancelled(seq=seq + len(events), time=time, dag_id=dag_id, task=name))
@@ -201,7 +204,7 @@ def _cancel(dag: Dag, a: CancelDag, seq: int, time: int) -> list[object]:
     return events
 
 
-_DECIDERS: dict[type, Callable[[Dag, object, int, int], list[object]]] = {
+_DECIDERS: dict[type, Callable[[Dag, Any, int, int], list[DagEvent]]] = {
     StartTask: _start,
     FinishTask: _finish,
     FailTask: _fail,
@@ -209,14 +212,14 @@ _DECIDERS: dict[type, Callable[[Dag, object, int, int], list[object]]] = {
 }
 
 
-def enabled_dag(dag: Dag, *, faults: bool) -> list[object]:
+def enabled_dag(dag: Dag, *, faults: bool) -> list[DagAction]:
     """Every action possible next: StartTask for each ready task while a worker is free
     (in ``order``), FinishTask for each running task, then FailTask for each running
     task when ``faults``. Nothing once the DAG has finished."""
     if dag.status is not DagStatus.RUNNING:
         return []
     dag_id = dag.dag_id
-    actions: list[object] = []
+    actions: list[DagAction] = []
     if dag.running < dag.workers:
         actions = [StartTask(dag_id=dag_id, task=name) for name in dag.ready()]
     running = dag.running_tasks()

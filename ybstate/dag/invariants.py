@@ -101,7 +101,7 @@ def retries_respected(dag: Dag) -> str | None:
             return f"task {name!r} has {attempts} failed attempts, allowed 1..{dag.retries + 1}"
     for name in dag.order:
         if dag.tasks[name] is _S.FAILED and not dag.finally_failed(name):
-            used = dag.attempts.get(name, 0)
+            used = dag.failed_attempts(name)
             return f"task {name!r} failed with a retry left ({used} of {dag.retries}) but was not retried"
     return None
 

@@ -71,8 +71,8 @@ class Dag:
     status: DagStatus
     order: tuple[str, ...]
     edges: tuple[tuple[str, str], ...]
-    tasks: HMap
-    attempts: HMap
+    tasks: HMap[str, TaskState]
+    attempts: HMap[str, int]
     running: int
     succeeded: int
     successors: immutables.Map = attrs.field(eq=False, repr=False)
@@ -98,9 +98,14 @@ class Dag:
     def finished(self) -> bool:
         return self.status is not DagStatus.RUNNING
 
+    def failed_attempts(self, task: str) -> int:
+        """How many times ``task`` has failed so far."""
+        found = self.attempts.get(task)
+        return 0 if found is None else found
+
     def finally_failed(self, task: str) -> bool:
         """Whether ``task`` failed and has no retry left."""
-        return self.tasks[task] is TaskState.FAILED and self.attempts.get(task, 0) > self.retries
+        return self.tasks[task] is TaskState.FAILED and self.failed_attempts(task) > self.retries
 
 
 def _by_position(index: immutables.Map) -> list[str]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 import attrs
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]
 
 from ybstate.errors import CyclicPlan, InvalidPlan
 

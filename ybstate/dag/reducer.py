@@ -15,10 +15,12 @@ succeeds); only ``DagSubmitted`` reads the whole plan, once, through networkx.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import immutables
 
 from ybstate.dag.events import (
+    DagEvent,
     DagFinished,
     DagSubmitted,
     TaskCancelled,
@@ -40,13 +42,13 @@ __all__ = ["apply_dag", "new_dag"]
 
 _evolve = evolver(Dag)
 _S = TaskState
-_EMPTY = immutables.Map()
+_EMPTY: immutables.Map = immutables.Map()
 
 
-def apply_dag(dags: immutables.Map, event: object) -> immutables.Map:
+def apply_dag(dags: immutables.Map, event: DagEvent) -> immutables.Map:
     """Fold one DAG event into ``dags``."""
     kind = type(event)
-    if kind is DagSubmitted:
+    if isinstance(event, DagSubmitted):
         return _submitted(dags, event)
     handler = _HANDLERS.get(kind)
     if handler is None:
@@ -73,7 +75,7 @@ def new_dag(event: DagSubmitted) -> Dag:
     except ActionRejected as rejected:
         raise EventOutOfOrder(f"a valid plan for DAG {event.dag_id}", "a valid plan", str(rejected)) from None
     pending = _S.PENDING
-    tasks = HMap(
+    tasks: HMap[str, TaskState] = HMap(
         immutables.Map({name: pending for name in plan.order}),
         sum(digest((name, pending)) for name in plan.order) & DIGEST_MASK,
     )
@@ -194,7 +196,7 @@ def _task_succeeded(dag: Dag, e: TaskSucceeded) -> Dag:
 def _task_failed(dag: Dag, e: TaskFailed) -> Dag:
     before = _state(dag, e.task)
     after = next_task_state(dag.dag_id, e.task, before, TaskFailed)
-    attempt = dag.attempts.get(e.task, 0) + 1
+    attempt = dag.failed_attempts(e.task) + 1
     if e.attempt != attempt:
         raise EventOutOfOrder(f"attempt of task {e.task!r} of DAG {dag.dag_id}", attempt, e.attempt)
     final = attempt > dag.retries
@@ -202,7 +204,7 @@ def _task_failed(dag: Dag, e: TaskFailed) -> Dag:
         raise EventOutOfOrder(
             f"final for attempt {attempt} of task {e.task!r} with {dag.retries} retries", final, e.final
         )
-    changes = {"attempts": dag.attempts.set(e.task, attempt)}
+    changes: dict[str, Any] = {"attempts": dag.attempts.set(e.task, attempt)}
     if final:
         changes.update(unsettled=dag.unsettled - 1, failed=dag.failed + 1)
     return _moved(dag, e.task, before, after, **changes)
@@ -247,7 +249,7 @@ def _dag_finished(dag: Dag, e: DagFinished) -> Dag:
     return _evolve(dag, status=status)
 
 
-_HANDLERS: dict[type, Callable[[Dag, object], Dag]] = {
+_HANDLERS: dict[type, Callable[[Dag, Any], Dag]] = {
     TaskReady: _task_ready,
     TaskStarted: _task_started,
     TaskSucceeded: _task_succeeded,

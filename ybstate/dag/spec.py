@@ -20,7 +20,7 @@ import attrs
 import immutables
 
 from ybstate.dag.decide import decide_submit, decide_task, enabled_dag
-from ybstate.dag.events import CancelDag, TaskFailed
+from ybstate.dag.events import CancelDag, DagAction, DagEvent, TaskFailed
 from ybstate.dag.invariants import DAG_INVARIANTS
 from ybstate.dag.model import Dag, DagStatus, dag_digest
 from ybstate.dag.reducer import apply_dag
@@ -47,14 +47,14 @@ class DagSpecState:
 _evolve = evolver(DagSpecState)
 
 
-def _apply(state: DagSpecState, event: object) -> DagSpecState:
+def _apply(state: DagSpecState, event: DagEvent) -> DagSpecState:
     if event.seq != state.seq + 1:
         raise EventOutOfOrder("seq", state.seq + 1, event.seq)
     failures = state.failures + 1 if type(event) is TaskFailed else state.failures
     return _evolve(state, seq=event.seq, dags=apply_dag(state.dags, event), failures=failures)
 
 
-def _decide(state: DagSpecState, action: object) -> list[object]:
+def _decide(state: DagSpecState, action: DagAction) -> list[DagEvent]:
     return decide_task(state.dags, action, seq=state.seq + 1, time=state.seq + 1)
 
 
@@ -104,7 +104,7 @@ def dag_spec(
     start = DagSpecState(seq=len(events), dags=reduce(apply_dag, events, immutables.Map()), failures=0)
     cancel_action = CancelDag(dag_id=SPEC_DAG_ID, reason="operator")
 
-    def enabled(state: DagSpecState) -> list[object]:
+    def enabled(state: DagSpecState) -> list[DagAction]:
         dag = state.dag
         actions = enabled_dag(dag, faults=state.failures < max_failures)
         if cancel and dag.status is DagStatus.RUNNING:
