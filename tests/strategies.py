@@ -10,8 +10,8 @@ import attrs
 from hypothesis import strategies as st
 
 from ybstate.cluster.enabled import Scope
-from ybstate.codec import TAG_OF
 from ybstate.cluster.state import ClusterConfig
+from ybstate.codec import TAG_OF
 
 __all__ = ["event_strategy", "any_event", "for_type", "MACHINE_SCOPE"]
 

@@ -12,17 +12,18 @@ tables (SQL views over the events) equal the same tables computed from state.
 
 from __future__ import annotations
 
-from hypothesis import event, settings
+from hypothesis import event as note_statistic
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.strategies import MACHINE_SCOPE
-from ybstate.cluster import ghost
-from ybstate.cluster.actions import Abort, Commit, DropTable, Freeze, Mark, Put, Write
-from ybstate.cluster.decide import decide
 from ybstate.backup.actions import CancelBackup, DropVersion
 from ybstate.backup.enabled import backup_enabled
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
+from ybstate.cluster import ghost
+from ybstate.cluster.actions import Abort, Commit, DropTable, Freeze, Mark, Put, Write
+from ybstate.cluster.decide import decide
 from ybstate.cluster.enabled import enabled
 from ybstate.cluster.events import (
     MutatorLogged,
@@ -31,12 +32,10 @@ from ybstate.cluster.events import (
     TransactionCommitted,
 )
 from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.reducer import apply, replay
-from ybstate.cluster.spec import start_events
+from ybstate.cluster.spec import INVARIANTS, start_events
 from ybstate.errors import ActionRejected
 from ybstate.store import DuckDBStore
-
 
 VIEWS = {
     "__all_tenant_backup_task": backup_task_rows,
@@ -59,7 +58,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         for task in self.state.backups.values():  # shown by --hypothesis-show-statistics
-            event(f"a backup ended {task.phase.value}")
+            note_statistic(f"a backup ended {task.phase.value}")
         try:
             self.check_store_replays_to_live_fingerprint()
         finally:

@@ -255,7 +255,38 @@ def event_going_back_in_time(con) -> None:
 
 
 # planting -> the invariants that must return rows (and no other may)
+def _first_backup_event(con, kind: str) -> int:
+    return _one(con, "SELECT min(seq) FROM events WHERE type = ?", [kind])[0]
+
+
+def backup_completed_before_it_was_prepared(con) -> None:
+    seq = _first_backup_event(con, "backup.preparing")
+    con.execute("UPDATE events SET type = 'backup.completed' WHERE seq = ?", [seq])
+
+
+def stored_tablet_checksum_wrong(con) -> None:
+    seq = _first_backup_event(con, "backup.tablet_copied")
+    edit_payload(con, seq, lambda p: p.update(checksum=(p["checksum"] + 1) % (1 << 64)))
+
+
+def stored_row_value_changed(con) -> None:
+    seq = _one(
+        con,
+        "SELECT min(seq) FROM events "
+        "WHERE type = 'backup.tablet_copied' AND json_array_length(payload -> 'rows') > 0",
+    )[0]
+
+    def change(payload):
+        key, value = payload["rows"][0]
+        payload["rows"][0] = [key, value + "!"]
+
+    edit_payload(con, seq, change)
+
+
 PLANTED: dict[Callable, set[str]] = {
+    backup_completed_before_it_was_prepared: {"backup_phases_forward"},
+    stored_tablet_checksum_wrong: {"backup_checksums_recompute"},
+    stored_row_value_changed: {"backup_checksums_recompute", "backup_sets_equal_baseline"},
     log_id_gap: {"log_ids_dense"},
     commit_at_the_same_time_as_its_predecessor: {"commit_ts_increasing"},
     commit_going_back_in_time: {"commit_ts_increasing", "events_seq_dense"},
@@ -263,7 +294,7 @@ PLANTED: dict[Callable, set[str]] = {
     transaction_under_two_tenants: {"single_tenant_transactions"},
     baseline_checksum_wrong: {"freeze_baseline_exact"},
     baseline_row_count_wrong: {"freeze_baseline_exact"},
-    committed_value_changed_under_a_freeze: {"freeze_baseline_exact"},
+    committed_value_changed_under_a_freeze: {"freeze_baseline_exact", "backup_sets_equal_baseline"},
     open_transaction_left_out: {"freeze_open_transactions"},
     ended_transaction_listed_as_open: {"freeze_open_transactions"},
     seq_gap: {"events_seq_dense"},

@@ -33,7 +33,8 @@ DEFAULT_DB = "ybstate.duckdb"
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-out = Console()
+# Wide when writing to a file or a pipe, so tables of many columns are not cut short.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 

@@ -107,7 +107,9 @@ def tenant_backup_start(
     state: ClusterState, tenant: str, destination: str, *, frozen_version: int = 0, parallel: int = 0
 ) -> Reply:
     """Start a full backup of ``tenant`` into ``destination``; the value is the task id."""
-    action = StartBackup(tenant=tenant, destination=destination, frozen_version=frozen_version, parallel=parallel)
+    action = StartBackup(
+        tenant=tenant, destination=destination, frozen_version=frozen_version, parallel=parallel
+    )
     try:
         events = decide(state, action)
     except ActionRejected as refusal:
@@ -142,7 +144,9 @@ def tenant_backup_tablet(state: ClusterState, tablet_id: int, *, backup_set_id: 
     ]
     if not candidates:
         where = f"backup set {backup_set_id}" if backup_set_id else "any backup set"
-        return Reply(code=ResultCode.OB_ENTRY_NOT_EXIST, message=f"tablet {tablet_id} is not stored in {where}")
+        return Reply(
+            code=ResultCode.OB_ENTRY_NOT_EXIST, message=f"tablet {tablet_id} is not stored in {where}"
+        )
     stored = max(candidates, key=lambda s: s.set_id)
     value = TabletBackup(
         backup_set_id=stored.set_id,

@@ -233,7 +233,8 @@ class VersionPinned(ActionRejected):
         self.version = version
         self.holders = holders
         super().__init__(
-            f"frozen version {version} cannot be dropped: backup tasks {list(holders)} still read its SSTables"
+            f"frozen version {version} cannot be dropped: "
+            f"backup tasks {list(holders)} still read its SSTables"
         )
 
 

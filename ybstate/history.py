@@ -10,8 +10,8 @@ from pathlib import Path
 import attrs
 
 from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.reducer import EMPTY, replay
+from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterState
 from ybstate.cluster.trace import validate_trace
 from ybstate.errors import StoreError, YbstateError

@@ -218,7 +218,8 @@ def _advance(state: ClusterState, a: AdvanceBackup) -> list[object]:
             reread = sstable.tablet_checksum(stored.table_name, stored.rows)
             if reread != stored.checksum or len(stored.rows) != stored.row_count:
                 reason = (
-                    f"tablet {tablet.tablet_id}: stored checksum {stored.checksum} / {stored.row_count} rows, "
+                    f"tablet {tablet.tablet_id}: stored checksum {stored.checksum} / "
+                    f"{stored.row_count} rows, "
                     f"re-read {reread} / {len(stored.rows)} rows"
                 )
                 return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]

@@ -26,7 +26,8 @@ def completed_sets_equal_baseline(state: ClusterState) -> str | None:
         if held != expected:
             missing = sorted(set(expected.items()) - set(held.items()))[:3]
             extra = sorted(set(held.items()) - set(expected.items()))[:3]
-            return f"backup set {entry.set_id} (version {entry.frozen_version}): missing {missing}, unexpected {extra}"
+            where = f"backup set {entry.set_id} (version {entry.frozen_version})"
+            return f"{where}: missing {missing}, unexpected {extra}"
     return None
 
 
@@ -68,8 +69,9 @@ def checksums_recompute(state: ClusterState) -> str | None:
             sstable.data_size(stored.rows),
             sstable.tablet_checksum(stored.table_name, stored.rows),
         )
-        if recomputed != (stored.row_count, stored.data_size, stored.checksum):
-            return f"set {set_id} tablet {tablet_id}: recorded {(stored.row_count, stored.data_size, stored.checksum)}, recomputed {recomputed}"
+        recorded = (stored.row_count, stored.data_size, stored.checksum)
+        if recomputed != recorded:
+            return f"set {set_id} tablet {tablet_id}: recorded {recorded}, recomputed {recomputed}"
     return None
 
 

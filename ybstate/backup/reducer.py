@@ -26,6 +26,7 @@ from ybstate.backup.state import BackupPhase, BackupSet, BackupTask, SetStatus, 
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
+from ybstate.hashing import DIGEST_MASK
 
 __all__ = ["BACKUP_HANDLERS", "DAG_HANDLERS"]
 
@@ -226,7 +227,14 @@ def _dag_event(state: ClusterState, e) -> ClusterState:
         changes["next_dag_id"] = e.dag_id + 1
     elif isinstance(e, dag.TaskFailed):
         changes["task_failures"] = state.task_failures + 1
-    return evolve_state(state, seq=e.seq, clock=e.time, dags=dag.apply_dag(state.dags, e), **changes)
+    dags = dag.apply_dag(state.dags, e)
+    before = state.dags.get(e.dag_id)
+    dags_digest = state.dags_digest + dag.dag_digest(dags[e.dag_id])
+    if before is not None:
+        dags_digest -= dag.dag_digest(before)
+    return evolve_state(
+        state, seq=e.seq, clock=e.time, dags=dags, dags_digest=dags_digest & DIGEST_MASK, **changes
+    )
 
 
 DAG_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {

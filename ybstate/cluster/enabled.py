@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import attrs
 
+from ybstate.backup.enabled import backup_enabled
 from ybstate.cluster.actions import (
     Abort,
     Commit,
@@ -25,7 +26,6 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.backup.enabled import backup_enabled
 from ybstate.cluster.state import ClusterConfig, ClusterState, TenantStatus
 
 __all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]

@@ -9,11 +9,12 @@ same value from scratch, reading everything, so tests can check the incremental 
 from __future__ import annotations
 
 from ybstate.cluster.state import ClusterState
-from ybstate.hashing import digest
+from ybstate.dag import dag_digest
+from ybstate.hashing import DIGEST_MASK, digest
 
 __all__ = ["fingerprint", "full_fingerprint", "fingerprint_hex"]
 
-_HASHED_MAPS = ("tenants", "tables", "log", "frozen", "marks", "dags", "backups", "backup_sets", "stored")
+_HASHED_MAPS = ("tenants", "tables", "log", "frozen", "marks", "backups", "backup_sets", "stored")
 
 
 def _counters(state: ClusterState) -> tuple:
@@ -37,13 +38,15 @@ def _counters(state: ClusterState) -> tuple:
 
 def fingerprint(state: ClusterState) -> int:
     """128-bit fingerprint: equal states have equal fingerprints, in every process."""
-    return digest((_counters(state), tuple(getattr(state, name).digest for name in _HASHED_MAPS)))
+    parts = tuple(getattr(state, name).digest for name in _HASHED_MAPS)
+    return digest((_counters(state), parts, state.dags_digest))
 
 
 def full_fingerprint(state: ClusterState) -> int:
     """The fingerprint recomputed by reading every entry of every map."""
     parts = tuple(getattr(state, name).recomputed_digest() for name in _HASHED_MAPS)
-    return digest((_counters(state), parts))
+    dags = sum(dag_digest(d) for d in state.dags.values()) & DIGEST_MASK
+    return digest((_counters(state), parts, dags))
 
 
 def fingerprint_hex(state: ClusterState) -> str:

@@ -218,7 +218,10 @@ class ClusterState:
     frozen: HMap = HMap()
     marks: HMap = HMap()
     # The DAG scheduler and full backups (ybstate.dag, ybstate.backup).
-    dags: HMap = HMap()  # dag_id -> Dag
+    # dag_id -> Dag. Not an HMap: a Dag's repr spells out its whole plan, so the
+    # fingerprint keeps ``dags_digest``, the sum of ybstate.dag.dag_digest (O(1) each).
+    dags: immutables.Map = attrs.field(factory=immutables.Map)
+    dags_digest: int = 0
     backups: HMap = HMap()  # task_id -> BackupTask
     backup_sets: HMap = HMap()  # set_id -> BackupSet
     stored: HMap = HMap()  # (set_id, tablet_id) -> StoredTablet

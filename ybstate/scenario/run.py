@@ -126,7 +126,10 @@ class _ArmedFault:
 def _backup(run: _Run, step: BackupStep) -> str:
     destination = step.destination or f"{run.state.config.backup_root}/{step.tenant}"
     action = StartBackup(
-        tenant=step.tenant, destination=destination, frozen_version=step.frozen_version, parallel=step.parallel
+        tenant=step.tenant,
+        destination=destination,
+        frozen_version=step.frozen_version,
+        parallel=step.parallel,
     )
     (started,) = run.do(action)
     if not step.wait:
@@ -144,7 +147,9 @@ def _drive_backup(run: _Run, task_id: int, budget: int | None = None) -> str:
     task = run.state.backups[task_id]
     if not task.final:
         return f"backup task {task_id} {task.phase.value}"
-    detail = f": {task.error}" if task.error else f", backup set {task.set_id} (version {task.frozen_version})"
+    detail = (
+        f": {task.error}" if task.error else f", backup set {task.set_id} (version {task.frozen_version})"
+    )
     return f"backup task {task_id} {task.phase.value}{detail}"
 
 
@@ -159,7 +164,9 @@ def _next_backup_action(run: _Run, task_id: int) -> object:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     run.faults.remove(fault)
-                return dag.FailTask(dag_id=graph.dag_id, task=name, reason="tablet_copy_fail (scenario fault)")
+                return dag.FailTask(
+                    dag_id=graph.dag_id, task=name, reason="tablet_copy_fail (scenario fault)"
+                )
         return run.rng.choice(dag.enabled_dag(graph, faults=False))
     return AdvanceBackup(task_id=task_id)
 
@@ -183,7 +190,9 @@ def _fault(run: _Run, step: FaultStep) -> str:
             raise UnknownTable(step.tenant, step.table)
         chosen = table.tablets if step.tablet is None else table.tablets[step.tablet : step.tablet + 1]
         if not chosen:
-            raise InvalidAction(f"table {step.table!r} has {len(table.tablets)} tablets, no tablet {step.tablet}")
+            raise InvalidAction(
+                f"table {step.table!r} has {len(table.tablets)} tablets, no tablet {step.tablet}"
+            )
         tablet_ids = frozenset(t.tablet_id for t in chosen)
         target = f"tablets {sorted(tablet_ids)} of table {step.table!r}"
     run.faults.append(_ArmedFault(tenant_id=tenant.tenant_id, tablet_ids=tablet_ids, remaining=step.times))

@@ -403,7 +403,9 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     tablet = c.get("tablet", int, None)
     if tablet is not None and (table is None or tablet < 0):
         raise c.fail("fault: 'tablet' is the index (from 0) of a tablet of 'table', and needs 'table'")
-    return FaultStep(number=number, kind=kind, tenant=tenant, table=table, tablet=tablet, times=c.positive("times", 1))
+    return FaultStep(
+        number=number, kind=kind, tenant=tenant, table=table, tablet=tablet, times=c.positive("times", 1)
+    )
 
 
 _PARSERS = {
