@@ -130,6 +130,7 @@ def test_the_set_is_registered_creating_at_preparing_and_available_only_once_ver
     entry = state.backup_sets[set_id]
     assert entry.status is SetStatus.AVAILABLE
     assert entry.data_size == sum(s.data_size for s in stored_of(state, set_id)) > 0
+    assert_invariants(state)
 
 
 def test_preparing_fixes_the_newest_version_its_schema_version_and_the_tenants_tablets_at_it():
@@ -152,6 +153,7 @@ def test_preparing_fixes_the_newest_version_its_schema_version_and_the_tenants_t
     entry = state.backup_sets[task.set_id]
     assert [t.name for t in entry.schema] == ["orders", "users"]
     assert entry.tablets == tuple(t.tablet_id for t in expected_tablets)
+    assert_invariants(state)
 
 
 def test_a_backup_of_a_tenant_without_tables_completes_with_an_empty_set():
@@ -173,6 +175,7 @@ def test_start_replay_log_id_follows_the_freeze_entry_when_no_transaction_of_the
     state, _ = drive_backup(state, task_id)
     assert state.backups[task_id].start_replay_log_id == state.frozen[1].log_id + 1
     assert state.backup_sets[state.backups[task_id].set_id].start_replay_log_id == state.frozen[1].log_id + 1
+    assert_invariants(state)
 
 
 def test_start_replay_log_id_is_the_first_log_id_of_the_oldest_transaction_open_at_the_freeze():
@@ -397,10 +400,12 @@ def test_a_backup_that_has_ended_cannot_be_cancelled(ending):
     if ending == "cancelled":
         state, _ = act(state, CancelBackup(task_id=task_id))
     else:
-        failures = {} if ending == "completed" else {t: 3 for t in range(1, 10)}
-        state, _ = drive_backup(state, task_id, failures=failures)
-    with pytest.raises(UnknownBackup, match=f"backup task {task_id} is already"):
+        every_tablet_breaks = {tablet_id: 3 for tablet_id in (1, 2, 3)}
+        state, _ = drive_backup(state, task_id, failures={} if ending == "completed" else every_tablet_breaks)
+    assert state.backups[task_id].phase.value == ending.upper()
+    with pytest.raises(UnknownBackup, match=f"backup task {task_id} is already {ending.upper()}"):
         decide(state, CancelBackup(task_id=task_id))
+    assert_invariants(state)
 
 
 def test_cancelling_or_advancing_an_unknown_backup_is_refused():
@@ -437,6 +442,7 @@ def test_the_newest_frozen_version_cannot_be_dropped():
     state, _ = act(state, DropVersion(version=1))
     with pytest.raises(InvalidAction, match="does not exist or is already dropped"):
         decide(state, DropVersion(version=1))
+    assert_invariants(state)
 
 
 # -- one backup per tenant at a time --------------------------------------------------------------

@@ -97,7 +97,7 @@ def traced(spec: Spec, finals: set) -> Spec:
         decide=lambda t, action: spec.decide(t.state, action),
         apply=apply,
         key=lambda t: (spec.key(t.state), t.outcomes),
-        invariants=(*invariants, Invariant(name="observe", check=lambda t: observe(t))),
+        invariants=(*invariants, Invariant(name="observe", check=observe)),
     )
 
 

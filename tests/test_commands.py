@@ -32,7 +32,6 @@ from ybstate.errors import (
     NoFrozenVersion,
     UnknownBackup,
     UnknownTenant,
-    VersionPinned,
 )
 
 R = ResultCode
@@ -162,7 +161,6 @@ def test_a_refused_start_changes_nothing():
         (DestinationNotAllowed("/x", "/backup"), R.OB_BACKUP_DEST_NOT_ALLOWED),
         (UnknownBackup(1), R.OB_BACKUP_TASK_NOT_EXIST),
         (InvalidAction("bad"), R.OB_INVALID_ARGUMENT),
-        (VersionPinned(1, (2,)), R.OB_INVALID_ARGUMENT),
     ],
 )
 def test_each_refusal_has_its_result_code(refusal, code):
@@ -178,7 +176,12 @@ def test_status_of_an_unknown_task_answers_task_not_exist():
     refused(
         tenant_backup_status(state, task_id + 1), R.OB_BACKUP_TASK_NOT_EXIST, f"backup task {task_id + 1}"
     )
-    refused(tenant_backup_status(state, "1"), R.OB_BACKUP_TASK_NOT_EXIST)
+
+
+@pytest.mark.parametrize("task_id", ["1", 1.0, True, None, [1]])
+def test_status_with_a_task_id_that_is_not_an_int_answers_invalid_argument(task_id):
+    state, _ = started(frozen())
+    refused(tenant_backup_status(state, task_id), R.OB_INVALID_ARGUMENT, "task_id must be an int")
 
 
 def test_status_progress_goes_from_0_to_100_as_tablets_are_copied():
@@ -282,6 +285,20 @@ def test_tablet_not_in_backup_storage_answers_entry_not_exist(tablet_id, set_id,
         f"tablet {tablet_id}",
         where,
     )
+
+
+@pytest.mark.parametrize(
+    ("ids", "word"),
+    [
+        ({"tablet_id": "1"}, "tablet_id must be an int"),
+        ({"tablet_id": [1]}, "tablet_id must be an int"),
+        ({"tablet_id": 1, "backup_set_id": None}, "backup_set_id must be an int"),
+        ({"tablet_id": 1, "backup_set_id": 1.0}, "backup_set_id must be an int"),
+    ],
+)
+def test_tablet_with_an_id_that_is_not_an_int_answers_invalid_argument(ids, word):
+    tablet_id = ids.pop("tablet_id")
+    refused(tenant_backup_tablet(completed_twice(), tablet_id, **ids), R.OB_INVALID_ARGUMENT, word)
 
 
 def test_tablets_of_a_failed_backup_are_not_in_storage():

@@ -117,7 +117,18 @@ def tenant_backup_start(
     return Reply(code=ResultCode.OB_SUCCESS, value=events[0].task_id, events=tuple(events))
 
 
+def _bad_id(**ids: object) -> Reply | None:
+    """OB_INVALID_ARGUMENT for an id that is not an int (a list would not even hash)."""
+    for name, value in ids.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            return Reply(code=ResultCode.OB_INVALID_ARGUMENT, message=f"{name} must be an int, got {value!r}")
+    return None
+
+
 def tenant_backup_status(state: ClusterState, task_id: int) -> Reply:
+    refusal = _bad_id(task_id=task_id)
+    if refusal is not None:
+        return refusal
     task = state.backups.get(task_id)
     if task is None:
         return Reply(code=ResultCode.OB_BACKUP_TASK_NOT_EXIST, message=str(UnknownBackup(task_id)))
@@ -137,6 +148,9 @@ def tenant_backup_status(state: ClusterState, task_id: int) -> Reply:
 def tenant_backup_tablet(state: ClusterState, tablet_id: int, *, backup_set_id: int = 0) -> Reply:
     """The checksum (and row count, size, path) recorded for one tablet in backup storage:
     in ``backup_set_id``, or in the newest set holding that tablet when 0."""
+    refusal = _bad_id(tablet_id=tablet_id, backup_set_id=backup_set_id)
+    if refusal is not None:
+        return refusal
     candidates = [
         stored
         for (set_id, stored_tablet), stored in state.stored.items()

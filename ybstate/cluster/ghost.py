@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import immutables
 
 from ybstate.cluster.state import ClusterState, FrozenVersion, Table, Tablet, Version
-from ybstate.hashing import CHECKSUM_MASK, key_hash, row_hash
+from ybstate.hashing import CHECKSUM_MASK, row_hash
 
 __all__ = [
     "Rows",
@@ -53,8 +53,9 @@ def content(state: ClusterState, tenant_id: int) -> Rows:
     """The tenant's committed content now (live tables only)."""
     result: Rows = {}
     for table in state.tables_of(tenant_id):
-        for key, value in _live_rows(state.data[table.table_id]):
-            result[(table.name, key)] = value
+        for key, version in state.table_rows(table):
+            if version[2] is not None:
+                result[(table.name, key)] = version[2]
     return result
 
 
@@ -64,7 +65,7 @@ def content_as_of(state: ClusterState, tenant_id: int, ts: int) -> Rows:
     for table in state.tables_of(tenant_id, alive_only=False):
         if not table.alive_at_ts(ts):
             continue
-        for key, version in state.data[table.table_id].items():
+        for key, version in state.table_rows(table):
             value = value_as_of(version, ts)
             if value is not None:
                 result[(table.name, key)] = value
@@ -77,7 +78,7 @@ def content_at_log(state: ClusterState, tenant_id: int, log_id: int) -> Rows:
     for table in state.tables_of(tenant_id, alive_only=False):
         if not table.alive_at_log(log_id):
             continue
-        for key, version in state.data[table.table_id].items():
+        for key, version in state.table_rows(table):
             value = _value_at_log(version, log_id)
             if value is not None:
                 result[(table.name, key)] = value
@@ -93,15 +94,16 @@ def baseline(state: ClusterState, tenant_id: int, version: int) -> Rows:
     frozen = state.frozen[version]
     result: Rows = {}
     for table in _tables_at(state, tenant_id, frozen):
-        for key, value in _live_rows(frozen.snapshot[table.table_id]):
-            result[(table.name, key)] = value
+        for key, version in state.table_rows(table, frozen.snapshot):
+            if version[2] is not None:
+                result[(table.name, key)] = version[2]
     return result
 
 
 def tablet_rows(state: ClusterState, tablet: Tablet, version: int) -> dict[str, str]:
     """One tablet's SSTable at frozen version ``version``: {rowkey: value}."""
-    rows = state.frozen[version].snapshot.get(tablet.table_id, immutables.Map())
-    return {k: v for k, v in _live_rows(rows) if tablet.holds(key_hash(k))}
+    rows = state.frozen[version].snapshot.get(tablet.tablet_id, immutables.Map())
+    return dict(_live_rows(rows))
 
 
 def checksum(rows: Rows) -> int:

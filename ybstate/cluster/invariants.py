@@ -13,7 +13,7 @@ import itertools
 from ybstate.cluster import ghost
 from ybstate.cluster.events import MutatorLogged, TransactionAborted, TransactionCommitted
 from ybstate.cluster.state import ClusterState, TenantBaseline
-from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.hashing import CHECKSUM_MASK, key_hash, row_hash
 from ybstate.kernel import Invariant
 
 __all__ = ["CLUSTER_INVARIANTS"]
@@ -148,10 +148,21 @@ def table_stats_exact(state: ClusterState) -> str | None:
     """Per-table row counts and checksums kept by the reducer equal those of the data."""
     for table_id, (rows, checksum) in state.table_stats.items():
         name = state.tables[table_id].name
-        live = [(k, v[2]) for k, v in state.data[table_id].items() if v[2] is not None]
+        live = [(k, v[2]) for k, v in state.table_rows(state.tables[table_id]) if v[2] is not None]
         expected = sum(row_hash(name, k, value) for k, value in live) & CHECKSUM_MASK
         if (rows, checksum) != (len(live), expected):
             return f"table {table_id}: stats say {rows} rows / {checksum}, data has {len(live)} / {expected}"
+    return None
+
+
+def rows_in_their_tablets(state: ClusterState) -> str | None:
+    """Every row sits in the tablet whose key range holds its key."""
+    for table in state.tables.values():
+        for tablet in table.tablets:
+            for key in state.data.get(tablet.tablet_id, {}):
+                if not tablet.holds(key_hash(key)):
+                    where = f"tablet {tablet.tablet_id}, outside its range"
+                    return f"row {key!r} of table {table.table_id} sits in {where}"
     return None
 
 
@@ -163,4 +174,5 @@ CLUSTER_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
     Invariant(name="transactions_match_log", check=transactions_match_log),
     Invariant(name="frozen_baselines_exact", check=frozen_baselines_exact),
     Invariant(name="table_stats_exact", check=table_stats_exact),
+    Invariant(name="rows_in_their_tablets", check=rows_in_their_tablets),
 )

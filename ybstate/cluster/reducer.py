@@ -161,9 +161,15 @@ def _table_created(state: ClusterState, e: TableCreated) -> ClusterState:
         tables=state.tables.set(e.table_id, table),
         table_index=state.table_index.set((e.tenant_id, e.name), e.table_id),
         live_tables=state.live_tables.set(e.tenant_id, (*state.live_tables.get(e.tenant_id, ()), e.table_id)),
-        data=state.data.set(e.table_id, immutables.Map()),
+        data=_with_empty_tablets(state.data, e.tablets),
         table_stats=state.table_stats.set(e.table_id, (0, 0)),
     )
+
+
+def _with_empty_tablets(data: immutables.Map, tablets) -> immutables.Map:
+    for tablet in tablets:
+        data = data.set(tablet.tablet_id, immutables.Map())
+    return data
 
 
 def _table_dropped(state: ClusterState, e: TableDropped) -> ClusterState:
@@ -234,18 +240,20 @@ def _committed(state: ClusterState, e: TransactionCommitted) -> ClusterState:
     tables = state.tables
     for cell in current.cells:
         table_id = cell.table_id
-        rows = data[table_id]
+        table = tables[table_id]
+        tablet_id = table.tablet_for(cell.rowkey).tablet_id
+        rows = data[tablet_id]
         previous = rows.get(cell.rowkey)
         old_value = None if previous is None else previous[2]
         count, checksum = stats[table_id]
-        name = tables[table_id].name
+        name = table.name
         if old_value is not None:
             count -= 1
             checksum -= row_hash(name, cell.rowkey, old_value)
         if cell.value is not None:
             count += 1
             checksum += row_hash(name, cell.rowkey, cell.value)
-        data = data.set(table_id, rows.set(cell.rowkey, (e.time, e.log_id, cell.value, previous)))
+        data = data.set(tablet_id, rows.set(cell.rowkey, (e.time, e.log_id, cell.value, previous)))
         stats = stats.set(table_id, (count, checksum & CHECKSUM_MASK))
     record = CommittedTxn(
         tx_id=e.tx_id,

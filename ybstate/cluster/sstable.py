@@ -11,7 +11,7 @@ import immutables
 
 from ybstate.cluster.state import ClusterState, Tablet
 from ybstate.errors import InvalidAction
-from ybstate.hashing import CHECKSUM_MASK, key_hash, row_hash
+from ybstate.hashing import CHECKSUM_MASK, row_hash
 
 __all__ = ["read_tablet", "tablet_checksum", "data_size", "tablets_at"]
 
@@ -23,12 +23,8 @@ def read_tablet(state: ClusterState, tablet: Tablet, version: int) -> tuple[tupl
     frozen = state.frozen.get(version)
     if frozen is None or not frozen.available:
         raise InvalidAction(f"frozen version {version} has no SSTables to read (missing or dropped)")
-    rows = frozen.snapshot.get(tablet.table_id, immutables.Map())
-    found = [
-        (key, version_[2])
-        for key, version_ in rows.items()
-        if version_[2] is not None and tablet.holds(key_hash(key))
-    ]
+    rows = frozen.snapshot.get(tablet.tablet_id, immutables.Map())
+    found = [(key, version_[2]) for key, version_ in rows.items() if version_[2] is not None]
     found.sort()
     return tuple(found)
 

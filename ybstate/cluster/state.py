@@ -19,6 +19,7 @@ import attrs
 import immutables
 
 from ybstate.evolve import evolver
+from ybstate.hashing import key_hash
 from ybstate.pmap import HMap, PLog
 
 __all__ = [
@@ -123,6 +124,17 @@ class Table:
     def alive_at_ts(self, ts: int) -> bool:
         return self.created_ts <= ts and (self.dropped_ts is None or self.dropped_ts > ts)
 
+    def tablet_for(self, rowkey: str) -> Tablet:
+        """The tablet whose key range holds ``rowkey`` (ranges split the space evenly)."""
+        position = key_hash(rowkey)
+        tablets = self.tablets
+        index = position * len(tablets) // KEY_SPACE
+        while position < tablets[index].start:
+            index -= 1
+        while position >= tablets[index].end:
+            index += 1
+        return tablets[index]
+
 
 @attrs.frozen(kw_only=True)
 class Cell:
@@ -194,6 +206,8 @@ class FrozenVersion:
         return self.dropped_ts is None
 
 
+_NO_ROWS: immutables.Map = immutables.Map()
+
 # A version of one row in the ghost history: (commit_ts, commit_log_id, value or None
 # for a delete, the previous version or None). A linked list, newest first, so a commit
 # prepends in O(1) and "as of T" walks back from the newest.
@@ -238,6 +252,8 @@ class ClusterState:
     # tenant id -> ids of its live tables, ascending; DDL keeps it, so per-tenant lookups
     # do not grow with the number of tables ever dropped.
     live_tables: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    # tablet id -> {rowkey -> Version}: one small map per tablet, so a commit updates the
+    # tablet's map and a tablet is read without scanning its table.
     data: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     table_stats: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
 
@@ -250,6 +266,13 @@ class ClusterState:
     def table_named(self, tenant_id: int, name: str) -> Table | None:
         table_id = self.table_index.get((tenant_id, name))
         return None if table_id is None else self.tables[table_id]
+
+    def table_rows(self, table: Table, data: immutables.Map | None = None):
+        """(rowkey, Version) of every row ever written to ``table``, tablet by tablet, from
+        ``data`` (the current data when None, or a frozen version's snapshot)."""
+        data = self.data if data is None else data
+        for tablet in table.tablets:
+            yield from data.get(tablet.tablet_id, _NO_ROWS).items()
 
     def tables_of(self, tenant_id: int, *, alive_only: bool = True) -> list[Table]:
         """The tenant's tables, by table id (with ``alive_only=False``, dropped ones too)."""
