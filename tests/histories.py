@@ -119,9 +119,7 @@ def act(state: ClusterState, *actions: object) -> tuple[ClusterState, list[Any]]
     return state, events
 
 
-def backup_world(
-    tenants: dict[str, dict[str, int]], config: ClusterConfig | None = None
-) -> ClusterState:
+def backup_world(tenants: dict[str, dict[str, int]], config: ClusterConfig | None = None) -> ClusterState:
     """A started cluster with ``tenants`` ({tenant: {table: tablets}}), no rows, no freeze."""
     setup: list[object] = [Start(config=ClusterConfig(data_servers=2) if config is None else config)]
     for tenant, tables in tenants.items():

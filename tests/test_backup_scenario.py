@@ -230,8 +230,8 @@ def test_a_backup_step_expected_rejected_but_accepted_fails_the_run_and_stores_n
     assert duck.rows() == []
 
 
-def test_a_fault_naming_a_tablet_the_table_lacks_fails_the_run_and_stores_nothing(tmp_path, duck):
-    path = _path(
+def test_a_fault_naming_a_tablet_the_table_lacks_is_a_spec_error_before_anything_runs(tmp_path):
+    error = _spec_error(
         tmp_path,
         """
         [[steps]]
@@ -242,10 +242,8 @@ def test_a_fault_naming_a_tablet_the_table_lacks_fails_the_run_and_stores_nothin
         tablet = 3
         """,
     )
-    with pytest.raises(ScenarioFailed, match="table 'users' has 1 tablets, no tablet 3") as caught:
-        _run(duck, path)
-    assert caught.value.step == HEAD_STEPS + 1
-    assert duck.rows() == []
+    assert error.step == HEAD_STEPS + 1
+    assert "table 'users' has 1 tablets (0..0), no tablet 3" in str(error)
 
 
 def test_a_background_backup_runs_alongside_later_steps_and_ends_with_the_run(tmp_path, duck):

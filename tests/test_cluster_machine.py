@@ -35,7 +35,10 @@ from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
 from ybstate.cluster.reducer import apply, replay
 from ybstate.cluster.spec import INVARIANTS, start_events
 from ybstate.errors import ActionRejected
+from ybstate.history import sql_invariants
 from ybstate.store import DuckDBStore
+
+SQL_INVARIANTS = sql_invariants()
 
 VIEWS = {
     "__all_tenant_backup_task": backup_task_rows,
@@ -61,6 +64,9 @@ class ClusterMachine(RuleBasedStateMachine):
             note_statistic(f"a backup ended {task.phase.value}")
         try:
             self.check_store_replays_to_live_fingerprint()
+            for inv in SQL_INVARIANTS:  # the SQL invariants agree on every history too
+                rows = self.store.con.execute(inv.sql).fetchall()
+                assert rows == [], f"{inv.name}: {rows[:3]}"
         finally:
             self.store.close()
 

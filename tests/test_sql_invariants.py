@@ -283,7 +283,22 @@ def stored_row_value_changed(con) -> None:
     edit_payload(con, seq, change)
 
 
+def version_dropped_under_a_running_backup(con) -> None:
+    """A drop of the backup's version is slipped in between its PREPARING and its end."""
+    (prepared, version) = _one(
+        con,
+        "SELECT seq, CAST(payload ->> 'frozen_version' AS BIGINT) FROM events "
+        "WHERE type = 'backup.prepared' ORDER BY seq LIMIT 1",
+    )
+    con.execute(
+        "UPDATE events SET type = 'cluster.version_dropped', payload = json_object('seq', seq, 'time', time, "
+        "'version', ?) WHERE seq = (SELECT min(seq) FROM events WHERE seq > ? AND type = 'dag.task_started')",
+        [version, prepared],
+    )
+
+
 PLANTED: dict[Callable, set[str]] = {
+    version_dropped_under_a_running_backup: {"pinned_versions_kept"},
     backup_completed_before_it_was_prepared: {"backup_phases_forward"},
     stored_tablet_checksum_wrong: {"backup_checksums_recompute"},
     stored_row_value_changed: {"backup_checksums_recompute", "backup_sets_equal_baseline"},

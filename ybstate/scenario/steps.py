@@ -232,7 +232,7 @@ class _Timeline:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.tables: dict[str, set[str]] = {}
+        self.tables: dict[str, dict[str, int]] = {}  # tenant -> table -> tablets
         self.open_tx: dict[str, str] = {}  # tx name -> tenant
         self.ended_tx: dict[str, int] = {}  # tx name -> step that ended it
         self.marks: set[str] = set()
@@ -242,7 +242,7 @@ class _Timeline:
 
     def tenant(self, c: _Checker, name: str) -> None:
         if self.lenient:
-            self.tables.setdefault(name, set())
+            self.tables.setdefault(name, {})
             return
         if name not in self.tables:
             raise c.fail(f"unknown tenant {name!r} (declared: {sorted(self.tables)})")
@@ -330,14 +330,14 @@ def _create_table(c: _Checker, number: int, t: _Timeline) -> CreateTableStep:
     if table in t.tables[tenant] and not t.lenient:
         raise c.fail(f"tenant {tenant!r} already has a table {table!r} at this step")
     tablets = c.positive("tablets", 1)
-    t.tables[tenant].add(table)
+    t.tables[tenant][table] = tablets
     return CreateTableStep(number=number, tenant=tenant, table=table, tablets=tablets)
 
 
 def _drop_table(c: _Checker, number: int, t: _Timeline) -> DropTableStep:
     tenant, table = c.get("tenant", str), c.get("table", str)
     t.table(c, tenant, table)
-    t.tables[tenant].discard(table)
+    t.tables[tenant].pop(table, None)
     return DropTableStep(number=number, tenant=tenant, table=table)
 
 
@@ -403,6 +403,9 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     tablet = c.get("tablet", int, None)
     if tablet is not None and (table is None or tablet < 0):
         raise c.fail("fault: 'tablet' is the index (from 0) of a tablet of 'table', and needs 'table'")
+    if tablet is not None and not t.lenient and tablet >= t.tables[tenant][table]:
+        count = t.tables[tenant][table]
+        raise c.fail(f"fault: table {table!r} has {count} tablets (0..{count - 1}), no tablet {tablet}")
     return FaultStep(
         number=number, kind=kind, tenant=tenant, table=table, tablet=tablet, times=c.positive("times", 1)
     )
@@ -451,7 +454,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                     f"found {tablets!r}"
                 )
         c.done()
-        timeline.tables[tenant] = set(tables)
+        timeline.tables[tenant] = dict(tables)
         tenants.append(TenantDecl(name=tenant, tables=tuple(tables.items())))
     steps = []
     for number, raw in enumerate(top.get("steps", list, []), 1):
