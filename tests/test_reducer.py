@@ -314,14 +314,14 @@ def test_fingerprint_does_not_depend_on_the_process_hash_seed():
 @pytest.mark.parametrize("cls", [ClusterState, OpenTxn, Table])
 def test_evolver_gives_what_attrs_evolve_gives(cls):
     state, _ = _history(3, 50)
-    sample = {
-        ClusterState: state,
-        OpenTxn: next(iter(state.open_txns.values()), None),
-        Table: state.tables[3001],
-    }[cls]
+    sample = {ClusterState: state, OpenTxn: next(iter(state.open_txns.values()), None), Table: state.tables[3001]}[cls]
     if sample is None:
         sample = OpenTxn(tx_id=1, tenant_id=1001, first_log_id=1, first_ts=1, cells=())
-    field = attrs.fields(cls)[1].name
-    changed = evolver(cls)(sample, **{field: getattr(sample, field)})
-    assert changed == attrs.evolve(sample, **{field: getattr(sample, field)})
+    for field in attrs.fields(cls):
+        value = getattr(sample, field.name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            changed = evolver(cls)(sample, **{field.name: value + 1})
+            assert changed == attrs.evolve(sample, **{field.name: value + 1})
+            assert getattr(changed, field.name) == value + 1
+            assert changed != sample or not field.eq
     assert evolver(cls)(sample) == sample

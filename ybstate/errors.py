@@ -22,7 +22,6 @@ __all__ = [
     "SpecError",
     "StoreError",
     "ForeignDatabase",
-    "HistoryMismatch",
     "ExplorationError",
     "ActionNotEnabled",
     "InvalidParameter",
@@ -143,10 +142,6 @@ class ForeignDatabase(StoreError):
     def __init__(self, path: str, why: str) -> None:
         self.path = path
         super().__init__(f"{path} is not a ybstate history ({why}); refusing to touch it")
-
-
-class HistoryMismatch(YbstateError):
-    """A stored history does not replay to what was recorded with it."""
 
 
 class InvalidParameter(YbstateError, ValueError):

@@ -24,7 +24,6 @@ __all__ = [
     "DIGEST_MASK",
     "CHECKSUM_MASK",
     "digest",
-    "digest_text",
     "row_hash",
     "rows_checksum",
     "key_hash",
@@ -38,11 +37,6 @@ ROW_SEPARATOR = "\x1f"
 _blake2b = hashlib.blake2b
 _md5 = hashlib.md5
 _from_bytes = int.from_bytes
-
-
-def digest_text(text: str) -> int:
-    """128-bit digest of a text."""
-    return _from_bytes(_blake2b(text.encode(), digest_size=16).digest(), "little")
 
 
 def digest(value: object) -> int:

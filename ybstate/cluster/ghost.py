@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import immutables
 
-from ybstate.cluster.state import ClusterState, FrozenVersion, Table, Tablet, Version
-from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.cluster.state import ClusterState, FrozenVersion, Table, Version
+from ybstate.hashing import rows_checksum
 
 __all__ = [
     "Rows",
@@ -22,7 +22,6 @@ __all__ = [
     "content_as_of",
     "content_at_log",
     "baseline",
-    "tablet_rows",
     "value_as_of",
     "checksum",
 ]
@@ -100,15 +99,6 @@ def baseline(state: ClusterState, tenant_id: int, version: int) -> Rows:
     return result
 
 
-def tablet_rows(state: ClusterState, tablet: Tablet, version: int) -> dict[str, str]:
-    """One tablet's SSTable at frozen version ``version``: {rowkey: value}."""
-    rows = state.frozen[version].snapshot.get(tablet.tablet_id, immutables.Map())
-    return dict(_live_rows(rows))
-
-
 def checksum(rows: Rows) -> int:
     """Order-independent checksum of a content map (see :mod:`ybstate.hashing`)."""
-    total = 0
-    for (table, key), value in rows.items():
-        total += row_hash(table, key, value)
-    return total & CHECKSUM_MASK
+    return rows_checksum((table, key, value) for (table, key), value in rows.items())

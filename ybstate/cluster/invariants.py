@@ -13,7 +13,7 @@ import itertools
 from ybstate.cluster import ghost
 from ybstate.cluster.events import MutatorLogged, TransactionAborted, TransactionCommitted
 from ybstate.cluster.state import ClusterState, TenantBaseline
-from ybstate.hashing import CHECKSUM_MASK, key_hash, row_hash
+from ybstate.hashing import key_hash, rows_checksum
 from ybstate.kernel import Invariant
 
 __all__ = ["CLUSTER_INVARIANTS"]
@@ -149,7 +149,7 @@ def table_stats_exact(state: ClusterState) -> str | None:
     for table_id, (rows, checksum) in state.table_stats.items():
         name = state.tables[table_id].name
         live = [(k, v[2]) for k, v in state.table_rows(state.tables[table_id]) if v[2] is not None]
-        expected = sum(row_hash(name, k, value) for k, value in live) & CHECKSUM_MASK
+        expected = rows_checksum((name, k, value) for k, value in live)
         if (rows, checksum) != (len(live), expected):
             return f"table {table_id}: stats say {rows} rows / {checksum}, data has {len(live)} / {expected}"
     return None

@@ -11,7 +11,7 @@ import immutables
 
 from ybstate.cluster.state import ClusterState, Tablet
 from ybstate.errors import InvalidAction
-from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.hashing import rows_checksum
 
 __all__ = ["read_tablet", "tablet_checksum", "data_size", "tablets_at"]
 
@@ -31,10 +31,7 @@ def read_tablet(state: ClusterState, tablet: Tablet, version: int) -> tuple[tupl
 
 def tablet_checksum(table_name: str, rows: tuple[tuple[str, str], ...]) -> int:
     """Order-independent checksum of a tablet's rows, by table name (not id)."""
-    total = 0
-    for key, value in rows:
-        total += row_hash(table_name, key, value)
-    return total & CHECKSUM_MASK
+    return rows_checksum((table_name, key, value) for key, value in rows)
 
 
 def data_size(rows: tuple[tuple[str, str], ...]) -> int:
