@@ -314,7 +314,11 @@ def test_fingerprint_does_not_depend_on_the_process_hash_seed():
 @pytest.mark.parametrize("cls", [ClusterState, OpenTxn, Table])
 def test_evolver_gives_what_attrs_evolve_gives(cls):
     state, _ = _history(3, 50)
-    sample = {ClusterState: state, OpenTxn: next(iter(state.open_txns.values()), None), Table: state.tables[3001]}[cls]
+    sample = {
+        ClusterState: state,
+        OpenTxn: next(iter(state.open_txns.values()), None),
+        Table: state.tables[3001],
+    }[cls]
     if sample is None:
         sample = OpenTxn(tx_id=1, tenant_id=1001, first_log_id=1, first_ts=1, cells=())
     for field in attrs.fields(cls):

@@ -264,7 +264,8 @@ def replay(db: str) -> None:
     """Rebuild the state from the stored events and compare its fingerprint."""
     store = _open(db)
     try:
-        replayed = replay_store(store)
+        with err.status(f"replaying the history in {escape(db)} ..."):
+            replayed = replay_store(store)
     except YbstateError as error:
         raise Failure(f"{db}: the stored history does not replay: {error}", EXIT_CHECK_FAILED) from None
     finally:
@@ -295,7 +296,8 @@ def verify(db: str, directory: str | None) -> None:
     """Run every invariant over the stored history: the SQL ones, then the state ones."""
     store = _open(db)
     try:
-        results = verify_store(store, Path(directory) if directory else None)
+        with err.status(f"running every invariant over {escape(db)} ..."):
+            results = verify_store(store, Path(directory) if directory else None)
     except YbstateError as error:
         raise Failure(f"{db}: {error}", EXIT_CHECK_FAILED) from None
     finally:
@@ -351,7 +353,8 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
     """Print a tenant's rows as sorted table,key,value lines (with --as-of: from the ghost history)."""
     store = _open(db)
     try:
-        state = replay_store(store).state
+        with err.status(f"replaying the history in {escape(db)} ..."):
+            state = replay_store(store).state
     finally:
         store.close()
     found = state.tenant_named(tenant)
