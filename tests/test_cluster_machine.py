@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.strategies import MACHINE_SCOPE
+from ybstate.archive.enabled import archive_enabled
 from ybstate.backup.actions import CancelBackup, DropVersion
 from ybstate.backup.enabled import backup_enabled
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
@@ -62,6 +63,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for task in self.state.backups.values():  # shown by --hypothesis-show-statistics
             note_statistic(f"a backup ended {task.phase.value}")
+        for archiver in self.state.archivers.values():
+            note_statistic(
+                f"an archiver sealed {min(archiver.checkpoint.pieces, 3)}+ pieces, crashed {archiver.crashes}"
+            )
         try:
             self.check_store_replays_to_live_fingerprint()
             for inv in SQL_INVARIANTS:  # the SQL invariants agree on every history too
@@ -100,6 +105,18 @@ class ClusterMachine(RuleBasedStateMachine):
             if progressing and (not disruptive or data.draw(st.integers(0, 7), label="disrupt?") > 0):
                 actions = progressing
             self._take(data.draw(st.sampled_from(actions), label="backup action"))
+            self.state_invariants_hold()
+
+    @precondition(lambda self: bool(archive_enabled(self.state, MACHINE_SCOPE)))
+    @rule(data=st.data())
+    def take_archive_actions(self, data) -> None:
+        # Archivers start, read, seal, checkpoint, crash and stop: up to eight steps at
+        # once, every invariant checked after each.
+        for _ in range(data.draw(st.integers(1, 8), label="burst")):
+            actions = archive_enabled(self.state, MACHINE_SCOPE)
+            if not actions:
+                return
+            self._take(data.draw(st.sampled_from(actions), label="archive action"))
             self.state_invariants_hold()
 
     # A freeze is one enabled action among dozens of writes; backups need frozen versions.

@@ -32,6 +32,7 @@ __all__ = [
     "DestinationNotAllowed",
     "UnknownBackup",
     "VersionPinned",
+    "ArchiveRejected",
 ]
 
 
@@ -315,3 +316,12 @@ class DagNotRunning(ActionNotEnabled):
         self.dag_id = dag_id
         self.status = status
         super().__init__(action, f"DAG {dag_id} has finished ({getattr(status, 'value', status)})")
+
+
+class ArchiveRejected(ActionRejected):
+    """A request about log archiving that cannot be honoured, with the reason."""
+
+    def __init__(self, tenant: str, why: str) -> None:
+        self.tenant = tenant
+        self.why = why
+        super().__init__(f"log archiving of tenant {tenant!r}: {why}")

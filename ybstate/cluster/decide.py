@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ybstate.archive.decide import ARCHIVE_DECIDERS
 from ybstate.backup.decide import BACKUP_DECIDERS, DAG_DECIDERS
 from ybstate.cluster import txn
 from ybstate.cluster.actions import (
@@ -269,6 +270,7 @@ def _mark(state: ClusterState, a: Mark) -> list[object]:
 
 _DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     **BACKUP_DECIDERS,
+    **ARCHIVE_DECIDERS,
     **DAG_DECIDERS,
     Start: _start,
     CreateTenant: _create_tenant,

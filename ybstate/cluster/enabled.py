@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import attrs
 
+from ybstate.archive.enabled import archive_enabled
 from ybstate.backup.enabled import backup_enabled
 from ybstate.cluster.actions import (
     Abort,
@@ -60,6 +61,14 @@ class Scope:
     copy_faults: int = 0
     cancel_backups: bool = False
     drop_versions: bool = False
+    # Log archiving: which tenants may archive, entries per read, how many archiver crashes
+    # may happen in all, whether archiving may be stopped, and how many runs a tenant's
+    # archiving may have (a stop and a start make a new run).
+    archive_tenants: tuple[str, ...] = ()
+    archive_batch: int = 1
+    archiver_crashes: int = 0
+    archive_stop: bool = False
+    max_archive_runs: int = 1
 
 
 def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
@@ -110,6 +119,7 @@ def enabled(state: ClusterState, scope: Scope) -> list[object]:
     protocol's own actions (backups and their DAG tasks), which log nothing."""
     actions = _logging_actions(state, scope) if len(state.log) < scope.max_log else []
     actions.extend(backup_enabled(state, scope))
+    actions.extend(archive_enabled(state, scope))
     return actions
 
 

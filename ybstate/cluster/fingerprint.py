@@ -14,7 +14,18 @@ from ybstate.hashing import DIGEST_MASK, digest
 
 __all__ = ["fingerprint", "full_fingerprint", "fingerprint_hex"]
 
-_HASHED_MAPS = ("tenants", "tables", "log", "frozen", "marks", "backups", "backup_sets", "stored")
+_HASHED_MAPS = (
+    "tenants",
+    "tables",
+    "log",
+    "frozen",
+    "marks",
+    "backups",
+    "backup_sets",
+    "stored",
+    "archivers",
+    "pieces",
+)
 
 
 def _counters(state: ClusterState) -> tuple:

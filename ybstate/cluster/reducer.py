@@ -16,6 +16,7 @@ from functools import reduce
 
 import immutables
 
+from ybstate.archive.reducer import ARCHIVE_HANDLERS
 from ybstate.backup.reducer import BACKUP_HANDLERS, DAG_HANDLERS
 from ybstate.cluster import txn
 from ybstate.cluster.events import (
@@ -337,6 +338,7 @@ def _mark(state: ClusterState, e: MarkRecorded) -> ClusterState:
 
 _HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     **BACKUP_HANDLERS,
+    **ARCHIVE_HANDLERS,
     **DAG_HANDLERS,
     ClusterStarted: _started,
     TenantCreated: _tenant_created,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from ybstate.archive.invariants import ARCHIVE_INVARIANTS
 from ybstate.backup.invariants import BACKUP_INVARIANTS
 from ybstate.cluster.decide import decide
 from ybstate.cluster.enabled import Scope, enabled, setup_actions
@@ -15,7 +16,7 @@ from ybstate.kernel import Spec
 
 __all__ = ["INVARIANTS", "cluster_spec", "start_events", "start_state"]
 
-INVARIANTS = CLUSTER_INVARIANTS + BACKUP_INVARIANTS
+INVARIANTS = CLUSTER_INVARIANTS + BACKUP_INVARIANTS + ARCHIVE_INVARIANTS
 """Every state invariant of the model: the cluster's, then the backups'."""
 
 

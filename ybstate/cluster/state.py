@@ -243,6 +243,9 @@ class ClusterState:
     next_backup_task_id: int = 1
     next_backup_set_id: int = 1
     task_failures: int = 0  # DAG task attempts that failed, over the whole history
+    # Log archiving (ybstate.archive).
+    archivers: HMap = HMap()  # tenant_id -> Archiver
+    pieces: HMap = HMap()  # (tenant_id, piece_no) -> Piece
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.
     open_txns: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)

@@ -1,0 +1,47 @@
+"""Requests concerning log archiving: the operator's and the archiver's own steps."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["StartArchive", "StopArchive", "ReadEntries", "SealPiece", "PersistCheckpoint", "CrashArchiver"]
+
+
+@attrs.frozen(kw_only=True)
+class StartArchive:
+    """tenant_incremental_backup_start: ``start_log_id`` 0 means the newest completed backup
+    set's start_replay_log_id."""
+
+    tenant: str
+    destination: str
+    start_log_id: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class StopArchive:
+    tenant: str
+
+
+@attrs.frozen(kw_only=True)
+class ReadEntries:
+    """The archiver reads up to ``count`` entries (and no further than a full piece)."""
+
+    tenant_id: int
+    count: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class SealPiece:
+    tenant_id: int
+
+
+@attrs.frozen(kw_only=True)
+class PersistCheckpoint:
+    tenant_id: int
+
+
+@attrs.frozen(kw_only=True)
+class CrashArchiver:
+    """A fault: the archiver process dies and restarts."""
+
+    tenant_id: int

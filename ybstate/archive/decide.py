@@ -1,0 +1,223 @@
+"""``decide`` for log archiving. Pure; refusals raise ArchiveRejected naming the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ybstate.archive.actions import (
+    CrashArchiver,
+    PersistCheckpoint,
+    ReadEntries,
+    SealPiece,
+    StartArchive,
+    StopArchive,
+)
+from ybstate.archive.events import (
+    ArchiverCrashed,
+    ArchiveStarted,
+    ArchiveStopped,
+    CheckpointPersisted,
+    EntriesRead,
+    PieceSealed,
+)
+from ybstate.archive.state import Archiver, ArchiverStatus
+from ybstate.backup.decide import allowed_destination
+from ybstate.backup.state import SetStatus
+from ybstate.cluster.events import LOG_ENTRY_KINDS
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import ArchiveRejected, DestinationNotAllowed, UnknownTenant
+from ybstate.hashing import rows_checksum
+
+__all__ = [
+    "ARCHIVE_DECIDERS",
+    "entries_checksum",
+    "kept",
+    "piece_entries",
+    "piece_path",
+    "restart_position",
+    "running_archiver",
+]
+
+
+def kept(entry: object, tenant_id: int) -> bool:
+    """Whether an archiver of ``tenant_id`` keeps ``entry``: its tenant's, or cluster-wide."""
+    owner = getattr(entry, "tenant_id", None)
+    return owner is None or owner == tenant_id
+
+
+def piece_entries(state: ClusterState, archiver: Archiver) -> list[object]:
+    """The entries the open piece holds, taken from the log."""
+    if archiver.piece is None:
+        return []
+    entries = (state.log[i] for i in range(archiver.piece.first_log_id, archiver.next_log_id))
+    return [e for e in entries if kept(e, archiver.tenant_id)]
+
+
+def piece_path(archiver: Archiver, piece_no: int) -> str:
+    return f"{archiver.destination}/tenant_{archiver.tenant_id}/archive/piece_{piece_no:06d}"
+
+
+def running_archiver(state: ClusterState, tenant_id: int) -> Archiver:
+    archiver = state.archivers.get(tenant_id)
+    if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
+        name = state.tenants[tenant_id].name if tenant_id in state.tenants else f"#{tenant_id}"
+        raise ArchiveRejected(name, "no archiver is running")
+    return archiver
+
+
+def _start(state: ClusterState, a: StartArchive) -> list[object]:
+    tenant = state.tenant_named(a.tenant)
+    if tenant is None:
+        raise UnknownTenant(a.tenant)
+    destination = allowed_destination(a.destination, state.config.backup_root)
+    if destination is None:
+        raise DestinationNotAllowed(a.destination, state.config.backup_root)
+    previous = state.archivers.get(tenant.tenant_id)
+    if previous is not None and previous.status is ArchiverStatus.RUNNING:
+        raise ArchiveRejected(a.tenant, "an archiver is already running")
+    start = a.start_log_id
+    if start == 0:
+        sets = [
+            s
+            for s in state.backup_sets.values()
+            if s.tenant_id == tenant.tenant_id and s.status is SetStatus.AVAILABLE
+        ]
+        if not sets:
+            raise ArchiveRejected(a.tenant, "no completed backup set to extend; give a start log id")
+        start = max(sets, key=lambda s: s.set_id).start_replay_log_id
+    if not 1 <= start <= state.next_log_id:
+        raise ArchiveRejected(a.tenant, f"start log id {start} is not in the log (1..{state.next_log_id})")
+    if previous is not None and start <= previous.checkpoint.last_log_id:
+        raise ArchiveRejected(
+            a.tenant,
+            f"start log id {start} is already archived (checkpoint at {previous.checkpoint.last_log_id})",
+        )
+    return [
+        ArchiveStarted(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=tenant.tenant_id,
+            destination=destination,
+            start_log_id=start,
+            run=1 if previous is None else previous.run + 1,
+        )
+    ]
+
+
+def _stop(state: ClusterState, a: StopArchive) -> list[object]:
+    tenant = state.tenant_named(a.tenant)
+    if tenant is None:
+        raise UnknownTenant(a.tenant)
+    archiver = running_archiver(state, tenant.tenant_id)
+    return [
+        ArchiveStopped(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=tenant.tenant_id,
+            last_log_id=archiver.checkpoint.last_log_id,
+        )
+    ]
+
+
+def _read(state: ClusterState, a: ReadEntries) -> list[object]:
+    archiver = running_archiver(state, a.tenant_id)
+    if archiver.next_log_id > state.last_log_id:
+        raise ArchiveRejected(
+            state.tenants[a.tenant_id].name, f"nothing to read after log id {state.last_log_id}"
+        )
+    room = state.config.piece_entries - (archiver.piece.kept if archiver.piece else 0)
+    if room <= 0:
+        raise ArchiveRejected(state.tenants[a.tenant_id].name, "the open piece is full; seal it first")
+    last = archiver.next_log_id - 1
+    while last < state.last_log_id and last - archiver.next_log_id + 1 < a.count and room > 0:
+        last += 1
+        if kept(state.log[last], a.tenant_id):
+            room -= 1
+    return [
+        EntriesRead(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=a.tenant_id,
+            first_log_id=archiver.next_log_id,
+            last_log_id=last,
+        )
+    ]
+
+
+def _seal(state: ClusterState, a: SealPiece) -> list[object]:
+    archiver = running_archiver(state, a.tenant_id)
+    piece = archiver.piece
+    if piece is None or piece.kept == 0:
+        raise ArchiveRejected(state.tenants[a.tenant_id].name, "the open piece holds no entry")
+    entries = piece_entries(state, archiver)
+    piece_no = archiver.checkpoint.pieces + 1
+    return [
+        PieceSealed(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=a.tenant_id,
+            piece_no=piece_no,
+            first_log_id=piece.first_log_id,
+            last_log_id=archiver.next_log_id - 1,
+            entry_count=len(entries),
+            tenant_entries=piece.tenant_entries,
+            min_ts=piece.min_ts,
+            max_ts=piece.max_ts,
+            checksum=entries_checksum(entries),
+            path=piece_path(archiver, piece_no),
+        )
+    ]
+
+
+def entries_checksum(entries: list[object]) -> int:
+    """Order-independent checksum of archived entries: kind, log id and timestamp each."""
+    return rows_checksum((LOG_ENTRY_KINDS[type(e)], str(e.log_id), str(e.time)) for e in entries)
+
+
+def _checkpoint(state: ClusterState, a: PersistCheckpoint) -> list[object]:
+    archiver = running_archiver(state, a.tenant_id)
+    name = state.tenants[a.tenant_id].name
+    if archiver.piece is not None and archiver.piece.tenant_entries:
+        raise ArchiveRejected(name, "the open piece holds tenant entries; only sealing persists them")
+    last = archiver.next_log_id - 1
+    if last <= archiver.checkpoint.last_log_id:
+        raise ArchiveRejected(
+            name, f"nothing read past the checkpoint at log id {archiver.checkpoint.last_log_id}"
+        )
+    return [
+        CheckpointPersisted(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=a.tenant_id,
+            last_log_id=last,
+            archived_ts=state.log[last].time,
+        )
+    ]
+
+
+def restart_position(archiver: Archiver) -> int:
+    """Where a restarted archiver reads on: right after its run's last sealed piece."""
+    return archiver.sealed_through + 1
+
+
+def _crash(state: ClusterState, a: CrashArchiver) -> list[object]:
+    archiver = running_archiver(state, a.tenant_id)
+    return [
+        ArchiverCrashed(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=a.tenant_id,
+            lost_entries=archiver.piece.kept if archiver.piece else 0,
+            restart_log_id=restart_position(archiver),
+        )
+    ]
+
+
+ARCHIVE_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
+    StartArchive: _start,
+    StopArchive: _stop,
+    ReadEntries: _read,
+    SealPiece: _seal,
+    PersistCheckpoint: _checkpoint,
+    CrashArchiver: _crash,
+}

@@ -1,0 +1,49 @@
+"""Archiving actions that may happen next, within a Scope (archive_tenants, archive_batch,
+archiver_crashes, archive_stop, max_archive_runs)."""
+
+from __future__ import annotations
+
+from ybstate.archive.actions import (
+    CrashArchiver,
+    PersistCheckpoint,
+    ReadEntries,
+    SealPiece,
+    StartArchive,
+    StopArchive,
+)
+from ybstate.archive.state import ArchiverStatus
+from ybstate.cluster.state import ClusterState
+
+__all__ = ["archive_enabled"]
+
+
+def archive_enabled(state: ClusterState, scope) -> list[object]:
+    actions: list[object] = []
+    crashes = sum(a.crashes for a in state.archivers.values())
+    for name in scope.archive_tenants:
+        tenant = state.tenant_named(name)
+        if tenant is None:
+            continue
+        archiver = state.archivers.get(tenant.tenant_id)
+        if archiver is None or archiver.status is ArchiverStatus.STOPPED:
+            if archiver is None or archiver.run < scope.max_archive_runs:
+                start = 1 if archiver is None else archiver.checkpoint.last_log_id + 1
+                if start <= state.next_log_id:
+                    destination = f"{state.config.backup_root}/{name}"
+                    actions.append(StartArchive(tenant=name, destination=destination, start_log_id=start))
+            continue
+        piece = archiver.piece
+        full = piece is not None and piece.kept >= state.config.piece_entries
+        if archiver.next_log_id <= state.last_log_id and not full:
+            actions.append(ReadEntries(tenant_id=tenant.tenant_id, count=scope.archive_batch))
+        if piece is not None and piece.kept:
+            actions.append(SealPiece(tenant_id=tenant.tenant_id))
+        if (
+            piece is None or not piece.tenant_entries
+        ) and archiver.next_log_id - 1 > archiver.checkpoint.last_log_id:
+            actions.append(PersistCheckpoint(tenant_id=tenant.tenant_id))
+        if crashes < scope.archiver_crashes:
+            actions.append(CrashArchiver(tenant_id=tenant.tenant_id))
+        if scope.archive_stop:
+            actions.append(StopArchive(tenant=name))
+    return actions

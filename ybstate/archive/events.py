@@ -1,0 +1,101 @@
+"""Events of log archiving. Entry contents are not repeated in events: a read or a seal
+names log ids, and the reducer takes the entries from the commit log."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = [
+    "ArchiveStarted",
+    "EntriesRead",
+    "PieceSealed",
+    "CheckpointPersisted",
+    "ArchiverCrashed",
+    "ArchiveStopped",
+    "ARCHIVE_EVENT_TAGS",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveStarted:
+    """tenant_incremental_backup_start accepted: archiving (re)starts at ``start_log_id``."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    destination: str
+    start_log_id: int
+    run: int
+
+
+@attrs.frozen(kw_only=True)
+class EntriesRead:
+    """The archiver read log entries ``first_log_id`` .. ``last_log_id`` into its open piece
+    (keeping its tenant's and the cluster-wide ones)."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    first_log_id: int
+    last_log_id: int
+
+
+@attrs.frozen(kw_only=True)
+class PieceSealed:
+    """The open piece is written to backup storage, and the checkpoint with it."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    piece_no: int
+    first_log_id: int
+    last_log_id: int
+    entry_count: int
+    tenant_entries: int
+    min_ts: int
+    max_ts: int
+    checksum: int
+    path: str
+
+
+@attrs.frozen(kw_only=True)
+class CheckpointPersisted:
+    """While the open piece holds none of the tenant's entries, progress is persisted
+    without a piece: the archived-up-to timestamp moves over an idle tenant's time."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    last_log_id: int
+    archived_ts: int
+
+
+@attrs.frozen(kw_only=True)
+class ArchiverCrashed:
+    """The archiver lost what it held in memory and restarts from its checkpoint."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    lost_entries: int  # kept entries of the open piece, to be read again
+    restart_log_id: int
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveStopped:
+    """tenant_incremental_backup_stop: the open piece is dropped, the checkpoint stays."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    last_log_id: int
+
+
+ARCHIVE_EVENT_TAGS: dict[type, str] = {
+    ArchiveStarted: "archive.started",
+    EntriesRead: "archive.entries_read",
+    PieceSealed: "archive.piece_sealed",
+    CheckpointPersisted: "archive.checkpoint",
+    ArchiverCrashed: "archive.crashed",
+    ArchiveStopped: "archive.stopped",
+}

@@ -1,0 +1,78 @@
+"""Invariants of log archiving, over whole states."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+from ybstate.archive.decide import kept
+from ybstate.cluster.state import ClusterState
+from ybstate.kernel import Invariant
+
+__all__ = ["ARCHIVE_INVARIANTS"]
+
+
+def _pieces_by_tenant(state: ClusterState) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for piece in state.pieces.values():
+        found.setdefault(piece.tenant_id, []).append(piece)
+    for pieces in found.values():
+        pieces.sort(key=lambda p: p.piece_no)
+    return found
+
+
+def pieces_consecutive(state: ClusterState) -> str | None:
+    """Within one archiving run, each piece starts right after the previous one ends."""
+    for tenant_id, pieces in _pieces_by_tenant(state).items():
+        for before, after in itertools.pairwise(pieces):
+            if after.run == before.run and after.first_log_id != before.last_log_id + 1:
+                return (
+                    f"tenant {tenant_id}: piece {after.piece_no} starts at log id {after.first_log_id}, "
+                    f"piece {before.piece_no} ended at {before.last_log_id}"
+                )
+    return None
+
+
+def pieces_hold_exactly_their_range(state: ClusterState) -> str | None:
+    """A piece holds exactly the entries of its range that its tenant keeps, and no other
+    tenant's; no entry is in two pieces of a tenant."""
+    for tenant_id, pieces in _pieces_by_tenant(state).items():
+        seen = Counter()
+        for piece in pieces:
+            expected = [
+                state.log[i]
+                for i in range(piece.first_log_id, piece.last_log_id + 1)
+                if kept(state.log[i], tenant_id)
+            ]
+            if list(piece.entries) != expected:
+                return f"tenant {tenant_id}: piece {piece.piece_no} does not hold exactly its range's entries"
+            seen.update(e.log_id for e in piece.entries)
+        twice = sorted(log_id for log_id, n in seen.items() if n > 1)
+        if twice:
+            return f"tenant {tenant_id}: log ids {twice[:5]} are archived twice"
+    return None
+
+
+def checkpoint_honest(state: ClusterState) -> str | None:
+    """Every tenant entry from the current run's start to the checkpoint is in a piece,
+    and archived_ts is the checkpoint entry's timestamp."""
+    by_tenant = _pieces_by_tenant(state)
+    for tenant_id, archiver in state.archivers.items():
+        last = archiver.checkpoint.last_log_id
+        archived = {e.log_id for p in by_tenant.get(tenant_id, ()) for e in p.entries}
+        for log_id in range(archiver.run_start_log_id, last + 1):
+            entry = state.log[log_id]
+            if getattr(entry, "tenant_id", None) == tenant_id and log_id not in archived:
+                return f"tenant {tenant_id}: checkpoint at {last} but log id {log_id} is in no piece"
+        if last and archiver.checkpoint.archived_ts != state.log[last].time:
+            return f"tenant {tenant_id}: archived_ts {archiver.checkpoint.archived_ts} != ts of log id {last}"
+        if archiver.next_log_id <= archiver.sealed_through:
+            return f"tenant {tenant_id}: reading at {archiver.next_log_id}, behind its last piece"
+    return None
+
+
+ARCHIVE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
+    Invariant(name="archive_pieces_consecutive", check=pieces_consecutive),
+    Invariant(name="archive_pieces_hold_exactly_their_range", check=pieces_hold_exactly_their_range),
+    Invariant(name="archive_checkpoint_honest", check=checkpoint_honest),
+)

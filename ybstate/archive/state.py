@@ -1,0 +1,82 @@
+"""State of continuous per-tenant log archiving (DESIGN 3.2): archivers and their pieces.
+
+An archiver reads the shared commit log in order and keeps its tenant's entries (and the
+cluster-wide FREEZE and HEARTBEAT entries that carry time forward) in an open piece held
+in memory. Sealing writes the piece to backup storage together with a checkpoint, in
+one step; a checkpoint may also advance on its own while the open piece holds none of
+the tenant's entries (the tenant is idle), which is how the archived-up-to timestamp
+moves over heartbeats. What is in memory (the read position and the open piece) is lost
+in a crash; what is persisted (sealed pieces, the checkpoint) is not. A restart reads
+on right after the last sealed piece, so the next piece starts where the last one
+ended: pieces of a run cover consecutive log ranges, and every tenant entry is archived
+exactly once.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["ArchiverStatus", "Checkpoint", "OpenPiece", "Archiver", "Piece"]
+
+
+class ArchiverStatus(enum.Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@attrs.frozen(kw_only=True)
+class Checkpoint:
+    """Persisted progress: every entry up to ``last_log_id`` is read, and every tenant
+    entry among them is in a sealed piece. ``archived_ts`` is the timestamp of the entry
+    at ``last_log_id``: every commit of the tenant at or before it is archived."""
+
+    last_log_id: int
+    archived_ts: int
+    pieces: int  # sealed so far, over every run
+
+
+@attrs.frozen(kw_only=True)
+class OpenPiece:
+    """The piece being filled, in memory: it covers global log ids from ``first_log_id``
+    to the archiver's read position. Which entries it keeps follows from the log (its
+    tenant's and the cluster-wide ones), so only counts are held here."""
+
+    first_log_id: int
+    kept: int  # entries kept (the tenant's, and cluster-wide ones)
+    tenant_entries: int
+    min_ts: int
+    max_ts: int
+
+
+@attrs.frozen(kw_only=True)
+class Archiver:
+    tenant_id: int
+    destination: str
+    status: ArchiverStatus
+    run: int  # 1 for the first start, +1 at each restart after a stop
+    run_start_log_id: int  # where the current run began reading
+    sealed_through: int  # persisted: end of the run's last sealed piece (run start - 1 if none)
+    next_log_id: int  # in memory: the next entry to read
+    piece: OpenPiece | None  # in memory
+    checkpoint: Checkpoint  # persisted
+    crashes: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Piece:
+    """A sealed archive piece in backup storage."""
+
+    tenant_id: int
+    piece_no: int
+    run: int
+    first_log_id: int  # first global log id covered
+    last_log_id: int  # last global log id covered
+    entries: tuple[object, ...]  # the log entries it holds, copied from the log at sealing
+    entry_count: int
+    tenant_entries: int
+    min_ts: int
+    max_ts: int
+    checksum: int
+    path: str
