@@ -295,7 +295,7 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
     assert caught.value.path == str(path)
 
 
-@pytest.mark.parametrize("kind", ["archive_start", "archive_stop", "restore", "promote", "decommission"])
+@pytest.mark.parametrize("kind", ["restore", "promote", "decommission"])
 def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, kind):
     error = _spec_error(tmp_path, f"""
         [[steps]]
@@ -309,7 +309,7 @@ def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, ki
     assert f"step kind '{kind}' is not yet supported" in str(error)
 
 
-@pytest.mark.parametrize("kind", ["archiver_crash", "worker_stall", "tablet_fetch_fail"])
+@pytest.mark.parametrize("kind", ["worker_stall", "tablet_fetch_fail"])
 def test_fault_kind_of_a_later_feature_is_refused_by_name(tmp_path, kind):
     error = _spec_error(tmp_path, f"""
         [[steps]]

@@ -297,7 +297,14 @@ def version_dropped_under_a_running_backup(con) -> None:
     )
 
 
+def archive_piece_starting_one_entry_late(con) -> None:
+    """A sealed piece claims to start one log id after where the previous one ended."""
+    seq = _one(con, "SELECT max(seq) FROM events WHERE type = 'archive.piece_sealed'")[0]
+    edit_payload(con, seq, lambda p: p.update(first_log_id=p["first_log_id"] + 1))
+
+
 PLANTED: dict[Callable, set[str]] = {
+    archive_piece_starting_one_entry_late: {"archive_pieces_consecutive"},
     version_dropped_under_a_running_backup: {"pinned_versions_kept"},
     backup_completed_before_it_was_prepared: {"backup_phases_forward"},
     stored_tablet_checksum_wrong: {"backup_checksums_recompute"},

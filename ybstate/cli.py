@@ -379,5 +379,39 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
         writer.writerow((table, key, value))
 
 
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--tenant", required=True, help="Tenant name.")
+def window(db: str, tenant: str) -> None:
+    """Print the tenant's restorable window: intervals of restorable time, and holes."""
+    from ybstate.archive.window import restorable_window
+
+    store = _open(db)
+    try:
+        with err.status(f"replaying the history in {escape(db)} ..."):
+            state = replay_store(store).state
+    finally:
+        store.close()
+    found = state.tenant_named(tenant)
+    if found is None:
+        names = sorted(t.name for t in state.tenants.values())
+        raise Failure(f"{db}: unknown tenant {tenant!r} (tenants: {names})", EXIT_BAD_INPUT)
+    result = restorable_window(state, found.tenant_id)
+    table = Table("from_ts", "to_ts", "backup_set_id", title=f"restorable window of {escape(tenant)!s}")
+    for interval in result.intervals:
+        table.add_row(str(interval.from_ts), str(interval.to_ts), str(interval.set_id))
+    out.print(table)
+    for span in result.covered:
+        out.print(
+            f"run {span.run}: log ids {span.first_log_id}..{span.last_log_id} archived, "
+            f"up to ts {span.until_ts}",
+            highlight=False,
+        )
+    for hole in result.holes:
+        out.print(f"hole: log ids {hole.first_log_id}..{hole.last_log_id} ({hole.reason})", highlight=False)
+    if not result.intervals:
+        out.print("no restorable time: no completed backup set is covered by archived log")
+
+
 def main() -> None:
     cli(prog_name="ybstate")

@@ -15,12 +15,14 @@ from typing import Any
 
 import attrs
 
+from ybstate.archive.actions import StartArchive, StopArchive
 from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import TASK_STATUS_CODE, BackupPhase
 from ybstate.cluster.decide import decide
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import (
     ActionRejected,
+    ArchiveRejected,
     BackupInProgress,
     DestinationNotAllowed,
     InvalidAction,
@@ -38,6 +40,8 @@ __all__ = [
     "tenant_backup_start",
     "tenant_backup_status",
     "tenant_backup_tablet",
+    "tenant_incremental_backup_start",
+    "tenant_incremental_backup_stop",
 ]
 
 
@@ -50,6 +54,7 @@ class ResultCode(enum.IntEnum):
     OB_BACKUP_IN_PROGRESS = -9002
     OB_BACKUP_DEST_NOT_ALLOWED = -9003
     OB_BACKUP_TASK_NOT_EXIST = -9004
+    OB_ARCHIVE_REJECTED = -9010
 
 
 _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
@@ -58,6 +63,7 @@ _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
     (BackupInProgress, ResultCode.OB_BACKUP_IN_PROGRESS),
     (DestinationNotAllowed, ResultCode.OB_BACKUP_DEST_NOT_ALLOWED),
     (UnknownBackup, ResultCode.OB_BACKUP_TASK_NOT_EXIST),
+    (ArchiveRejected, ResultCode.OB_ARCHIVE_REJECTED),
     (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
 )
 
@@ -171,3 +177,36 @@ def tenant_backup_tablet(state: ClusterState, tablet_id: int, *, backup_set_id: 
         path=stored.path,
     )
     return Reply(code=ResultCode.OB_SUCCESS, value=value)
+
+
+def _events_or_refusal(state: ClusterState, action: object) -> Reply:
+    try:
+        events = decide(state, action)
+    except ActionRejected as refusal:
+        return Reply(code=result_code_of(refusal), message=str(refusal))
+    return Reply(code=ResultCode.OB_SUCCESS, events=tuple(events))
+
+
+def tenant_incremental_backup_start(
+    state: ClusterState, tenant: str, destination: str, *, start_log_id: int = 0
+) -> Reply:
+    """Start archiving ``tenant``'s log from ``start_log_id`` (0: the newest completed
+    backup set's start_replay_log_id); the value is the start log id used."""
+    if (
+        not isinstance(start_log_id, int)
+        or isinstance(start_log_id, bool)
+        or not isinstance(destination, str)
+    ):
+        return Reply(
+            code=ResultCode.OB_INVALID_ARGUMENT, message="start_log_id must be an int, destination a str"
+        )
+    reply = _events_or_refusal(
+        state, StartArchive(tenant=tenant, destination=destination, start_log_id=start_log_id)
+    )
+    return attrs.evolve(reply, value=reply.events[0].start_log_id) if reply.ok else reply
+
+
+def tenant_incremental_backup_stop(state: ClusterState, tenant: str) -> Reply:
+    """Stop archiving ``tenant``'s log; the value is the log id archived through."""
+    reply = _events_or_refusal(state, StopArchive(tenant=tenant))
+    return attrs.evolve(reply, value=reply.events[0].last_log_id) if reply.ok else reply

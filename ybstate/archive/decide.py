@@ -31,6 +31,7 @@ from ybstate.hashing import rows_checksum
 __all__ = [
     "ARCHIVE_DECIDERS",
     "entries_checksum",
+    "entries_size",
     "kept",
     "piece_entries",
     "piece_path",
@@ -164,6 +165,7 @@ def _seal(state: ClusterState, a: SealPiece) -> list[object]:
             min_ts=piece.min_ts,
             max_ts=piece.max_ts,
             checksum=entries_checksum(entries),
+            data_size=entries_size(entries),
             path=piece_path(archiver, piece_no),
         )
     ]
@@ -172,6 +174,11 @@ def _seal(state: ClusterState, a: SealPiece) -> list[object]:
 def entries_checksum(entries: list[object]) -> int:
     """Order-independent checksum of archived entries: kind, log id and timestamp each."""
     return rows_checksum((LOG_ENTRY_KINDS[type(e)], str(e.log_id), str(e.time)) for e in entries)
+
+
+def entries_size(entries: list[object]) -> int:
+    """Bytes archived entries take in the modelled piece format: their text, one each."""
+    return sum(len(repr(e).encode()) for e in entries)
 
 
 def _checkpoint(state: ClusterState, a: PersistCheckpoint) -> list[object]:

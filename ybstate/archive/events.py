@@ -55,6 +55,7 @@ class PieceSealed:
     min_ts: int
     max_ts: int
     checksum: int
+    data_size: int
     path: str
 
 

@@ -13,7 +13,7 @@ from ybstate.archive.events import (
     EntriesRead,
     PieceSealed,
 )
-from ybstate.archive.state import Archiver, ArchiverStatus, Checkpoint, OpenPiece, Piece
+from ybstate.archive.state import Archiver, ArchiverStatus, Checkpoint, OpenPiece, Piece, RunSpan
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
@@ -59,6 +59,7 @@ def _started(state: ClusterState, e: ArchiveStarted) -> ClusterState:
         piece=None,
         checkpoint=checkpoint,
         crashes=0 if previous is None else previous.crashes,
+        past_runs=() if previous is None else previous.past_runs,
     )
     return _set(state, e, archiver)
 
@@ -123,6 +124,7 @@ def _sealed(state: ClusterState, e: PieceSealed) -> ClusterState:
         min_ts=e.min_ts,
         max_ts=e.max_ts,
         checksum=e.checksum,
+        data_size=e.data_size,
         path=e.path,
     )
     checkpoint = archiver.checkpoint
@@ -166,7 +168,17 @@ def _crashed(state: ClusterState, e: ArchiverCrashed) -> ClusterState:
 
 def _stopped(state: ClusterState, e: ArchiveStopped) -> ClusterState:
     archiver = _running(state, e)
-    return _set(state, e, _evolve_archiver(archiver, status=ArchiverStatus.STOPPED, piece=None))
+    through = max(archiver.checkpoint.last_log_id, archiver.run_start_log_id - 1)
+    span = RunSpan(
+        run=archiver.run,
+        start_log_id=archiver.run_start_log_id,
+        through=through,
+        through_ts=archiver.checkpoint.archived_ts if through == archiver.checkpoint.last_log_id else 0,
+    )
+    stopped = _evolve_archiver(
+        archiver, status=ArchiverStatus.STOPPED, piece=None, past_runs=(*archiver.past_runs, span)
+    )
+    return _set(state, e, stopped)
 
 
 ARCHIVE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {

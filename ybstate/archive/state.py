@@ -18,7 +18,7 @@ import enum
 
 import attrs
 
-__all__ = ["ArchiverStatus", "Checkpoint", "OpenPiece", "Archiver", "Piece"]
+__all__ = ["ArchiverStatus", "Checkpoint", "OpenPiece", "Archiver", "Piece", "RunSpan"]
 
 
 class ArchiverStatus(enum.Enum):
@@ -51,6 +51,16 @@ class OpenPiece:
 
 
 @attrs.frozen(kw_only=True)
+class RunSpan:
+    """What one ended run of archiving covered: log ids ``start_log_id`` .. ``through``."""
+
+    run: int
+    start_log_id: int
+    through: int
+    through_ts: int
+
+
+@attrs.frozen(kw_only=True)
 class Archiver:
     tenant_id: int
     destination: str
@@ -62,6 +72,7 @@ class Archiver:
     piece: OpenPiece | None  # in memory
     checkpoint: Checkpoint  # persisted
     crashes: int = 0
+    past_runs: tuple[RunSpan, ...] = ()  # runs ended by a stop, oldest first
 
 
 @attrs.frozen(kw_only=True)
@@ -79,4 +90,5 @@ class Piece:
     min_ts: int
     max_ts: int
     checksum: int
+    data_size: int
     path: str

@@ -16,6 +16,22 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from ybstate import dag
+from ybstate.archive.actions import (
+    CrashArchiver,
+    PersistCheckpoint,
+    ReadEntries,
+    SealPiece,
+    StartArchive,
+    StopArchive,
+)
+from ybstate.archive.events import (
+    ArchiverCrashed,
+    ArchiveStarted,
+    ArchiveStopped,
+    CheckpointPersisted,
+    EntriesRead,
+    PieceSealed,
+)
 from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
 from ybstate.backup.events import (
     BackupCancelled,
@@ -77,6 +93,14 @@ def _table(state: ClusterState, table_id: int) -> str:
 
 
 _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    ArchiveStarted: lambda s, e: StartArchive(
+        tenant=_tenant_name(s, e.tenant_id), destination=e.destination, start_log_id=e.start_log_id
+    ),
+    EntriesRead: lambda s, e: ReadEntries(tenant_id=e.tenant_id, count=e.last_log_id - e.first_log_id + 1),
+    PieceSealed: lambda s, e: SealPiece(tenant_id=e.tenant_id),
+    CheckpointPersisted: lambda s, e: PersistCheckpoint(tenant_id=e.tenant_id),
+    ArchiverCrashed: lambda s, e: CrashArchiver(tenant_id=e.tenant_id),
+    ArchiveStopped: lambda s, e: StopArchive(tenant=_tenant_name(s, e.tenant_id)),
     BackupStarted: lambda s, e: StartBackup(
         tenant=_tenant_name(s, e.tenant_id),
         destination=e.destination,

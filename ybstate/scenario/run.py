@@ -17,6 +17,15 @@ from typing import Any
 import attrs
 
 from ybstate import dag
+from ybstate.archive.actions import (
+    CrashArchiver,
+    PersistCheckpoint,
+    ReadEntries,
+    SealPiece,
+    StartArchive,
+    StopArchive,
+)
+from ybstate.archive.state import ArchiverStatus
 from ybstate.backup.actions import AdvanceBackup, StartBackup
 from ybstate.backup.decide import tablet_of_task
 from ybstate.backup.state import BackupPhase
@@ -27,6 +36,7 @@ from ybstate.cluster.reducer import EMPTY, apply, replay
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import (
     ActionRejected,
+    ArchiveRejected,
     InvalidAction,
     SpecError,
     UnknownTable,
@@ -34,6 +44,8 @@ from ybstate.errors import (
     YbstateError,
 )
 from ybstate.scenario.steps import (
+    ArchiveStartStep,
+    ArchiveStopStep,
     BackupStep,
     CreateTableStep,
     DropTableStep,
@@ -97,6 +109,7 @@ class _Run:
         self.pending: list[object] = []
         self.background: list[int] = []  # backups started with wait = false, still running
         self.faults: list[_ArmedFault] = []
+        self.crashes: dict[int, int] = {}  # tenant id -> entries to read before the armed crash
         self.rng = random.Random(scenario.seed)  # the protocol's internal choices
 
     def do(self, action: object) -> list[object]:
@@ -178,10 +191,72 @@ def _armed(run: _Run, tenant_id: int, tablet_id: int) -> _ArmedFault | None:
     return None
 
 
+def _archive_start(run: _Run, step: ArchiveStartStep) -> str:
+    destination = step.destination or f"{run.state.config.backup_root}/{step.tenant}"
+    (started,) = run.do(
+        StartArchive(tenant=step.tenant, destination=destination, start_log_id=step.start_log_id)
+    )
+    return f"archiving from log id {started.start_log_id} (run {started.run})"
+
+
+def _archive_stop(run: _Run, step: ArchiveStopStep) -> str:
+    tenant = run.state.tenant_named(step.tenant)
+    if tenant is not None and tenant.tenant_id in run.state.archivers:
+        _catch_up(run, run.state.archivers[tenant.tenant_id])  # archive what came before the stop
+    (stopped,) = run.do(StopArchive(tenant=step.tenant))
+    return f"archiving stopped, archived through log id {stopped.last_log_id}"
+
+
+def _catch_up_all(run: _Run) -> None:
+    """Background work between steps: every running archiver reads to the end of the log,
+    seals what it holds, and persists its progress (a crash fault strikes first)."""
+    for tenant_id in sorted(run.state.archivers.keys()):
+        archiver = run.state.archivers[tenant_id]
+        if archiver.status is ArchiverStatus.RUNNING:
+            _catch_up(run, archiver)
+
+
+def _catch_up(run: _Run, archiver) -> None:
+    tenant_id = archiver.tenant_id
+    if archiver.status is not ArchiverStatus.RUNNING:
+        return
+    if tenant_id in run.crashes and archiver.next_log_id <= run.state.last_log_id:
+        # An armed crash strikes in the first catch-up that has something to read.
+        _read(run, tenant_id, run.crashes.pop(tenant_id))
+        run.do(CrashArchiver(tenant_id=tenant_id))
+    _read(run, tenant_id, None)
+    archiver = run.state.archivers[tenant_id]
+    if archiver.piece is not None and archiver.piece.tenant_entries:
+        run.do(SealPiece(tenant_id=tenant_id))
+    elif archiver.next_log_id - 1 > archiver.checkpoint.last_log_id:
+        run.do(PersistCheckpoint(tenant_id=tenant_id))
+
+
+def _read(run: _Run, tenant_id: int, limit: int | None) -> None:
+    """Read up to ``limit`` entries (all when None), sealing each piece that fills up."""
+    done = 0
+    while limit is None or done < limit:
+        archiver = run.state.archivers[tenant_id]
+        if archiver.next_log_id > run.state.last_log_id:
+            return
+        if archiver.piece is not None and archiver.piece.kept >= run.state.config.piece_entries:
+            run.do(SealPiece(tenant_id=tenant_id))
+            continue
+        count = run.state.last_log_id if limit is None else limit - done
+        (read,) = run.do(ReadEntries(tenant_id=tenant_id, count=count))
+        done += read.last_log_id - read.first_log_id + 1
+
+
 def _fault(run: _Run, step: FaultStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
     if tenant is None:
         raise UnknownTenant(step.tenant)
+    if step.kind == "archiver_crash":
+        archiver = run.state.archivers.get(tenant.tenant_id)
+        if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
+            raise ArchiveRejected(step.tenant, "no archiver is running to crash")
+        run.crashes[tenant.tenant_id] = step.read
+        return f"armed: the archiver crashes after reading {step.read} entries, before sealing them"
     tablet_ids = None
     target = f"any tablet of tenant {step.tenant!r}"
     if step.table is not None:
@@ -209,6 +284,8 @@ def _kind(step: object) -> str:
         TickStep: "tick",
         MarkStep: "mark",
         BackupStep: "backup",
+        ArchiveStartStep: "archive_start",
+        ArchiveStopStep: "archive_stop",
         FaultStep: "fault",
         ExpectStep: "expect",
     }[type(step)]
@@ -345,6 +422,8 @@ _RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
     TickStep: _tick,
     MarkStep: _mark,
     BackupStep: _backup,
+    ArchiveStartStep: _archive_start,
+    ArchiveStopStep: _archive_stop,
     FaultStep: _fault,
     ExpectStep: _expect,
 }
@@ -395,6 +474,8 @@ def run_scenario(
                         run.state.seq,
                     )
             _advance_background(run)
+            if kind != "expect":
+                _catch_up_all(run)
             count = run.flush() if kind != "expect" else 0
             outcome = StepOutcome(number=step.number, kind=kind, events=count, note=note)
             outcomes.append(outcome)

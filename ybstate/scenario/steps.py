@@ -32,6 +32,8 @@ __all__ = [
     "TickStep",
     "MarkStep",
     "BackupStep",
+    "ArchiveStartStep",
+    "ArchiveStopStep",
     "FaultStep",
     "ExpectStep",
     "parse_scenario",
@@ -42,17 +44,14 @@ __all__ = [
 
 # Step kinds of DESIGN 9 that concern the protocol; each arrives with its feature.
 PROTOCOL_STEP_KINDS = {
-    "archive_start": "log archiving (issue 4)",
-    "archive_stop": "log archiving (issue 4)",
     "restore": "point-in-time restore (issue 5)",
     "promote": "standby promotion (issue 6)",
     "decommission": "decommission (issue 6)",
 }
 
 # Fault kinds of DESIGN 9: the ones this version injects, and the ones still to come.
-FAULT_KINDS = ("tablet_copy_fail",)
+FAULT_KINDS = ("tablet_copy_fail", "archiver_crash")
 FUTURE_FAULT_KINDS = {
-    "archiver_crash": "log archiving (issue 4)",
     "worker_stall": "point-in-time restore (issue 5)",
     "tablet_fetch_fail": "point-in-time restore (issue 5)",
 }
@@ -138,8 +137,26 @@ class BackupStep:
 
 
 @attrs.frozen(kw_only=True)
+class ArchiveStartStep:
+    number: int
+    tenant: str
+    destination: str | None  # None: <backup_root>/<tenant>
+    start_log_id: int  # 0: the newest completed backup set's start_replay_log_id
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveStopStep:
+    number: int
+    tenant: str
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class FaultStep:
-    """Arms a fault: the next ``times`` copy attempts of the matching tablet fail."""
+    """A fault. ``tablet_copy_fail`` arms the next ``times`` copy attempts of the matching
+    tablet to fail; ``archiver_crash`` crashes the tenant's archiver now (``read`` entries
+    into its open piece first, so that the crash loses them)."""
 
     number: int
     kind: str
@@ -147,6 +164,7 @@ class FaultStep:
     table: str | None
     tablet: int | None  # index of the tablet within the table, from 0
     times: int
+    read: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +184,8 @@ Step = (
     | TickStep
     | MarkStep
     | BackupStep
+    | ArchiveStartStep
+    | ArchiveStopStep
     | FaultStep
     | ExpectStep
 )
@@ -386,6 +406,25 @@ def _backup(c: _Checker, number: int, t: _Timeline) -> BackupStep:
     )
 
 
+def _archive_start(c: _Checker, number: int, t: _Timeline) -> ArchiveStartStep:
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    start = c.get("start_log_id", int, 0)
+    if start < 0:
+        raise c.fail(
+            f"archive_start: 'start_log_id' must be 0 (from the newest backup set) or more, found {start}"
+        )
+    return ArchiveStartStep(
+        number=number, tenant=tenant, destination=c.get("destination", str, None), start_log_id=start
+    )
+
+
+def _archive_stop(c: _Checker, number: int, t: _Timeline) -> ArchiveStopStep:
+    tenant = c.get("tenant", str)
+    t.tenant(c, tenant)
+    return ArchiveStopStep(number=number, tenant=tenant)
+
+
 def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     kind = c.get("kind", str)
     if kind in FUTURE_FAULT_KINDS:
@@ -397,6 +436,11 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
         raise c.fail(f"unknown fault kind {kind!r} (expected one of {list(FAULT_KINDS)})")
     tenant = c.get("tenant", str)
     t.tenant(c, tenant)
+    if kind == "archiver_crash":
+        read = c.get("read", int, 0)
+        if read < 0:
+            raise c.fail(f"fault: 'read' must be 0 or more, found {read}")
+        return FaultStep(number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, read=read)
     table = c.get("table", str, None)
     if table is not None:
         t.table(c, tenant, table)
@@ -420,6 +464,8 @@ _PARSERS = {
     "tick": _tick,
     "mark": _mark,
     "backup": _backup,
+    "archive_start": _archive_start,
+    "archive_stop": _archive_stop,
     "fault": _fault,
     "expect": _expect,
 }
