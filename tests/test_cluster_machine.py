@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.strategies import MACHINE_SCOPE
 from ybstate.archive.enabled import archive_enabled
-from ybstate.archive.tables import incremental_checkpoint_rows
+from ybstate.archive.tables import archive_holes_rows, incremental_checkpoint_rows, restorable_window_rows
 from ybstate.backup.actions import CancelBackup, DropVersion
 from ybstate.backup.enabled import backup_enabled
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
@@ -47,6 +47,8 @@ VIEWS = {
     "__all_tenant_backup_set": backup_set_rows,
     "__all_tenant_backup_tablet": backup_tablet_rows,
     "__all_tenant_incremental_checkpoint": incremental_checkpoint_rows,
+    "tenant_restorable_window": restorable_window_rows,
+    "tenant_archive_holes": archive_holes_rows,
 }
 
 

@@ -1,11 +1,18 @@
-"""The seed's __all_tenant_incremental_checkpoint computed from state, row for row (the SQL
-view in store/sql/archive_views.sql must agree)."""
+"""Archiving's tables computed from state, row for row: the seed's
+__all_tenant_incremental_checkpoint, and the restorable window and its holes. The SQL
+views in store/sql/archive_views.sql must agree (the Hypothesis machine checks it)."""
 
 from __future__ import annotations
 
+from ybstate.archive.window import restorable_window
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["INCREMENTAL_CHECKPOINT_COLUMNS", "incremental_checkpoint_rows"]
+__all__ = [
+    "INCREMENTAL_CHECKPOINT_COLUMNS",
+    "archive_holes_rows",
+    "incremental_checkpoint_rows",
+    "restorable_window_rows",
+]
 
 INCREMENTAL_CHECKPOINT_COLUMNS = (
     "tenant_id", "checkpoint_log_id", "checkpoint_time", "archive_dest", "archive_file_id",
@@ -29,4 +36,22 @@ def incremental_checkpoint_rows(state: ClusterState) -> list[tuple]:
                 sum(p.data_size for p in pieces),
             )
         )
+    return rows
+
+
+def restorable_window_rows(state: ClusterState) -> list[tuple]:
+    """tenant_restorable_window: (tenant_id, from_ts, to_ts, backup_set_id)."""
+    rows = []
+    for tenant_id in sorted(state.archivers.keys()):
+        for interval in restorable_window(state, tenant_id).intervals:
+            rows.append((tenant_id, interval.from_ts, interval.to_ts, interval.set_id))
+    return rows
+
+
+def archive_holes_rows(state: ClusterState) -> list[tuple]:
+    """tenant_archive_holes: (tenant_id, first_log_id, last_log_id, reason)."""
+    rows = []
+    for tenant_id in sorted(state.archivers.keys()):
+        for hole in restorable_window(state, tenant_id).holes:
+            rows.append((tenant_id, hole.first_log_id, hole.last_log_id, hole.reason))
     return rows

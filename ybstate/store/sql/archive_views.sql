@@ -37,3 +37,62 @@ LEFT JOIN progress p USING (tenant_id)
 LEFT JOIN commit_log l ON l.log_id = p.checkpoint_log_id
 LEFT JOIN pieces x USING (tenant_id)
 ORDER BY s.tenant_id;
+
+-- name: create_archive_coverage_view
+-- The log each archiving run covers: from where the run started to the furthest entry a
+-- sealed piece or a checkpoint of that run reached (only runs that reached past their
+-- start), with the archived-up-to timestamp there.
+CREATE OR REPLACE VIEW tenant_archive_coverage AS
+WITH runs AS (
+    SELECT tenant_id, seq,
+           CAST(payload ->> 'run' AS BIGINT) AS run,
+           CAST(payload ->> 'start_log_id' AS BIGINT) AS start_log_id,
+           coalesce(lead(seq) OVER (PARTITION BY tenant_id ORDER BY seq), 9223372036854775807) AS next_start_seq
+    FROM events WHERE type = 'archive.started'
+),
+reached AS (
+    SELECT r.tenant_id, r.run, r.start_log_id, max(CAST(p.payload ->> 'last_log_id' AS BIGINT)) AS through
+    FROM runs r
+    JOIN events p
+      ON p.tenant_id = r.tenant_id AND p.seq > r.seq AND p.seq < r.next_start_seq
+     AND p.type IN ('archive.piece_sealed', 'archive.checkpoint')
+    GROUP BY r.tenant_id, r.run, r.start_log_id
+)
+SELECT x.tenant_id, x.run, x.start_log_id AS first_log_id, x.through AS last_log_id, l.ts AS until_ts
+FROM reached x
+JOIN commit_log l ON l.log_id = x.through
+WHERE x.through >= x.start_log_id
+ORDER BY x.tenant_id, x.run;
+
+-- name: create_archive_holes_view
+-- Holes in a tenant's archived log: the log ids between two covered runs (archiving was
+-- stopped, then started again further on).
+CREATE OR REPLACE VIEW tenant_archive_holes AS
+SELECT tenant_id, previous_last + 1 AS first_log_id, first_log_id - 1 AS last_log_id, 'stopped' AS reason
+FROM (
+    SELECT tenant_id, first_log_id, lag(last_log_id) OVER (PARTITION BY tenant_id ORDER BY run) AS previous_last
+    FROM tenant_archive_coverage
+)
+WHERE first_log_id > previous_last + 1
+ORDER BY tenant_id, first_log_id;
+
+-- name: create_restorable_window_view
+-- The restorable window of each tenant (DESIGN 3.3): for each completed backup set, every
+-- T in [from_ts, to_ts] is restorable, where from_ts is the set's snapshot and to_ts the
+-- archived-up-to time of the archiving run that covers the log from the set's
+-- start_replay_log_id through its freeze entry without a hole.
+CREATE OR REPLACE VIEW tenant_restorable_window AS
+WITH sets AS (
+    SELECT s.backup_set_id, s.tenant_id, s.snapshot_ts, s.start_replay_log_id, f.log_id AS freeze_log_id
+    FROM __all_tenant_backup_set s
+    JOIN commit_log f ON f.kind = 'FREEZE' AND CAST(f.payload ->> 'version' AS BIGINT) = s.frozen_version
+    WHERE s.status = 1
+)
+SELECT s.tenant_id, s.snapshot_ts AS from_ts, c.until_ts AS to_ts, s.backup_set_id
+FROM sets s
+JOIN tenant_archive_coverage c
+  ON c.tenant_id = s.tenant_id
+ AND c.first_log_id <= s.start_replay_log_id
+ AND c.last_log_id >= s.freeze_log_id
+ AND c.until_ts >= s.snapshot_ts
+ORDER BY s.tenant_id, s.backup_set_id;
