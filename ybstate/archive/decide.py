@@ -122,6 +122,10 @@ def _stop(state: ClusterState, a: StopArchive) -> list[object]:
 
 def _read(state: ClusterState, a: ReadEntries) -> list[object]:
     archiver = running_archiver(state, a.tenant_id)
+    if a.count < 1:
+        raise ArchiveRejected(
+            state.tenants[a.tenant_id].name, f"a read needs a count of at least 1, got {a.count}"
+        )
     if archiver.next_log_id > state.last_log_id:
         raise ArchiveRejected(
             state.tenants[a.tenant_id].name, f"nothing to read after log id {state.last_log_id}"

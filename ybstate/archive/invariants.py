@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from ybstate.archive.decide import kept
+from ybstate.archive.decide import entries_checksum, entries_size, kept
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import Invariant
 
@@ -71,7 +71,35 @@ def checkpoint_honest(state: ClusterState) -> str | None:
     return None
 
 
+def piece_figures_recompute(state: ClusterState) -> str | None:
+    """A sealed piece's recorded count, tenant entries, min and max ts, checksum and size
+    equal those recomputed from the entries it holds."""
+    for (tenant_id, piece_no), piece in state.pieces.items():
+        entries = list(piece.entries)
+        stamps = [e.time for e in entries]
+        recomputed = (
+            len(entries),
+            sum(1 for e in entries if getattr(e, "tenant_id", None) == tenant_id),
+            min(stamps, default=0),
+            max(stamps, default=0),
+            entries_checksum(entries),
+            entries_size(entries),
+        )
+        recorded = (
+            piece.entry_count,
+            piece.tenant_entries,
+            piece.min_ts,
+            piece.max_ts,
+            piece.checksum,
+            piece.data_size,
+        )
+        if recomputed != recorded:
+            return f"tenant {tenant_id} piece {piece_no}: recorded {recorded}, recomputed {recomputed}"
+    return None
+
+
 ARCHIVE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
+    Invariant(name="archive_piece_figures_recompute", check=piece_figures_recompute),
     Invariant(name="archive_pieces_consecutive", check=pieces_consecutive),
     Invariant(name="archive_pieces_hold_exactly_their_range", check=pieces_hold_exactly_their_range),
     Invariant(name="archive_checkpoint_honest", check=checkpoint_honest),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ybstate.archive.decide import entries_checksum, kept, piece_entries, restart_position
+from ybstate.archive.decide import entries_checksum, entries_size, kept, piece_entries, restart_position
 from ybstate.archive.events import (
     ArchiverCrashed,
     ArchiveStarted,
@@ -48,6 +48,8 @@ def _started(state: ClusterState, e: ArchiveStarted) -> ClusterState:
     )
     if e.start_log_id <= checkpoint.last_log_id:
         raise EventOutOfOrder("a start after the checkpoint", checkpoint.last_log_id + 1, e.start_log_id)
+    if not 1 <= e.start_log_id <= state.next_log_id:
+        raise EventOutOfOrder("a start log id in the log", (1, state.next_log_id), e.start_log_id)
     archiver = Archiver(
         tenant_id=e.tenant_id,
         destination=e.destination,
@@ -68,8 +70,9 @@ def _read(state: ClusterState, e: EntriesRead) -> ClusterState:
     archiver = _running(state, e)
     if e.first_log_id != archiver.next_log_id or not e.first_log_id <= e.last_log_id <= state.last_log_id:
         raise EventOutOfOrder("entries read from", archiver.next_log_id, (e.first_log_id, e.last_log_id))
+    # A new piece begins where this read begins: it covers only what the archiver read.
     piece = archiver.piece or OpenPiece(
-        first_log_id=archiver.sealed_through + 1, kept=0, tenant_entries=0, min_ts=0, max_ts=0
+        first_log_id=e.first_log_id, kept=0, tenant_entries=0, min_ts=0, max_ts=0
     )
     count, tenant_entries, min_ts, max_ts = piece.kept, piece.tenant_entries, piece.min_ts, piece.max_ts
     for log_id in range(e.first_log_id, e.last_log_id + 1):
@@ -101,16 +104,32 @@ def _sealed(state: ClusterState, e: PieceSealed) -> ClusterState:
     if piece is None or e.piece_no != archiver.checkpoint.pieces + 1:
         raise EventOutOfOrder("a piece to seal, numbered", archiver.checkpoint.pieces + 1, e.piece_no)
     entries = tuple(piece_entries(state, archiver))
-    if (e.first_log_id, e.last_log_id, e.entry_count, e.checksum) != (
+    expected = (
         piece.first_log_id,
         archiver.next_log_id - 1,
         len(entries),
+        piece.tenant_entries,
+        piece.min_ts,
+        piece.max_ts,
         entries_checksum(list(entries)),
-    ):
+        entries_size(list(entries)),
+    )
+    recorded = (
+        e.first_log_id,
+        e.last_log_id,
+        e.entry_count,
+        e.tenant_entries,
+        e.min_ts,
+        e.max_ts,
+        e.checksum,
+        e.data_size,
+    )
+    if recorded != expected:
         raise EventOutOfOrder(
-            f"the open piece of tenant {e.tenant_id}",
-            (piece.first_log_id, archiver.next_log_id - 1),
-            (e.first_log_id, e.last_log_id),
+            f"the open piece of tenant {e.tenant_id} (first and last log id, entries, tenant entries, "
+            "min and max ts, checksum, size)",
+            expected,
+            recorded,
         )
     stored = Piece(
         tenant_id=e.tenant_id,
@@ -149,6 +168,10 @@ def _checkpoint(state: ClusterState, e: CheckpointPersisted) -> ClusterState:
     if e.last_log_id != archiver.next_log_id - 1 or e.last_log_id <= archiver.checkpoint.last_log_id:
         raise EventOutOfOrder(
             "checkpoint at the read position, past the last one", archiver.next_log_id - 1, e.last_log_id
+        )
+    if e.archived_ts != state.log[e.last_log_id].time:
+        raise EventOutOfOrder(
+            f"archived_ts of log id {e.last_log_id}", state.log[e.last_log_id].time, e.archived_ts
         )
     checkpoint = Checkpoint(
         last_log_id=e.last_log_id, archived_ts=e.archived_ts, pieces=archiver.checkpoint.pieces

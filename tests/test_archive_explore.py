@@ -1,0 +1,170 @@
+"""Exhaustive exploration of continuous log archiving: every interleaving of client writes,
+heartbeats, reads, seals, idle checkpoints, crashes (and stops and restarts) within a small
+scope, every invariant checked in every state; and the archiver flaw of DESIGN 11 (8), "the
+archiver keeps its position in memory only: a crash re-archives from zero or skips", planted
+both ways, which the exploration must find with a short trace.
+
+The scope has two tenants, t1 archived and t2 not, one table each (their DDL entries are log
+ids 1 and 2), pieces of two kept entries and two archiver crashes in all; ``max_log`` bounds
+how many entries may follow, so the state space is finite and small.
+"""
+
+from __future__ import annotations
+
+import attrs
+from histories import act, commit_rows
+
+from ybstate.archive import decide as archive_decide
+from ybstate.archive import reducer as archive_reducer
+from ybstate.archive.actions import CrashArchiver, StartArchive
+from ybstate.archive.state import Archiver
+from ybstate.cluster.actions import Tick
+from ybstate.cluster.enabled import Scope
+from ybstate.cluster.spec import cluster_spec, start_state
+from ybstate.cluster.state import ClusterConfig, ClusterState
+from ybstate.drivers.explore import explore, replay_counterexample
+from ybstate.kernel import Invariant, Spec
+
+T1, T2 = 1001, 1002
+SMALL = Scope(
+    tenants=("t1", "t2"),
+    tables=(("a", 1),),
+    keys=("k1",),
+    values=("x",),
+    deletes=False,
+    max_open_txns=1,
+    max_log=3,  # the two DDL entries and one more: a write of either tenant, or a heartbeat
+    freeze=False,
+    tick=1000,
+    archive_tenants=("t1",),
+    archiver_crashes=2,
+    config=ClusterConfig(data_servers=1, piece_entries=2),
+)
+
+
+def observed(spec: Spec, seen: set) -> Spec:
+    """``spec`` with one more invariant that never fails: it notes in ``seen`` what the
+    archiver of t1 went through, so a test can tell the exploration reached it."""
+
+    def observe(state: ClusterState) -> None:
+        archiver = state.archivers.get(T1)
+        if archiver is None:
+            return None
+        seen.add(("crashes", archiver.crashes))
+        seen.add(("pieces", archiver.checkpoint.pieces))
+        seen.add(("run", archiver.run))
+        if archiver.piece is not None and archiver.piece.kept == state.config.piece_entries:
+            seen.add("a full piece")
+        if archiver.checkpoint.last_log_id > archiver.sealed_through:
+            seen.add("an idle checkpoint ahead of the last piece")
+        for piece in state.pieces.values():
+            covered = (state.log[i] for i in range(piece.first_log_id, piece.last_log_id + 1))
+            if any(getattr(entry, "tenant_id", None) == T2 for entry in covered):
+                seen.add("a piece covering t2's entry")
+            if archiver.crashes and piece.piece_no > 1:
+                seen.add("a piece sealed after a crash")
+        return None
+
+    return attrs.evolve(spec, invariants=(*spec.invariants, Invariant(name="observe", check=observe)))
+
+
+def test_exploring_two_tenants_one_archived_with_two_crashes_finds_no_violation():
+    seen: set = set()
+    result = explore(observed(cluster_spec(SMALL), seen))
+    assert result.complete and result.violation is None
+    assert result.distinct_states > 1000
+    assert {("crashes", 2), ("pieces", 2), "a full piece", "a piece covering t2's entry"} <= seen
+    assert {"an idle checkpoint ahead of the last piece", "a piece sealed after a crash"} <= seen
+
+
+def longer_log(scope: Scope) -> ClusterState:
+    """The scope's cluster with a commit of each tenant and a heartbeat: log ids 1 and 2 the
+    DDL, 3 and 4 t1's mutator and commit, 5 and 6 t2's, 7 a heartbeat."""
+    state = commit_rows(start_state(scope), "t1", {("a", "k1"): "x"})
+    state = commit_rows(state, "t2", {("a", "k1"): "x"})
+    return act(state, Tick(micros=1000))[0]
+
+
+def test_exploring_archiving_over_a_longer_log_while_one_more_entry_is_written_finds_no_violation():
+    start = longer_log(SMALL)
+    scope = attrs.evolve(SMALL, max_log=len(start.log) + 1, archive_batch=2)
+    seen: set = set()
+    result = explore(observed(attrs.evolve(cluster_spec(scope), init=lambda: start), seen))
+    assert result.complete and result.violation is None
+    assert {("crashes", 2), ("pieces", 4), "a full piece", "a piece covering t2's entry"} <= seen
+    assert {"an idle checkpoint ahead of the last piece", "a piece sealed after a crash"} <= seen
+
+
+def test_exploring_a_stop_and_a_second_run_with_a_crash_finds_no_violation():
+    scope = attrs.evolve(SMALL, archive_stop=True, max_archive_runs=2, archiver_crashes=1)
+    seen: set = set()
+    result = explore(observed(cluster_spec(scope), seen))
+    assert result.complete and result.violation is None
+    assert {("run", 2), ("crashes", 1), ("pieces", 2)} <= seen
+
+
+# -- the archiver keeps its position in memory only (DESIGN 11, flaw 8) ------------------------
+
+
+def plant_restart(monkeypatch, position) -> None:
+    """Make a crashed archiver restart at ``position(archiver)``: decide computes it, and
+    apply checks the event against the same function, so both are replaced."""
+    monkeypatch.setattr(archive_decide, "restart_position", position)
+    monkeypatch.setattr(archive_reducer, "restart_position", position)
+
+
+def from_the_run_start(archiver: Archiver) -> int:
+    """The bug: nothing persisted is consulted, so a restart re-archives from the beginning."""
+    return archiver.run_start_log_id
+
+
+def at_the_read_position(archiver: Archiver) -> int:
+    """The bug: the restart trusts the read position, which the open piece lost with it."""
+    return archiver.next_log_id
+
+
+def without(spec: Spec, name: str) -> Spec:
+    return attrs.evolve(spec, invariants=tuple(inv for inv in spec.invariants if inv.name != name))
+
+
+def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece(monkeypatch):
+    plant_restart(monkeypatch, from_the_run_start)
+    spec = cluster_spec(SMALL)
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_checkpoint_honest"
+    assert cx.message == "tenant 1001: reading at 1, behind its last piece"
+    assert cx.depth == 4 and isinstance(cx.actions()[0], StartArchive)
+    assert cx.actions()[-1] == CrashArchiver(tenant_id=T1)
+    replay_counterexample(spec, cx)
+
+
+def test_a_restart_from_the_run_start_archives_an_entry_twice(monkeypatch):
+    plant_restart(monkeypatch, from_the_run_start)
+    spec = without(cluster_spec(SMALL), "archive_checkpoint_honest")  # let the re-read happen
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_pieces_consecutive"
+    assert cx.message == "tenant 1001: piece 2 starts at log id 1, piece 1 ended at 1"
+    assert cx.depth == 6
+    state = replay_counterexample(spec, cx)
+    twice = {v.invariant: v.message for v in spec.violations(state)}
+    assert twice["archive_pieces_hold_exactly_their_range"] == "tenant 1001: log ids [1] are archived twice"
+
+
+def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_entries(monkeypatch):
+    plant_restart(monkeypatch, at_the_read_position)
+    spec = cluster_spec(SMALL)
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_checkpoint_honest"
+    assert cx.message == "tenant 1001: checkpoint at 1 but log id 1 is in no piece"
+    assert cx.depth == 4 and CrashArchiver(tenant_id=T1) in cx.actions()
+    replay_counterexample(spec, cx)
+
+
+def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces(monkeypatch):
+    plant_restart(monkeypatch, at_the_read_position)
+    spec = without(cluster_spec(SMALL), "archive_checkpoint_honest")
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_pieces_consecutive"
+    assert cx.message == "tenant 1001: piece 2 starts at log id 3, piece 1 ended at 1"
+    assert cx.depth == 8 and CrashArchiver(tenant_id=T1) in cx.actions()
+    replay_counterexample(spec, cx)
