@@ -76,6 +76,14 @@ def _spec_error(tmp_path, steps: str) -> SpecError:
     return error
 
 
+def _assert_malformed_step(tmp_path, kind: str, fields: str, words: list[str]) -> None:
+    """A step of ``kind`` with ``fields`` is a SpecError at its own step naming ``words``."""
+    error = _spec_error(tmp_path, f'\n[[steps]]\ndo = "{kind}"\n' + fields + "\n")
+    assert error.step == HEAD_STEPS + 1 and f"step {HEAD_STEPS + 1}" in str(error)
+    for word in words:
+        assert word in str(error)
+
+
 def _view_equals_state(store: DuckDBStore, state) -> None:
     for view, (rows_of, order) in VIEWS.items():
         stored = store.con.execute(f"SELECT * FROM {view} ORDER BY {order}").fetchall()
@@ -294,10 +302,7 @@ def test_a_background_backup_runs_alongside_later_steps_and_ends_with_the_run(tm
     ],
 )
 def test_a_malformed_backup_step_is_a_spec_error_naming_the_step(tmp_path, fields, words):
-    error = _spec_error(tmp_path, '\n[[steps]]\ndo = "backup"\n' + fields + "\n")
-    assert error.step == HEAD_STEPS + 1 and f"step {HEAD_STEPS + 1}" in str(error)
-    for word in words:
-        assert word in str(error)
+    _assert_malformed_step(tmp_path, "backup", fields, words)
 
 
 @pytest.mark.parametrize(
@@ -322,10 +327,7 @@ def test_a_malformed_backup_step_is_a_spec_error_naming_the_step(tmp_path, field
     ],
 )
 def test_a_malformed_fault_step_is_a_spec_error_naming_the_step(tmp_path, fields, words):
-    error = _spec_error(tmp_path, '\n[[steps]]\ndo = "fault"\n' + fields + "\n")
-    assert error.step == HEAD_STEPS + 1 and f"step {HEAD_STEPS + 1}" in str(error)
-    for word in words:
-        assert word in str(error)
+    _assert_malformed_step(tmp_path, "fault", fields, words)
 
 
 def test_a_fault_naming_a_table_dropped_by_an_earlier_step_is_a_spec_error(tmp_path):

@@ -12,12 +12,11 @@ Pure: no I/O, no clock, no randomness.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from functools import reduce
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Spec", "Invariant", "Violation", "replay", "step"]
+__all__ = ["Spec", "Invariant", "Violation", "step"]
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -76,8 +75,3 @@ def step(spec: Spec[S, A, E], state: S, action: A) -> tuple[S, Sequence[E]]:
     for event in events:
         state = spec.apply(state, event)
     return state, events
-
-
-def replay(spec: Spec[S, A, E], events: Sequence[E], state: S | None = None) -> S:
-    """Fold ``events`` into ``state`` (the model's start state when omitted)."""
-    return reduce(spec.apply, events, spec.init() if state is None else state)

@@ -146,7 +146,7 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
             BackupFailed(seq=seq, time=time, task_id=task.task_id, tenant_id=task.tenant_id, reason=reason)
         ]
     frozen = state.frozen[version]
-    tables = sstable.tablets_at(state, task.tenant_id, version)
+    tables = sstable.tables_at(state, task.tenant_id, version)
     tablets: tuple[Tablet, ...] = tuple(t for table in tables for t in table.tablets)
     schema = tuple(
         TableSchema(table_id=t.table_id, name=t.name, schema_version=t.schema_version, tablets=t.tablets)

@@ -23,7 +23,7 @@ from ybstate.backup.events import (
     VersionDropped,
 )
 from ybstate.backup.state import BackupPhase, BackupSet, BackupTask, SetStatus, StoredTablet
-from ybstate.cluster.state import ClusterState, evolve_state
+from ybstate.cluster.state import ClusterState, FrozenVersion, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
 from ybstate.hashing import DIGEST_MASK
@@ -32,6 +32,7 @@ __all__ = ["BACKUP_HANDLERS", "DAG_HANDLERS"]
 
 _evolve_task = evolver(BackupTask)
 _evolve_set = evolver(BackupSet)
+_evolve_frozen = evolver(FrozenVersion)
 
 
 def _moved(state: ClusterState, e) -> BackupTask:
@@ -128,7 +129,8 @@ def _prepared(state: ClusterState, e: BackupPrepared) -> ClusterState:
 
 def _copied_tablet(state: ClusterState, e: TabletCopied) -> ClusterState:
     task = _moved(state, e)
-    if e.set_id != task.set_id or all(t.tablet_id != e.tablet_id for t in task.tablets):
+    tablet = next((t for t in task.tablets if t.tablet_id == e.tablet_id), None)
+    if e.set_id != task.set_id or tablet is None:
         raise EventOutOfOrder(
             f"a tablet of backup task {e.task_id}", [t.tablet_id for t in task.tablets], e.tablet_id
         )
@@ -139,8 +141,8 @@ def _copied_tablet(state: ClusterState, e: TabletCopied) -> ClusterState:
         tablet_id=e.tablet_id,
         table_id=e.table_id,
         table_name=e.table_name,
-        start=next(t.start for t in task.tablets if t.tablet_id == e.tablet_id),
-        end=next(t.end for t in task.tablets if t.tablet_id == e.tablet_id),
+        start=tablet.start,
+        end=tablet.end,
         rows=e.rows,
         row_count=e.row_count,
         data_size=e.data_size,
@@ -202,7 +204,7 @@ def _version_dropped(state: ClusterState, e: VersionDropped) -> ClusterState:
     holders = [t.task_id for t in state.backups.values() if t.pins == e.version]
     if holders:
         raise EventOutOfOrder(f"no backup pinning version {e.version}", [], holders)
-    dropped = evolver(type(frozen))(frozen, dropped_ts=e.time)
+    dropped = _evolve_frozen(frozen, dropped_ts=e.time)
     return evolve_state(state, seq=e.seq, clock=e.time, frozen=state.frozen.set(e.version, dropped))
 
 

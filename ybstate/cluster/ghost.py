@@ -9,10 +9,6 @@ not table id, so a restored copy under new ids compares equal to its source.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import immutables
-
 from ybstate.cluster.state import ClusterState, FrozenVersion, Table, Version
 from ybstate.hashing import rows_checksum
 
@@ -40,12 +36,6 @@ def _value_at_log(version: Version | None, log_id: int) -> str | None:
     while version is not None and version[1] > log_id:
         version = version[3]
     return None if version is None else version[2]
-
-
-def _live_rows(rows: immutables.Map) -> Iterator[tuple[str, str]]:
-    for key, version in rows.items():
-        if version[2] is not None:
-            yield key, version[2]
 
 
 def content(state: ClusterState, tenant_id: int) -> Rows:

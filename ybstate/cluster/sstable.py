@@ -13,7 +13,7 @@ from ybstate.cluster.state import ClusterState, Tablet
 from ybstate.errors import InvalidAction
 from ybstate.hashing import rows_checksum
 
-__all__ = ["read_tablet", "tablet_checksum", "data_size", "tablets_at"]
+__all__ = ["read_tablet", "tablet_checksum", "data_size", "tables_at"]
 
 ROW_OVERHEAD = 16  # bytes of per-row framing in the modelled SSTable format
 
@@ -39,7 +39,7 @@ def data_size(rows: tuple[tuple[str, str], ...]) -> int:
     return sum(len(key.encode()) + len(value.encode()) + ROW_OVERHEAD for key, value in rows)
 
 
-def tablets_at(state: ClusterState, tenant_id: int, version: int):
+def tables_at(state: ClusterState, tenant_id: int, version: int):
     """The tenant's tables alive at frozen version ``version``'s freeze entry, by table id."""
     frozen = state.frozen[version]
     return [t for t in state.tables_of(tenant_id, alive_only=False) if t.alive_at_log(frozen.log_id)]
