@@ -1,13 +1,13 @@
 -- A tenant's archive pieces of one archiving run cover consecutive global log ranges:
 -- each piece starts right after the previous one ends (the first one where its run
--- started reading), so no entry is archived twice and none is skipped, across any number
--- of archiver crashes. Piece numbers count up by one.
+-- started reading, or resumed after recycled log), so no entry is archived twice and none
+-- is skipped, across any number of archiver crashes. Piece numbers count up by one.
 -- Returns each piece that does not start where it should.
 WITH runs AS (
     SELECT tenant_id, seq, CAST(payload ->> 'run' AS BIGINT) AS run,
            CAST(payload ->> 'start_log_id' AS BIGINT) AS start_log_id,
            coalesce(lead(seq) OVER (PARTITION BY tenant_id ORDER BY seq), 9223372036854775807) AS next_start_seq
-    FROM events WHERE type = 'archive.started'
+    FROM events WHERE type IN ('archive.started', 'archive.resumed')
 ),
 pieces AS (
     SELECT p.tenant_id, p.seq, r.run, r.start_log_id,

@@ -42,6 +42,7 @@ __all__ = [
     "duck_query",
     "edit_payload",
     "event_rows",
+    "RETENTION",
     "run_quickstart",
     "simulated_history",
     "store_history",
@@ -50,6 +51,7 @@ __all__ = [
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "specs" / "quickstart.toml"
 BACKUP = REPO / "specs" / "backup.toml"
+RETENTION = REPO / "specs" / "retention.toml"
 
 # Three tenants with two tables each, a table created and dropped as the walk goes, ticks
 # and freezes: every event type of the cluster shows up in a few hundred steps.

@@ -80,4 +80,6 @@ MACHINE_SCOPE = Scope(
     archiver_crashes=3,
     archive_stop=True,
     max_archive_runs=2,
+    business_first=("t2",),
+    recycle_log=True,
 )

@@ -12,6 +12,7 @@ how many entries may follow, so the state space is finite and small.
 from __future__ import annotations
 
 import attrs
+import pytest
 from histories import act, commit_rows
 
 from ybstate.archive import decide as archive_decide
@@ -57,6 +58,8 @@ def observed(spec: Spec, seen: set) -> Spec:
             seen.add("a full piece")
         if archiver.checkpoint.last_log_id > archiver.sealed_through:
             seen.add("an idle checkpoint ahead of the last piece")
+        if state.recycled_through:
+            seen.add("log recycled")
         for piece in state.pieces.values():
             covered = (state.log[i] for i in range(piece.first_log_id, piece.last_log_id + 1))
             if any(getattr(entry, "tenant_id", None) == T2 for entry in covered):
@@ -155,7 +158,7 @@ def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_en
     spec = cluster_spec(SMALL)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_checkpoint_honest"
-    assert cx.message == "tenant 1001: checkpoint at 1 but log id 1 is in no piece"
+    assert cx.message == "tenant 1001: run 1 covers through 1 but log id 1 is in no piece"
     assert cx.depth == 4 and CrashArchiver(tenant_id=T1) in cx.actions()
     replay_counterexample(spec, cx)
 
@@ -167,4 +170,96 @@ def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces(m
     assert cx is not None and cx.invariant == "archive_pieces_consecutive"
     assert cx.message == "tenant 1001: piece 2 starts at log id 3, piece 1 ended at 1"
     assert cx.depth == 8 and CrashArchiver(tenant_id=T1) in cx.actions()
+    replay_counterexample(spec, cx)
+
+
+# -- nothing stops the server recycling log the archiver has not read (DESIGN 11, flaw 9) ------
+
+# t1 archives backup first; the log may be frozen and recycled, and the archiver may crash.
+RETAINED = attrs.evolve(SMALL, max_log=3, freeze=True, recycle_log=True, archiver_crashes=1)
+
+
+def plant_retention(monkeypatch, limit) -> None:
+    """Make the server's recycling limit ``limit(state)``: decide, apply and enabled all
+    consult it, so all three are replaced."""
+    from ybstate.archive import enabled as archive_enabled
+
+    for module in (archive_decide, archive_reducer, archive_enabled):
+        monkeypatch.setattr(module, "retention_limit", limit)
+
+
+def no_pin(state: ClusterState) -> tuple[int, str]:
+    """The seed's bug: the server recycles everything a baseline holds, archivers or not."""
+    newest = state.frozen.get(state.frozen_version)
+    return (0, "no freeze") if newest is None else (newest.log_id, "the newest freeze")
+
+
+def pin_at_the_read_position(state: ClusterState) -> tuple[int, str]:
+    """A subtler bug: the pin trusts the read position, but a crash restarts the archiver
+    at its last sealed piece, so what it read and had not sealed is lost."""
+    limit, why = no_pin(state)
+    for archiver in state.archivers.values():
+        limit = min(limit, archiver.next_log_id - 1)
+    return limit, why
+
+
+def test_exploring_recycling_under_a_backup_first_archiver_with_a_crash_finds_no_violation():
+    seen: set = set()
+    result = explore(observed(cluster_spec(RETAINED), seen))
+    assert result.complete and result.violation is None
+    assert {("crashes", 1), ("pieces", 2), "log recycled"} <= seen
+
+
+@pytest.mark.slow
+def test_exploring_recycling_over_one_more_entry_with_t1_business_first_finds_no_violation():
+    # about 90 s: every interleaving of a write or heartbeat, a freeze, recycling and a crash
+    scope = attrs.evolve(RETAINED, max_log=4, business_first=("t1",))
+    seen: set = set()
+    result = explore(observed(cluster_spec(scope), seen))
+    assert result.complete and result.violation is None
+    assert {("crashes", 1), ("run", 2), "log recycled"} <= seen
+
+
+def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver(monkeypatch):
+    plant_retention(monkeypatch, no_pin)
+    spec = cluster_spec(RETAINED)
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
+    assert cx.message == (
+        "tenant 't1' (backup first): log recycled through 3, its archiver has sealed only through 0"
+    )
+    assert cx.depth == 3
+    replay_counterexample(spec, cx)
+
+
+def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recycled(monkeypatch):
+    plant_retention(monkeypatch, pin_at_the_read_position)
+    spec = cluster_spec(RETAINED)
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
+    assert "its archiver has sealed only through 0" in cx.message
+    assert cx.depth == 4
+    replay_counterexample(spec, cx)
+
+
+def test_a_pin_at_the_read_position_turns_a_crash_into_a_hole(monkeypatch):
+    plant_retention(monkeypatch, pin_at_the_read_position)
+    spec = cluster_spec(RETAINED)
+    # Judge by the archive alone: with the pin check gone, the crash shows as a lost range.
+    spec = attrs.evolve(
+        spec,
+        invariants=(
+            *(inv for inv in spec.invariants if inv.name != "archive_backup_first_pins_its_log"),
+            Invariant(
+                name="no_hole_but_stopped",
+                check=lambda s: next(
+                    (f"{h}" for a in s.archivers.values() for h in a.holes if h.reason != "stopped"), None
+                ),
+            ),
+        ),
+    )
+    cx = explore(spec).violation
+    assert cx is not None and cx.invariant == "no_hole_but_stopped"
+    assert "crash before a seal" in cx.message
+    assert CrashArchiver(tenant_id=T1) in cx.actions()
     replay_counterexample(spec, cx)

@@ -71,6 +71,8 @@ class ClusterMachine(RuleBasedStateMachine):
             note_statistic(
                 f"an archiver sealed {min(archiver.checkpoint.pieces, 3)}+ pieces, crashed {archiver.crashes}"
             )
+            for reason in sorted({hole.reason for hole in archiver.holes}):
+                note_statistic(f"an archive has a hole: {reason}")
         try:
             self.check_store_replays_to_live_fingerprint()
             for inv in SQL_INVARIANTS:  # the SQL invariants agree on every history too
@@ -114,8 +116,9 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(archive_enabled(self.state, MACHINE_SCOPE)))
     @rule(data=st.data())
     def take_archive_actions(self, data) -> None:
-        # Archivers start, read, seal, checkpoint, crash and stop: up to eight steps at
-        # once, every invariant checked after each.
+        # Archivers start, read, seal, checkpoint, crash, stop and skip recycled log, and the
+        # server recycles its log: up to eight steps at once, every invariant checked after
+        # each.
         for _ in range(data.draw(st.integers(1, 8), label="burst")):
             actions = archive_enabled(self.state, MACHINE_SCOPE)
             if not actions:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from histories import edit_payload, run_quickstart, simulated_history, store_history
+from histories import RETENTION, duck_query, edit_payload, run_quickstart, simulated_history, store_history
 
 from ybstate.history import invariants_dir, sql_invariants
-from ybstate.scenario import parse_scenario, run_scenario
+from ybstate.scenario import load_scenario, parse_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 INVARIANTS = {inv.name: inv for inv in sql_invariants()}
@@ -68,6 +68,11 @@ def _empty_tables(path: Path) -> None:
         run_scenario(parse_scenario(EMPTY_TABLES, "empty_tables.toml"), store)
 
 
+def _retention(path: Path) -> None:
+    with DuckDBStore(path) as store:
+        run_scenario(load_scenario(RETENTION), store, query=duck_query(store))
+
+
 def _simulated(seed: int, steps: int) -> Callable[[Path], None]:
     def build(path: Path) -> None:
         events, state = simulated_history(seed, steps)
@@ -80,6 +85,7 @@ def _simulated(seed: int, steps: int) -> Callable[[Path], None]:
 HEALTHY = {
     "quickstart": _quickstart,
     "empty-tables": _empty_tables,
+    "retention": _retention,
     "simulated-1": _simulated(1, 400),
     "simulated-2": _simulated(2, 400),
     "simulated-3": _simulated(3, 150),
@@ -303,7 +309,36 @@ def archive_piece_starting_one_entry_late(con) -> None:
     edit_payload(con, seq, lambda p: p.update(first_log_id=p["first_log_id"] + 1))
 
 
+def _recycle_everything_at_the_mark(con) -> None:
+    """The 'before_mistake' mark becomes a recycling of the whole log: every later read of
+    shop's archiver reads recycled log."""
+    (seq,) = _one(con, "SELECT seq FROM marks WHERE name = 'before_mistake'")
+    (last,) = _one(con, "SELECT max(log_id) FROM commit_log")
+    con.execute(
+        "UPDATE events SET type = 'cluster.log_recycled', tenant_id = NULL, "
+        "payload = json_object('seq', seq, 'time', time, 'through', ?) WHERE seq = ?",
+        [last, seq],
+    )
+
+
+def log_recycled_under_a_backup_first_archiver(con) -> None:
+    _recycle_everything_at_the_mark(con)
+
+
+def log_recycled_under_a_business_first_archiver(con) -> None:
+    """As above, with shop archiving business first: the reads are still of recycled log,
+    but the pin was not shop's to keep."""
+    _recycle_everything_at_the_mark(con)
+    shop_id, _ = _shop(con)
+    (seq,) = _one(
+        con, "SELECT seq FROM events WHERE type = 'cluster.tenant_created' AND tenant_id = ?", [shop_id]
+    )
+    edit_payload(con, seq, lambda p: p.update(log_retention="business_first"))
+
+
 PLANTED: dict[Callable, set[str]] = {
+    log_recycled_under_a_backup_first_archiver: {"archive_reads_kept", "archive_backup_first_pins"},
+    log_recycled_under_a_business_first_archiver: {"archive_reads_kept"},
     archive_piece_starting_one_entry_late: {"archive_pieces_consecutive"},
     version_dropped_under_a_running_backup: {"pinned_versions_kept"},
     backup_completed_before_it_was_prepared: {"backup_phases_forward"},
@@ -402,3 +437,17 @@ def test_invariant_file_starts_with_a_header_comment_saying_what_its_rows_mean(p
     assert len(text.split()) >= 10, "the header says what is checked"
     assert "Returns" in text, "the header says what a returned row means"
     assert INVARIANTS[path.stem].doc == text
+
+
+def test_the_retention_history_recycles_log_and_resumes_archiving_past_holes(healthy):
+    # the retention invariants are silent on it only if it reaches what they look at
+    kinds = dict(
+        _rows(
+            healthy["retention"],
+            "SELECT type, count(*) FROM events "
+            "WHERE type IN ('cluster.log_recycled', 'archive.resumed', 'archive.entries_read') GROUP BY type",
+        )
+    )
+    assert kinds["cluster.log_recycled"] == 4
+    assert kinds["archive.resumed"] == 2
+    assert kinds["archive.entries_read"] > 10

@@ -27,6 +27,7 @@ from ybstate.errors import (
     DestinationNotAllowed,
     InvalidAction,
     NoFrozenVersion,
+    StartLogRecycled,
     UnknownBackup,
     UnknownTenant,
 )
@@ -55,6 +56,7 @@ class ResultCode(enum.IntEnum):
     OB_BACKUP_DEST_NOT_ALLOWED = -9003
     OB_BACKUP_TASK_NOT_EXIST = -9004
     OB_ARCHIVE_REJECTED = -9010
+    OB_ARCHIVE_LOG_RECYCLED = -9011
 
 
 _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
@@ -63,6 +65,7 @@ _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
     (BackupInProgress, ResultCode.OB_BACKUP_IN_PROGRESS),
     (DestinationNotAllowed, ResultCode.OB_BACKUP_DEST_NOT_ALLOWED),
     (UnknownBackup, ResultCode.OB_BACKUP_TASK_NOT_EXIST),
+    (StartLogRecycled, ResultCode.OB_ARCHIVE_LOG_RECYCLED),
     (ArchiveRejected, ResultCode.OB_ARCHIVE_REJECTED),
     (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
 )

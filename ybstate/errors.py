@@ -33,6 +33,8 @@ __all__ = [
     "UnknownBackup",
     "VersionPinned",
     "ArchiveRejected",
+    "StartLogRecycled",
+    "RecycleRejected",
 ]
 
 
@@ -325,3 +327,26 @@ class ArchiveRejected(ActionRejected):
         self.tenant = tenant
         self.why = why
         super().__init__(f"log archiving of tenant {tenant!r}: {why}")
+
+
+class StartLogRecycled(ArchiveRejected):
+    """Archiving would start at a log id the transaction server has already recycled."""
+
+    def __init__(self, tenant: str, start_log_id: int, recycled_through: int) -> None:
+        self.start_log_id = start_log_id
+        self.recycled_through = recycled_through
+        super().__init__(
+            tenant,
+            f"start log id {start_log_id} is already recycled "
+            f"(the log is kept from log id {recycled_through + 1})",
+        )
+
+
+class RecycleRejected(ActionRejected):
+    """The transaction server may not recycle the log that far, and why."""
+
+    def __init__(self, through: int, limit: int, why: str) -> None:
+        self.through = through
+        self.limit = limit
+        self.why = why
+        super().__init__(f"cannot recycle the log through log id {through}: {why}")

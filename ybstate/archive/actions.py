@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["StartArchive", "StopArchive", "ReadEntries", "SealPiece", "PersistCheckpoint", "CrashArchiver"]
+__all__ = [
+    "StartArchive",
+    "StopArchive",
+    "ReadEntries",
+    "SealPiece",
+    "PersistCheckpoint",
+    "CrashArchiver",
+    "SkipRecycledLog",
+    "RecycleLog",
+]
 
 
 @attrs.frozen(kw_only=True)
 class StartArchive:
     """tenant_incremental_backup_start: ``start_log_id`` 0 means the newest completed backup
-    set's start_replay_log_id."""
+    set's start_replay_log_id, or right after the checkpoint when archiving already covered
+    that far (a restart after a stop carries on without a hole)."""
 
     tenant: str
     destination: str
@@ -45,3 +55,18 @@ class CrashArchiver:
     """A fault: the archiver process dies and restarts."""
 
     tenant_id: int
+
+
+@attrs.frozen(kw_only=True)
+class SkipRecycledLog:
+    """The archiver's next entry is recycled: record the hole and read on from the oldest
+    entry still kept (business first; the open piece must be sealed or checkpointed first)."""
+
+    tenant_id: int
+
+
+@attrs.frozen(kw_only=True)
+class RecycleLog:
+    """The transaction server recycles log ids up to ``through`` (0: as far as it may)."""
+
+    through: int = 0

@@ -8,24 +8,36 @@ from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
     ReadEntries,
+    RecycleLog,
     SealPiece,
+    SkipRecycledLog,
     StartArchive,
     StopArchive,
 )
 from ybstate.archive.events import (
     ArchiverCrashed,
+    ArchiveResumed,
     ArchiveStarted,
     ArchiveStopped,
     CheckpointPersisted,
     EntriesRead,
+    LogRecycled,
     PieceSealed,
 )
-from ybstate.archive.state import Archiver, ArchiverStatus
+from ybstate.archive.retention import retention_limit, skip_plan
+from ybstate.archive.state import STOPPED, Archiver, ArchiverStatus, Hole
 from ybstate.backup.decide import allowed_destination
 from ybstate.backup.state import SetStatus
 from ybstate.cluster.events import LOG_ENTRY_KINDS
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import ArchiveRejected, DestinationNotAllowed, UnknownTenant
+from ybstate.errors import (
+    ArchiveRejected,
+    DestinationNotAllowed,
+    InvalidAction,
+    RecycleRejected,
+    StartLogRecycled,
+    UnknownTenant,
+)
 from ybstate.hashing import rows_checksum
 
 __all__ = [
@@ -37,6 +49,7 @@ __all__ = [
     "piece_path",
     "restart_position",
     "running_archiver",
+    "stopped_hole",
 ]
 
 
@@ -66,7 +79,16 @@ def running_archiver(state: ClusterState, tenant_id: int) -> Archiver:
     return archiver
 
 
+def _typed(**fields: tuple[object, type]) -> None:
+    """The commands pass caller input straight through: a wrong type is a refusal (a
+    result code), not a TypeError from a lookup below."""
+    for name, (value, kind) in fields.items():
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidAction(f"{name} must be {'a string' if kind is str else 'an int'}, got {value!r}")
+
+
 def _start(state: ClusterState, a: StartArchive) -> list[object]:
+    _typed(tenant=(a.tenant, str), destination=(a.destination, str), start_log_id=(a.start_log_id, int))
     tenant = state.tenant_named(a.tenant)
     if tenant is None:
         raise UnknownTenant(a.tenant)
@@ -86,13 +108,18 @@ def _start(state: ClusterState, a: StartArchive) -> list[object]:
         if not sets:
             raise ArchiveRejected(a.tenant, "no completed backup set to extend; give a start log id")
         start = max(sets, key=lambda s: s.set_id).start_replay_log_id
+        if previous is not None and start <= previous.checkpoint.last_log_id:
+            start = previous.checkpoint.last_log_id + 1  # already archived: carry on after it
     if not 1 <= start <= state.next_log_id:
         raise ArchiveRejected(a.tenant, f"start log id {start} is not in the log (1..{state.next_log_id})")
+    if start <= state.recycled_through:
+        raise StartLogRecycled(a.tenant, start, state.recycled_through)
     if previous is not None and start <= previous.checkpoint.last_log_id:
         raise ArchiveRejected(
             a.tenant,
             f"start log id {start} is already archived (checkpoint at {previous.checkpoint.last_log_id})",
         )
+    hole = stopped_hole(previous, start)
     return [
         ArchiveStarted(
             seq=state.seq + 1,
@@ -101,11 +128,21 @@ def _start(state: ClusterState, a: StartArchive) -> list[object]:
             destination=destination,
             start_log_id=start,
             run=1 if previous is None else previous.run + 1,
+            hole_first=0 if hole is None else hole.first_log_id,
+            hole_last=0 if hole is None else hole.last_log_id,
         )
     ]
 
 
+def stopped_hole(previous: Archiver | None, start: int) -> Hole | None:
+    """The log ids a new run starting at ``start`` leaves unarchived after the last one."""
+    if previous is None or start <= previous.reach + 1:
+        return None
+    return Hole(first_log_id=previous.reach + 1, last_log_id=start - 1, reason=STOPPED)
+
+
 def _stop(state: ClusterState, a: StopArchive) -> list[object]:
+    _typed(tenant=(a.tenant, str))
     tenant = state.tenant_named(a.tenant)
     if tenant is None:
         raise UnknownTenant(a.tenant)
@@ -129,6 +166,12 @@ def _read(state: ClusterState, a: ReadEntries) -> list[object]:
     if archiver.next_log_id > state.last_log_id:
         raise ArchiveRejected(
             state.tenants[a.tenant_id].name, f"nothing to read after log id {state.last_log_id}"
+        )
+    if archiver.next_log_id <= state.recycled_through:
+        raise ArchiveRejected(
+            state.tenants[a.tenant_id].name,
+            f"log id {archiver.next_log_id} is recycled (the log is kept from log id "
+            f"{state.recycled_through + 1}); skip to it",
         )
     room = state.config.piece_entries - (archiver.piece.kept if archiver.piece else 0)
     if room <= 0:
@@ -224,6 +267,51 @@ def _crash(state: ClusterState, a: CrashArchiver) -> list[object]:
     ]
 
 
+def _skip(state: ClusterState, a: SkipRecycledLog) -> list[object]:
+    archiver = running_archiver(state, a.tenant_id)
+    name = state.tenants[a.tenant_id].name
+    if archiver.next_log_id > state.recycled_through:
+        raise ArchiveRejected(name, f"log id {archiver.next_log_id} is still kept; there is nothing to skip")
+    if archiver.piece is not None and archiver.piece.kept:
+        raise ArchiveRejected(name, "the open piece holds entries; seal it first")
+    if archiver.next_log_id - 1 > archiver.reach:
+        raise ArchiveRejected(
+            name, f"read through log id {archiver.next_log_id - 1} but not persisted; checkpoint it first"
+        )
+    start, lost, recycled = skip_plan(archiver, state.recycled_through)
+    return [
+        ArchiveResumed(
+            seq=state.seq + 1,
+            time=state.clock,
+            tenant_id=a.tenant_id,
+            run=archiver.run + 1,
+            start_log_id=start,
+            lost_first=0 if lost is None else lost.first_log_id,
+            lost_last=0 if lost is None else lost.last_log_id,
+            recycled_first=0 if recycled is None else recycled.first_log_id,
+            recycled_last=0 if recycled is None else recycled.last_log_id,
+        )
+    ]
+
+
+def _recycle(state: ClusterState, a: RecycleLog) -> list[object]:
+    if a.through < 0:
+        raise InvalidAction(f"recycle through a log id of at least 1 (0: as far as allowed), got {a.through}")
+    limit, why = retention_limit(state)
+    through = a.through or limit
+    if a.through == 0 and limit <= state.recycled_through:
+        raise RecycleRejected(
+            through, limit, f"nothing more may be recycled after log id {state.recycled_through} ({why})"
+        )
+    if through <= state.recycled_through:
+        raise RecycleRejected(
+            through, limit, f"the log is recycled through log id {state.recycled_through} already ({why})"
+        )
+    if through > limit:
+        raise RecycleRejected(through, limit, f"{why}, so log id {limit} is the furthest")
+    return [LogRecycled(seq=state.seq + 1, time=state.clock, through=through)]
+
+
 ARCHIVE_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     StartArchive: _start,
     StopArchive: _stop,
@@ -231,4 +319,6 @@ ARCHIVE_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     SealPiece: _seal,
     PersistCheckpoint: _checkpoint,
     CrashArchiver: _crash,
+    SkipRecycledLog: _skip,
+    RecycleLog: _recycle,
 }

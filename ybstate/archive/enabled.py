@@ -1,5 +1,5 @@
 """Archiving actions that may happen next, within a Scope (archive_tenants, archive_batch,
-archiver_crashes, archive_stop, max_archive_runs)."""
+archiver_crashes, archive_stop, max_archive_runs, recycle_log)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
     ReadEntries,
+    RecycleLog,
     SealPiece,
+    SkipRecycledLog,
     StartArchive,
     StopArchive,
 )
+from ybstate.archive.retention import retention_limit
 from ybstate.archive.state import ArchiverStatus
 from ybstate.cluster.state import ClusterState
 
@@ -28,14 +31,18 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
         if archiver is None or archiver.status is ArchiverStatus.STOPPED:
             if archiver is None or archiver.run < scope.max_archive_runs:
                 start = 1 if archiver is None else archiver.checkpoint.last_log_id + 1
+                start = max(start, state.recycled_through + 1)
                 if start <= state.next_log_id:
                     destination = f"{state.config.backup_root}/{name}"
                     actions.append(StartArchive(tenant=name, destination=destination, start_log_id=start))
             continue
         piece = archiver.piece
         full = piece is not None and piece.kept >= state.config.piece_entries
-        if archiver.next_log_id <= state.last_log_id and not full:
+        recycled = archiver.next_log_id <= state.recycled_through
+        if archiver.next_log_id <= state.last_log_id and not full and not recycled:
             actions.append(ReadEntries(tenant_id=tenant.tenant_id, count=scope.archive_batch))
+        if recycled and (piece is None or not piece.kept) and archiver.next_log_id - 1 <= archiver.reach:
+            actions.append(SkipRecycledLog(tenant_id=tenant.tenant_id))
         if piece is not None and piece.kept:
             actions.append(SealPiece(tenant_id=tenant.tenant_id))
         if (
@@ -46,4 +53,8 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
             actions.append(CrashArchiver(tenant_id=tenant.tenant_id))
         if scope.archive_stop:
             actions.append(StopArchive(tenant=name))
+    if scope.recycle_log:
+        limit, _ = retention_limit(state)
+        if limit > state.recycled_through:
+            actions.append(RecycleLog(through=limit))
     return actions

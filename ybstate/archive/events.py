@@ -12,6 +12,8 @@ __all__ = [
     "CheckpointPersisted",
     "ArchiverCrashed",
     "ArchiveStopped",
+    "ArchiveResumed",
+    "LogRecycled",
     "ARCHIVE_EVENT_TAGS",
 ]
 
@@ -26,6 +28,10 @@ class ArchiveStarted:
     destination: str
     start_log_id: int
     run: int
+    # The log ids between the previous run's reach and this start: a hole, reason "stopped"
+    # (0 and 0 when there is none: a first start, or a start right where the last run ended).
+    hole_first: int = 0
+    hole_last: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +98,34 @@ class ArchiveStopped:
     last_log_id: int
 
 
+@attrs.frozen(kw_only=True)
+class LogRecycled:
+    """The transaction server recycled log ids up to ``through``: it no longer has them."""
+
+    seq: int
+    time: int
+    through: int
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveResumed:
+    """A business-first tenant's archiver found its next entry recycled: its run ends where
+    it is accounted for, and run ``run`` begins at ``start_log_id``, the oldest entry it can
+    still read. What lies between is missing: log ids read before a crash and lost with it
+    (``lost_first`` .. ``lost_last``: "crash before a seal") and log ids never read
+    (``recycled_first`` .. ``recycled_last``: "recycled log"); 0 and 0 where there is none."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    run: int
+    start_log_id: int
+    lost_first: int
+    lost_last: int
+    recycled_first: int
+    recycled_last: int
+
+
 ARCHIVE_EVENT_TAGS: dict[type, str] = {
     ArchiveStarted: "archive.started",
     EntriesRead: "archive.entries_read",
@@ -99,4 +133,6 @@ ARCHIVE_EVENT_TAGS: dict[type, str] = {
     CheckpointPersisted: "archive.checkpoint",
     ArchiverCrashed: "archive.crashed",
     ArchiveStopped: "archive.stopped",
+    ArchiveResumed: "archive.resumed",
+    LogRecycled: "cluster.log_recycled",
 }

@@ -6,7 +6,9 @@ import itertools
 from collections import Counter
 
 from ybstate.archive.decide import entries_checksum, entries_size, kept
-from ybstate.cluster.state import ClusterState
+from ybstate.archive.state import STOPPED, ArchiverStatus
+from ybstate.archive.window import restorable_window
+from ybstate.cluster.state import ClusterState, LogRetention
 from ybstate.kernel import Invariant
 
 __all__ = ["ARCHIVE_INVARIANTS"]
@@ -54,16 +56,20 @@ def pieces_hold_exactly_their_range(state: ClusterState) -> str | None:
 
 
 def checkpoint_honest(state: ClusterState) -> str | None:
-    """Every tenant entry from the current run's start to the checkpoint is in a piece,
-    and archived_ts is the checkpoint entry's timestamp."""
+    """Every tenant entry in the log a run covered (from its start to its checkpoint) is in
+    a piece, and archived_ts is the checkpoint entry's timestamp."""
     by_tenant = _pieces_by_tenant(state)
     for tenant_id, archiver in state.archivers.items():
         last = archiver.checkpoint.last_log_id
         archived = {e.log_id for p in by_tenant.get(tenant_id, ()) for e in p.entries}
-        for log_id in range(archiver.run_start_log_id, last + 1):
-            entry = state.log[log_id]
-            if getattr(entry, "tenant_id", None) == tenant_id and log_id not in archived:
-                return f"tenant {tenant_id}: checkpoint at {last} but log id {log_id} is in no piece"
+        for span in restorable_window(state, tenant_id).covered:
+            for log_id in range(span.first_log_id, span.last_log_id + 1):
+                entry = state.log[log_id]
+                if getattr(entry, "tenant_id", None) == tenant_id and log_id not in archived:
+                    return (
+                        f"tenant {tenant_id}: run {span.run} covers through {span.last_log_id} "
+                        f"but log id {log_id} is in no piece"
+                    )
         if last and archiver.checkpoint.archived_ts != state.log[last].time:
             return f"tenant {tenant_id}: archived_ts {archiver.checkpoint.archived_ts} != ts of log id {last}"
         if archiver.next_log_id <= archiver.sealed_through:
@@ -98,9 +104,58 @@ def piece_figures_recompute(state: ClusterState) -> str | None:
     return None
 
 
+def holes_account_for_the_rest(state: ClusterState) -> str | None:
+    """From where archiving first started to where it is accounted for, every log id is
+    either covered by a run or in exactly one recorded hole; no piece holds an entry of a
+    hole."""
+    for tenant_id, archiver in state.archivers.items():
+        window = restorable_window(state, tenant_id)
+        ranges = sorted(
+            [(c.first_log_id, c.last_log_id, f"run {c.run}") for c in window.covered]
+            + [(h.first_log_id, h.last_log_id, f"hole ({h.reason})") for h in archiver.holes]
+        )
+        first = archiver.past_runs[0].start_log_id if archiver.past_runs else archiver.run_start_log_id
+        expected = first
+        for low, high, what in ranges:
+            if low != expected:
+                return f"tenant {tenant_id}: {what} starts at log id {low}, expected {expected}"
+            expected = high + 1
+        if expected - 1 != archiver.reach:
+            return (
+                f"tenant {tenant_id}: runs and holes end at log id {expected - 1}, reach is {archiver.reach}"
+            )
+        for piece in state.pieces.values():
+            if piece.tenant_id != tenant_id:
+                continue
+            for hole in archiver.holes:
+                if piece.first_log_id <= hole.last_log_id and hole.first_log_id <= piece.last_log_id:
+                    return f"tenant {tenant_id}: piece {piece.piece_no} overlaps the hole {hole}"
+    return None
+
+
+def backup_first_pins_its_log(state: ClusterState) -> str | None:
+    """A backup-first tenant loses no log to recycling: the server has recycled nothing its
+    running archiver has not sealed, and its archive has no hole but where it was stopped."""
+    for tenant_id, archiver in state.archivers.items():
+        tenant = state.tenants[tenant_id]
+        if tenant.log_retention is not LogRetention.BACKUP_FIRST:
+            continue
+        if archiver.status is ArchiverStatus.RUNNING and state.recycled_through > archiver.sealed_through:
+            return (
+                f"tenant {tenant.name!r} (backup first): log recycled through {state.recycled_through}, "
+                f"its archiver has sealed only through {archiver.sealed_through}"
+            )
+        lost = [h for h in archiver.holes if h.reason != STOPPED]
+        if lost:
+            return f"tenant {tenant.name!r} (backup first) has holes {lost}"
+    return None
+
+
 ARCHIVE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
     Invariant(name="archive_piece_figures_recompute", check=piece_figures_recompute),
     Invariant(name="archive_pieces_consecutive", check=pieces_consecutive),
     Invariant(name="archive_pieces_hold_exactly_their_range", check=pieces_hold_exactly_their_range),
     Invariant(name="archive_checkpoint_honest", check=checkpoint_honest),
+    Invariant(name="archive_holes_account_for_the_rest", check=holes_account_for_the_rest),
+    Invariant(name="archive_backup_first_pins_its_log", check=backup_first_pins_its_log),
 )

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ybstate.archive.decide import entries_checksum, entries_size, kept, piece_entries, restart_position
+from ybstate.archive.decide import (
+    entries_checksum,
+    entries_size,
+    kept,
+    piece_entries,
+    restart_position,
+    stopped_hole,
+)
 from ybstate.archive.events import (
     ArchiverCrashed,
+    ArchiveResumed,
     ArchiveStarted,
     ArchiveStopped,
     CheckpointPersisted,
     EntriesRead,
+    LogRecycled,
     PieceSealed,
 )
-from ybstate.archive.state import Archiver, ArchiverStatus, Checkpoint, OpenPiece, Piece, RunSpan
+from ybstate.archive.retention import retention_limit, skip_plan
+from ybstate.archive.state import Archiver, ArchiverStatus, Checkpoint, Hole, OpenPiece, Piece, RunSpan
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
@@ -48,8 +58,15 @@ def _started(state: ClusterState, e: ArchiveStarted) -> ClusterState:
     )
     if e.start_log_id <= checkpoint.last_log_id:
         raise EventOutOfOrder("a start after the checkpoint", checkpoint.last_log_id + 1, e.start_log_id)
-    if not 1 <= e.start_log_id <= state.next_log_id:
-        raise EventOutOfOrder("a start log id in the log", (1, state.next_log_id), e.start_log_id)
+    if not state.recycled_through < e.start_log_id <= state.next_log_id:
+        raise EventOutOfOrder(
+            "a start log id in the kept log", (state.recycled_through + 1, state.next_log_id), e.start_log_id
+        )
+    hole = stopped_hole(previous, e.start_log_id)
+    expected_hole = (0, 0) if hole is None else (hole.first_log_id, hole.last_log_id)
+    if (e.hole_first, e.hole_last) != expected_hole:
+        raise EventOutOfOrder("the hole a start leaves", expected_hole, (e.hole_first, e.hole_last))
+    holes = () if previous is None else previous.holes
     archiver = Archiver(
         tenant_id=e.tenant_id,
         destination=e.destination,
@@ -62,6 +79,8 @@ def _started(state: ClusterState, e: ArchiveStarted) -> ClusterState:
         checkpoint=checkpoint,
         crashes=0 if previous is None else previous.crashes,
         past_runs=() if previous is None else previous.past_runs,
+        read_through=e.start_log_id - 1,
+        holes=holes if hole is None else (*holes, hole),
     )
     return _set(state, e, archiver)
 
@@ -70,6 +89,8 @@ def _read(state: ClusterState, e: EntriesRead) -> ClusterState:
     archiver = _running(state, e)
     if e.first_log_id != archiver.next_log_id or not e.first_log_id <= e.last_log_id <= state.last_log_id:
         raise EventOutOfOrder("entries read from", archiver.next_log_id, (e.first_log_id, e.last_log_id))
+    if e.first_log_id <= state.recycled_through:
+        raise EventOutOfOrder("a read of kept log, after log id", state.recycled_through, e.first_log_id)
     # A new piece begins where this read begins: it covers only what the archiver read.
     piece = archiver.piece or OpenPiece(
         first_log_id=e.first_log_id, kept=0, tenant_entries=0, min_ts=0, max_ts=0
@@ -95,7 +116,13 @@ def _read(state: ClusterState, e: EntriesRead) -> ClusterState:
         min_ts=min_ts,
         max_ts=max_ts,
     )
-    return _set(state, e, _evolve_archiver(archiver, next_log_id=e.last_log_id + 1, piece=piece))
+    archiver = _evolve_archiver(
+        archiver,
+        next_log_id=e.last_log_id + 1,
+        piece=piece,
+        read_through=max(archiver.read_through, e.last_log_id),
+    )
+    return _set(state, e, archiver)
 
 
 def _sealed(state: ClusterState, e: PieceSealed) -> ClusterState:
@@ -189,19 +216,68 @@ def _crashed(state: ClusterState, e: ArchiverCrashed) -> ClusterState:
     return _set(state, e, archiver)
 
 
-def _stopped(state: ClusterState, e: ArchiveStopped) -> ClusterState:
-    archiver = _running(state, e)
-    through = max(archiver.checkpoint.last_log_id, archiver.run_start_log_id - 1)
-    span = RunSpan(
+def _run_span(archiver: Archiver) -> RunSpan:
+    """What the archiver's current run covered, as it ends."""
+    through = archiver.reach
+    return RunSpan(
         run=archiver.run,
         start_log_id=archiver.run_start_log_id,
         through=through,
         through_ts=archiver.checkpoint.archived_ts if through == archiver.checkpoint.last_log_id else 0,
     )
+
+
+def _stopped(state: ClusterState, e: ArchiveStopped) -> ClusterState:
+    archiver = _running(state, e)
     stopped = _evolve_archiver(
-        archiver, status=ArchiverStatus.STOPPED, piece=None, past_runs=(*archiver.past_runs, span)
+        archiver,
+        status=ArchiverStatus.STOPPED,
+        piece=None,
+        past_runs=(*archiver.past_runs, _run_span(archiver)),
     )
     return _set(state, e, stopped)
+
+
+def _hole_fields(hole: Hole | None) -> tuple[int, int]:
+    return (0, 0) if hole is None else (hole.first_log_id, hole.last_log_id)
+
+
+def _resumed(state: ClusterState, e: ArchiveResumed) -> ClusterState:
+    archiver = _running(state, e)
+    if archiver.next_log_id > state.recycled_through:
+        raise EventOutOfOrder("a next log id already recycled", state.recycled_through, archiver.next_log_id)
+    if (archiver.piece is not None and archiver.piece.kept) or archiver.next_log_id - 1 > archiver.reach:
+        raise EventOutOfOrder(
+            "an archiver with nothing unpersisted", archiver.reach, archiver.next_log_id - 1
+        )
+    start, lost, recycled = skip_plan(archiver, state.recycled_through)
+    expected = (archiver.run + 1, start, *_hole_fields(lost), *_hole_fields(recycled))
+    recorded = (e.run, e.start_log_id, e.lost_first, e.lost_last, e.recycled_first, e.recycled_last)
+    if recorded != expected:
+        raise EventOutOfOrder(
+            f"the resumption of tenant {e.tenant_id}'s archiving (run, start, lost and recycled log ids)",
+            expected,
+            recorded,
+        )
+    resumed = _evolve_archiver(
+        archiver,
+        run=e.run,
+        run_start_log_id=start,
+        sealed_through=start - 1,
+        next_log_id=start,
+        piece=None,
+        read_through=start - 1,
+        past_runs=(*archiver.past_runs, _run_span(archiver)),
+        holes=(*archiver.holes, *(h for h in (lost, recycled) if h is not None)),
+    )
+    return _set(state, e, resumed)
+
+
+def _recycled(state: ClusterState, e: LogRecycled) -> ClusterState:
+    limit, why = retention_limit(state)
+    if not state.recycled_through < e.through <= limit:
+        raise EventOutOfOrder(f"a recycle point after {state.recycled_through} ({why})", limit, e.through)
+    return evolve_state(state, seq=e.seq, clock=e.time, recycled_through=e.through)
 
 
 ARCHIVE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
@@ -211,4 +287,6 @@ ARCHIVE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     CheckpointPersisted: _checkpoint,
     ArchiverCrashed: _crashed,
     ArchiveStopped: _stopped,
+    ArchiveResumed: _resumed,
+    LogRecycled: _recycled,
 }

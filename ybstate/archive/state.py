@@ -10,6 +10,11 @@ in a crash; what is persisted (sealed pieces, the checkpoint) is not. A restart 
 on right after the last sealed piece, so the next piece starts where the last one
 ended: pieces of a run cover consecutive log ranges, and every tenant entry is archived
 exactly once.
+
+The transaction server may recycle old log (see :class:`~ybstate.cluster.state.LogRetention`).
+When a business-first tenant's archiver finds its next entry recycled, its run ends and a
+new one begins at the oldest entry the server still has; the log ids between are recorded
+as holes, each with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +23,24 @@ import enum
 
 import attrs
 
-__all__ = ["ArchiverStatus", "Checkpoint", "OpenPiece", "Archiver", "Piece", "RunSpan"]
+__all__ = [
+    "ArchiverStatus",
+    "Checkpoint",
+    "OpenPiece",
+    "Archiver",
+    "Piece",
+    "RunSpan",
+    "Hole",
+    "HOLE_REASONS",
+    "STOPPED",
+    "RECYCLED",
+    "CRASH_BEFORE_SEAL",
+]
+
+STOPPED = "stopped"  # archiving was stopped, and started again further on
+RECYCLED = "recycled log"  # the server recycled log the archiver had not read (business first)
+CRASH_BEFORE_SEAL = "crash before a seal"  # read, lost in a crash, recycled before a re-read
+HOLE_REASONS = (STOPPED, RECYCLED, CRASH_BEFORE_SEAL)
 
 
 class ArchiverStatus(enum.Enum):
@@ -61,6 +83,15 @@ class RunSpan:
 
 
 @attrs.frozen(kw_only=True)
+class Hole:
+    """Log ids ``first_log_id`` .. ``last_log_id`` are missing from the tenant's archive."""
+
+    first_log_id: int
+    last_log_id: int
+    reason: str  # one of HOLE_REASONS
+
+
+@attrs.frozen(kw_only=True)
 class Archiver:
     tenant_id: int
     destination: str
@@ -72,7 +103,16 @@ class Archiver:
     piece: OpenPiece | None  # in memory
     checkpoint: Checkpoint  # persisted
     crashes: int = 0
-    past_runs: tuple[RunSpan, ...] = ()  # runs ended by a stop, oldest first
+    past_runs: tuple[RunSpan, ...] = ()  # runs ended by a stop or by recycled log, oldest first
+    # The furthest log id read in this run, across crashes: what a crash lost is told
+    # apart from what was never read when recycled log leaves a hole.
+    read_through: int = 0
+    holes: tuple[Hole, ...] = ()  # as recorded, oldest first
+
+    @property
+    def reach(self) -> int:
+        """Log ids up to here are accounted for: covered by a run, or recorded as a hole."""
+        return max(self.checkpoint.last_log_id, self.run_start_log_id - 1)
 
 
 @attrs.frozen(kw_only=True)

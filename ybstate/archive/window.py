@@ -3,8 +3,10 @@
 Restore to T needs a completed backup set S with S.snapshot_ts <= T, and archived log
 covering, without a hole, every log id from S.start_replay_log_id to the entry at T.
 Archiving covers log ids in runs: a run covers from where it started to its checkpoint
-(every entry read, every tenant entry in a sealed piece); a stop ends a run and a later
-start begins a new one, and what lies between is a hole.
+(every entry read, every tenant entry in a sealed piece). A stop ends a run and a later
+start begins a new one; so does recycled log under a business-first tenant's archiver.
+What lies between two runs is a hole, recorded with its reason when it arose (stopped,
+recycled log, crash before a seal); runs that meet without a hole form one segment.
 
 This reads backup storage's catalog and the archive's checkpoints only: the view an
 operator has, not the ghost. Pure.
@@ -12,15 +14,13 @@ operator has, not the ghost. Pure.
 
 from __future__ import annotations
 
-import itertools
-
 import attrs
 
-from ybstate.archive.state import ArchiverStatus
+from ybstate.archive.state import ArchiverStatus, Hole
 from ybstate.backup.state import SetStatus
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["Covered", "Hole", "Interval", "Window", "restorable_window"]
+__all__ = ["Covered", "Hole", "Interval", "Window", "merged_holes", "restorable_window", "segments"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,13 +31,6 @@ class Covered:
     first_log_id: int
     last_log_id: int
     until_ts: int
-
-
-@attrs.frozen(kw_only=True)
-class Hole:
-    first_log_id: int
-    last_log_id: int
-    reason: str  # "stopped": archiving was stopped and restarted later
 
 
 @attrs.frozen(kw_only=True)
@@ -53,8 +46,8 @@ class Interval:
 class Window:
     tenant_id: int
     intervals: tuple[Interval, ...]
-    covered: tuple[Covered, ...]
-    holes: tuple[Hole, ...]
+    covered: tuple[Covered, ...]  # per run, only runs that covered something
+    holes: tuple[Hole, ...]  # adjacent holes of one reason merged
 
 
 def _covered(state: ClusterState, tenant_id: int) -> list[Covered]:
@@ -79,19 +72,39 @@ def _covered(state: ClusterState, tenant_id: int) -> list[Covered]:
     return spans
 
 
+def segments(covered: list[Covered]) -> list[Covered]:
+    """Covered runs that meet (one starts right after the other ends) joined into one."""
+    joined: list[Covered] = []
+    for span in covered:
+        if joined and span.first_log_id == joined[-1].last_log_id + 1:
+            joined[-1] = attrs.evolve(joined[-1], last_log_id=span.last_log_id, until_ts=span.until_ts)
+        else:
+            joined.append(span)
+    return joined
+
+
+def merged_holes(holes: tuple[Hole, ...]) -> tuple[Hole, ...]:
+    """Recorded holes with adjacent ones of the same reason joined (a run that covered
+    nothing between two stops leaves two pieces of one hole)."""
+    joined: list[Hole] = []
+    for hole in holes:
+        if joined and joined[-1].reason == hole.reason and joined[-1].last_log_id + 1 == hole.first_log_id:
+            joined[-1] = attrs.evolve(joined[-1], last_log_id=hole.last_log_id)
+        else:
+            joined.append(hole)
+    return tuple(joined)
+
+
 def restorable_window(state: ClusterState, tenant_id: int) -> Window:
     covered = _covered(state, tenant_id)
-    holes = tuple(
-        Hole(first_log_id=before.last_log_id + 1, last_log_id=after.first_log_id - 1, reason="stopped")
-        for before, after in itertools.pairwise(covered)
-        if after.first_log_id > before.last_log_id + 1
-    )
+    archiver = state.archivers.get(tenant_id)
+    holes = () if archiver is None else merged_holes(archiver.holes)
     intervals = []
     for entry in sorted(state.backup_sets.values(), key=lambda s: s.set_id):
         if entry.tenant_id != tenant_id or entry.status is not SetStatus.AVAILABLE:
             continue
         freeze_log_id = state.frozen[entry.frozen_version].log_id
-        for span in covered:
+        for span in segments(covered):
             if span.first_log_id <= entry.start_replay_log_id and span.last_log_id >= freeze_log_id:
                 if span.until_ts >= entry.snapshot_ts:
                     intervals.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from ybstate.cluster.state import ClusterConfig
+from ybstate.cluster.state import ClusterConfig, LogRetention
 
 __all__ = [
     "CreateTenant",
@@ -37,6 +37,7 @@ class Start:
 @attrs.frozen(kw_only=True)
 class CreateTenant:
     name: str
+    log_retention: LogRetention = LogRetention.BACKUP_FIRST
 
 
 @attrs.frozen(kw_only=True)

@@ -108,6 +108,7 @@ def _create_tenant(state: ClusterState, a: CreateTenant) -> list[object]:
             role=Role.PRIMARY,
             status=TenantStatus.NORMAL,
             writable=True,
+            log_retention=a.log_retention,
         )
     ]
 

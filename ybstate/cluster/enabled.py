@@ -27,7 +27,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.cluster.state import ClusterConfig, ClusterState, TenantStatus
+from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, TenantStatus
 
 __all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]
 
@@ -69,6 +69,10 @@ class Scope:
     archiver_crashes: int = 0
     archive_stop: bool = False
     max_archive_runs: int = 1
+    # Log retention: tenants created business first (the others are backup first), and
+    # whether the transaction server may recycle its log (as far as it may, each time).
+    business_first: tuple[str, ...] = ()
+    recycle_log: bool = False
 
 
 def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
@@ -94,7 +98,10 @@ def setup_actions(scope: Scope) -> list[object]:
     """Actions that build the scope's starting cluster: tenants and their tables."""
     actions: list[object] = [Start(config=scope.config)]
     for tenant in scope.tenants:
-        actions.append(CreateTenant(name=tenant))
+        retention = (
+            LogRetention.BUSINESS_FIRST if tenant in scope.business_first else LogRetention.BACKUP_FIRST
+        )
+        actions.append(CreateTenant(name=tenant, log_retention=retention))
         for table, tablets in scope.tables:
             actions.append(CreateTable(tenant=tenant, table=table, tablets=tablets))
     return actions

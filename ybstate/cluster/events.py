@@ -16,6 +16,7 @@ import attrs
 from ybstate.cluster.state import (
     Cell,
     ClusterConfig,
+    LogRetention,
     OpenAtFreeze,
     Role,
     Tablet,
@@ -59,6 +60,7 @@ class TenantCreated:
     role: Role
     status: TenantStatus
     writable: bool
+    log_retention: LogRetention = LogRetention.BACKUP_FIRST
 
 
 @attrs.frozen(kw_only=True)

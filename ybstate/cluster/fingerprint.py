@@ -44,6 +44,7 @@ def _counters(state: ClusterState) -> tuple:
         state.next_backup_task_id,
         state.next_backup_set_id,
         state.task_failures,
+        state.recycled_through,
     )
 
 

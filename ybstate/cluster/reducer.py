@@ -101,7 +101,14 @@ def _tenant_created(state: ClusterState, e: TenantCreated) -> ClusterState:
         raise EventOutOfOrder("tenant_id", state.next_tenant_id, e.tenant_id)
     if e.name in state.tenant_index:
         raise EventOutOfOrder("a new tenant name", "unused", e.name)
-    tenant = Tenant(tenant_id=e.tenant_id, name=e.name, role=e.role, status=e.status, writable=e.writable)
+    tenant = Tenant(
+        tenant_id=e.tenant_id,
+        name=e.name,
+        role=e.role,
+        status=e.status,
+        writable=e.writable,
+        log_retention=e.log_retention,
+    )
     return _evolve_state(
         state,
         seq=e.seq,

@@ -25,6 +25,7 @@ from ybstate.pmap import HMap, PLog
 __all__ = [
     "Role",
     "TenantStatus",
+    "LogRetention",
     "ClusterConfig",
     "Tenant",
     "Tablet",
@@ -64,6 +65,16 @@ class TenantStatus(enum.Enum):
     DECOMMISSIONED = "decommissioned"
 
 
+class LogRetention(enum.Enum):
+    """What wins when a tenant's archiver lags and the transaction server wants to recycle
+    old commit log (DESIGN 11 flaw 9). Backup first: a running archiver pins the log it has
+    not sealed into a piece. Business first: the log is recycled anyway, and the tenant's
+    archive gets a hole."""
+
+    BACKUP_FIRST = "backup_first"
+    BUSINESS_FIRST = "business_first"
+
+
 @attrs.frozen(kw_only=True)
 class ClusterConfig:
     """The `[cluster]` table of a scenario; fixed for the whole history."""
@@ -84,6 +95,7 @@ class Tenant:
     role: Role = Role.PRIMARY
     status: TenantStatus = TenantStatus.NORMAL
     writable: bool = True
+    log_retention: LogRetention = LogRetention.BACKUP_FIRST
 
 
 @attrs.frozen(kw_only=True)
@@ -245,6 +257,9 @@ class ClusterState:
     task_failures: int = 0  # DAG task attempts that failed, over the whole history
     # Log archiving (ybstate.archive).
     archivers: HMap = HMap()  # tenant_id -> Archiver
+    # The transaction server no longer has log ids 1 .. recycled_through. The model keeps
+    # the whole log as its ghost record; nothing of the protocol reads below this mark.
+    recycled_through: int = 0
     pieces: HMap = HMap()  # (tenant_id, piece_no) -> Piece
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.

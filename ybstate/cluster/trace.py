@@ -20,16 +20,20 @@ from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
     ReadEntries,
+    RecycleLog,
     SealPiece,
+    SkipRecycledLog,
     StartArchive,
     StopArchive,
 )
 from ybstate.archive.events import (
     ArchiverCrashed,
+    ArchiveResumed,
     ArchiveStarted,
     ArchiveStopped,
     CheckpointPersisted,
     EntriesRead,
+    LogRecycled,
     PieceSealed,
 )
 from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
@@ -101,6 +105,8 @@ _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     CheckpointPersisted: lambda s, e: PersistCheckpoint(tenant_id=e.tenant_id),
     ArchiverCrashed: lambda s, e: CrashArchiver(tenant_id=e.tenant_id),
     ArchiveStopped: lambda s, e: StopArchive(tenant=_tenant_name(s, e.tenant_id)),
+    ArchiveResumed: lambda s, e: SkipRecycledLog(tenant_id=e.tenant_id),
+    LogRecycled: lambda s, e: RecycleLog(through=e.through),
     BackupStarted: lambda s, e: StartBackup(
         tenant=_tenant_name(s, e.tenant_id),
         destination=e.destination,
@@ -118,7 +124,7 @@ _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     dag.TaskSucceeded: lambda s, e: dag.FinishTask(dag_id=e.dag_id, task=e.task),
     dag.TaskFailed: lambda s, e: dag.FailTask(dag_id=e.dag_id, task=e.task, reason=e.reason),
     ClusterStarted: lambda s, e: act.Start(config=e.config),
-    TenantCreated: lambda s, e: act.CreateTenant(name=e.name),
+    TenantCreated: lambda s, e: act.CreateTenant(name=e.name, log_retention=e.log_retention),
     TableCreated: lambda s, e: act.CreateTable(
         tenant=_tenant_name(s, e.tenant_id), table=e.name, tablets=len(e.tablets)
     ),

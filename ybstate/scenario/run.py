@@ -21,7 +21,9 @@ from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
     ReadEntries,
+    RecycleLog,
     SealPiece,
+    SkipRecycledLog,
     StartArchive,
     StopArchive,
 )
@@ -53,6 +55,7 @@ from ybstate.scenario.steps import (
     FaultStep,
     FreezeStep,
     MarkStep,
+    RecycleLogStep,
     Scenario,
     TickStep,
     WorkloadStep,
@@ -109,7 +112,8 @@ class _Run:
         self.pending: list[object] = []
         self.background: list[int] = []  # backups started with wait = false, still running
         self.faults: list[_ArmedFault] = []
-        self.crashes: dict[int, int] = {}  # tenant id -> entries to read before the armed crash
+        self.crashes: dict[int, tuple[int, int]] = {}  # tenant id -> (entries to read, steps down)
+        self.held: dict[int, int] = {}  # tenant id -> catch-ups its archiver still sits out
         self.rng = random.Random(scenario.seed)  # the protocol's internal choices
 
     def do(self, action: object) -> list[object]:
@@ -201,7 +205,7 @@ def _archive_start(run: _Run, step: ArchiveStartStep) -> str:
 
 def _archive_stop(run: _Run, step: ArchiveStopStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
-    if tenant is not None and tenant.tenant_id in run.state.archivers:
+    if tenant is not None and tenant.tenant_id in run.state.archivers and not run.held.get(tenant.tenant_id):
         _catch_up(run, run.state.archivers[tenant.tenant_id])  # archive what came before the stop
     (stopped,) = run.do(StopArchive(tenant=step.tenant))
     return f"archiving stopped, archived through log id {stopped.last_log_id}"
@@ -220,16 +224,39 @@ def _catch_up(run: _Run, archiver) -> None:
     tenant_id = archiver.tenant_id
     if archiver.status is not ArchiverStatus.RUNNING:
         return
-    if tenant_id in run.crashes and archiver.next_log_id <= run.state.last_log_id:
+    if run.held.get(tenant_id):  # stalled, or down after a crash
+        run.held[tenant_id] -= 1
+        return
+    _skip_recycled(run, tenant_id)
+    if tenant_id in run.crashes and run.state.archivers[tenant_id].next_log_id <= run.state.last_log_id:
         # An armed crash strikes in the first catch-up that has something to read.
-        _read(run, tenant_id, run.crashes.pop(tenant_id))
+        read, down = run.crashes.pop(tenant_id)
+        _read(run, tenant_id, read)
         run.do(CrashArchiver(tenant_id=tenant_id))
+        if down:
+            run.held[tenant_id] = down
+            return
+        _skip_recycled(run, tenant_id)
     _read(run, tenant_id, None)
+    _persist(run, tenant_id)
+
+
+def _persist(run: _Run, tenant_id: int) -> None:
+    """Seal what the open piece holds (a catch-up is the piece's time limit), or persist an
+    idle checkpoint when it holds nothing."""
     archiver = run.state.archivers[tenant_id]
-    if archiver.piece is not None and archiver.piece.tenant_entries:
+    if archiver.piece is not None and archiver.piece.kept:
         run.do(SealPiece(tenant_id=tenant_id))
     elif archiver.next_log_id - 1 > archiver.checkpoint.last_log_id:
         run.do(PersistCheckpoint(tenant_id=tenant_id))
+
+
+def _skip_recycled(run: _Run, tenant_id: int) -> None:
+    """A business-first archiver whose next entry is recycled records the hole and reads on
+    from the oldest entry still kept."""
+    if run.state.archivers[tenant_id].next_log_id <= run.state.recycled_through:
+        _persist(run, tenant_id)
+        run.do(SkipRecycledLog(tenant_id=tenant_id))
 
 
 def _read(run: _Run, tenant_id: int, limit: int | None) -> None:
@@ -251,12 +278,17 @@ def _fault(run: _Run, step: FaultStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
     if tenant is None:
         raise UnknownTenant(step.tenant)
-    if step.kind == "archiver_crash":
+    if step.kind in ("archiver_crash", "archiver_stall"):
         archiver = run.state.archivers.get(tenant.tenant_id)
         if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
-            raise ArchiveRejected(step.tenant, "no archiver is running to crash")
-        run.crashes[tenant.tenant_id] = step.read
-        return f"armed: the archiver crashes after reading {step.read} entries, before sealing them"
+            raise ArchiveRejected(step.tenant, f"no archiver is running to {step.kind.split('_')[1]}")
+        if step.kind == "archiver_stall":
+            # +1: the catch-up right after this step sits out too, and is not one of the steps.
+            run.held[tenant.tenant_id] = step.steps + 1
+            return f"armed: the archiver reads nothing during the next {step.steps} steps"
+        run.crashes[tenant.tenant_id] = (step.read, step.steps)
+        down = f", and stays down for {step.steps} steps" if step.steps else ""
+        return f"armed: the archiver crashes after reading {step.read} entries, before sealing them{down}"
     tablet_ids = None
     target = f"any tablet of tenant {step.tenant!r}"
     if step.table is not None:
@@ -274,6 +306,11 @@ def _fault(run: _Run, step: FaultStep) -> str:
     return f"armed: the next {step.times} copy attempts of {target} fail"
 
 
+def _recycle_log(run: _Run, step: RecycleLogStep) -> str:
+    (event,) = run.do(RecycleLog(through=step.through))
+    return f"log recycled through log id {event.through}"
+
+
 def _kind(step: object) -> str:
     return {
         WriteStep: "write",
@@ -286,6 +323,7 @@ def _kind(step: object) -> str:
         BackupStep: "backup",
         ArchiveStartStep: "archive_start",
         ArchiveStopStep: "archive_stop",
+        RecycleLogStep: "recycle_log",
         FaultStep: "fault",
         ExpectStep: "expect",
     }[type(step)]
@@ -424,6 +462,7 @@ _RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
     BackupStep: _backup,
     ArchiveStartStep: _archive_start,
     ArchiveStopStep: _archive_stop,
+    RecycleLogStep: _recycle_log,
     FaultStep: _fault,
     ExpectStep: _expect,
 }
@@ -515,6 +554,6 @@ def _start(run: _Run) -> None:
                 f"tenant {tenant.name!r} already exists in the stored history; "
                 "use another --db or another tenant name",
             )
-        run.do(act.CreateTenant(name=tenant.name))
+        run.do(act.CreateTenant(name=tenant.name, log_retention=tenant.log_retention))
         for table, tablets in tenant.tables:
             run.do(act.CreateTable(tenant=tenant.name, table=table, tablets=tablets))

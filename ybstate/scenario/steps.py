@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from ybstate.cluster.state import ClusterConfig
+from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.errors import SpecError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "BackupStep",
     "ArchiveStartStep",
     "ArchiveStopStep",
+    "RecycleLogStep",
     "FaultStep",
     "ExpectStep",
     "parse_scenario",
@@ -50,7 +51,8 @@ PROTOCOL_STEP_KINDS = {
 }
 
 # Fault kinds of DESIGN 9: the ones this version injects, and the ones still to come.
-FAULT_KINDS = ("tablet_copy_fail", "archiver_crash")
+FAULT_KINDS = ("tablet_copy_fail", "archiver_crash", "archiver_stall")
+LOG_RETENTIONS = {mode.value: mode for mode in LogRetention}
 FUTURE_FAULT_KINDS = {
     "worker_stall": "point-in-time restore (issue 5)",
     "tablet_fetch_fail": "point-in-time restore (issue 5)",
@@ -61,6 +63,7 @@ FUTURE_FAULT_KINDS = {
 class TenantDecl:
     name: str
     tables: tuple[tuple[str, int], ...]
+    log_retention: LogRetention = LogRetention.BACKUP_FIRST
 
 
 @attrs.frozen(kw_only=True)
@@ -155,8 +158,10 @@ class ArchiveStopStep:
 @attrs.frozen(kw_only=True)
 class FaultStep:
     """A fault. ``tablet_copy_fail`` arms the next ``times`` copy attempts of the matching
-    tablet to fail; ``archiver_crash`` crashes the tenant's archiver now (``read`` entries
-    into its open piece first, so that the crash loses them)."""
+    tablet to fail; ``archiver_crash`` crashes the tenant's archiver in its next catch-up
+    (``read`` entries into its open piece first, so that the crash loses them), and keeps
+    it down for ``steps`` steps; ``archiver_stall`` holds the archiver back, reading
+    nothing, for ``steps`` steps."""
 
     number: int
     kind: str
@@ -165,6 +170,16 @@ class FaultStep:
     tablet: int | None  # index of the tablet within the table, from 0
     times: int
     read: int = 0
+    steps: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class RecycleLogStep:
+    """The transaction server recycles its log through ``through`` (0: as far as it may)."""
+
+    number: int
+    through: int
+    expect_rejected: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +201,7 @@ Step = (
     | BackupStep
     | ArchiveStartStep
     | ArchiveStopStep
+    | RecycleLogStep
     | FaultStep
     | ExpectStep
 )
@@ -440,7 +456,22 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
         read = c.get("read", int, 0)
         if read < 0:
             raise c.fail(f"fault: 'read' must be 0 or more, found {read}")
-        return FaultStep(number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, read=read)
+        down = c.get("steps", int, 0)
+        if down < 0:
+            raise c.fail(f"fault: 'steps' (how long the archiver stays down) must be 0 or more, found {down}")
+        return FaultStep(
+            number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, read=read, steps=down
+        )
+    if kind == "archiver_stall":
+        return FaultStep(
+            number=number,
+            kind=kind,
+            tenant=tenant,
+            table=None,
+            tablet=None,
+            times=1,
+            steps=c.positive("steps"),
+        )
     table = c.get("table", str, None)
     if table is not None:
         t.table(c, tenant, table)
@@ -455,6 +486,13 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     )
 
 
+def _recycle_log(c: _Checker, number: int, t: _Timeline) -> RecycleLogStep:
+    through = c.get("through", int, 0)
+    if through < 0:
+        raise c.fail(f"recycle_log: 'through' must be 0 (as far as allowed) or a log id, found {through}")
+    return RecycleLogStep(number=number, through=through)
+
+
 _PARSERS = {
     "write": _write,
     "workload": _workload,
@@ -466,6 +504,7 @@ _PARSERS = {
     "backup": _backup,
     "archive_start": _archive_start,
     "archive_stop": _archive_stop,
+    "recycle_log": _recycle_log,
     "fault": _fault,
     "expect": _expect,
 }
@@ -499,9 +538,17 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                     f"tenant {tenant!r}: table {table!r} needs a positive number of tablets, "
                     f"found {tablets!r}"
                 )
+        retention = c.get("log_retention", str, LogRetention.BACKUP_FIRST.value)
+        if retention not in LOG_RETENTIONS:
+            raise c.fail(
+                f"tenant {tenant!r}: 'log_retention' must be one of {sorted(LOG_RETENTIONS)}, "
+                f"found {retention!r}"
+            )
         c.done()
         timeline.tables[tenant] = dict(tables)
-        tenants.append(TenantDecl(name=tenant, tables=tuple(tables.items())))
+        tenants.append(
+            TenantDecl(name=tenant, tables=tuple(tables.items()), log_retention=LOG_RETENTIONS[retention])
+        )
     steps = []
     for number, raw in enumerate(top.get("steps", list, []), 1):
         if not isinstance(raw, dict):

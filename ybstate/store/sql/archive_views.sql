@@ -39,16 +39,17 @@ LEFT JOIN pieces x USING (tenant_id)
 ORDER BY s.tenant_id;
 
 -- name: create_archive_coverage_view
--- The log each archiving run covers: from where the run started to the furthest entry a
--- sealed piece or a checkpoint of that run reached (only runs that reached past their
--- start), with the archived-up-to timestamp there.
+-- The log each archiving run covers: from where the run started (an archive.started, or
+-- an archive.resumed after recycled log) to the furthest entry a sealed piece or a
+-- checkpoint of that run reached (only runs that reached past their start), with the
+-- archived-up-to timestamp there.
 CREATE OR REPLACE VIEW tenant_archive_coverage AS
 WITH runs AS (
     SELECT tenant_id, seq,
            CAST(payload ->> 'run' AS BIGINT) AS run,
            CAST(payload ->> 'start_log_id' AS BIGINT) AS start_log_id,
            coalesce(lead(seq) OVER (PARTITION BY tenant_id ORDER BY seq), 9223372036854775807) AS next_start_seq
-    FROM events WHERE type = 'archive.started'
+    FROM events WHERE type IN ('archive.started', 'archive.resumed')
 ),
 reached AS (
     SELECT r.tenant_id, r.run, r.start_log_id, max(CAST(p.payload ->> 'last_log_id' AS BIGINT)) AS through
@@ -64,22 +65,75 @@ JOIN commit_log l ON l.log_id = x.through
 WHERE x.through >= x.start_log_id
 ORDER BY x.tenant_id, x.run;
 
--- name: create_archive_holes_view
--- Holes in a tenant's archived log: the log ids between two covered runs (archiving was
--- stopped, then started again further on).
-CREATE OR REPLACE VIEW tenant_archive_holes AS
-SELECT tenant_id, previous_last + 1 AS first_log_id, first_log_id - 1 AS last_log_id, 'stopped' AS reason
-FROM (
-    SELECT tenant_id, first_log_id, lag(last_log_id) OVER (PARTITION BY tenant_id ORDER BY run) AS previous_last
+-- name: create_archive_segments_view
+-- Covered runs that meet (one starts right after the other ends: a resumption that lost
+-- nothing) joined into segments of the archive without a hole, each up to the
+-- archived-up-to timestamp of its last run.
+CREATE OR REPLACE VIEW tenant_archive_segments AS
+WITH starts AS (
+    SELECT *,
+           CASE WHEN first_log_id = lag(last_log_id) OVER (PARTITION BY tenant_id ORDER BY run) + 1
+                THEN 0 ELSE 1 END AS new_segment
     FROM tenant_archive_coverage
+),
+numbered AS (
+    SELECT *, sum(new_segment) OVER (PARTITION BY tenant_id ORDER BY run) AS segment
+    FROM starts
 )
-WHERE first_log_id > previous_last + 1
+SELECT tenant_id, segment, min(first_log_id) AS first_log_id, max(last_log_id) AS last_log_id,
+       arg_max(until_ts, last_log_id) AS until_ts
+FROM numbered
+GROUP BY tenant_id, segment
+ORDER BY tenant_id, segment;
+
+-- name: create_archive_holes_view
+-- Holes in a tenant's archived log, each with its reason, as recorded when it arose:
+-- 'stopped' (archiving was stopped and started again further on: archive.started),
+-- 'crash before a seal' (read, lost in an archiver crash, and recycled before a re-read)
+-- and 'recycled log' (recycled before the archiver read it: business-first tenants only;
+-- both from archive.resumed). Adjacent holes of one reason are joined.
+CREATE OR REPLACE VIEW tenant_archive_holes AS
+WITH recorded AS (
+    SELECT tenant_id, CAST(payload ->> 'hole_first' AS BIGINT) AS first_log_id,
+           CAST(payload ->> 'hole_last' AS BIGINT) AS last_log_id, 'stopped' AS reason
+    FROM events WHERE type = 'archive.started' AND CAST(payload ->> 'hole_first' AS BIGINT) > 0
+    UNION ALL
+    SELECT tenant_id, CAST(payload ->> 'lost_first' AS BIGINT),
+           CAST(payload ->> 'lost_last' AS BIGINT), 'crash before a seal'
+    FROM events WHERE type = 'archive.resumed' AND CAST(payload ->> 'lost_first' AS BIGINT) > 0
+    UNION ALL
+    SELECT tenant_id, CAST(payload ->> 'recycled_first' AS BIGINT),
+           CAST(payload ->> 'recycled_last' AS BIGINT), 'recycled log'
+    FROM events WHERE type = 'archive.resumed' AND CAST(payload ->> 'recycled_first' AS BIGINT) > 0
+),
+starts AS (
+    SELECT *,
+           CASE WHEN first_log_id = lag(last_log_id) OVER w + 1 AND reason = lag(reason) OVER w
+                THEN 0 ELSE 1 END AS new_hole
+    FROM recorded
+    WINDOW w AS (PARTITION BY tenant_id ORDER BY first_log_id)
+),
+numbered AS (
+    SELECT *, sum(new_hole) OVER (PARTITION BY tenant_id ORDER BY first_log_id) AS hole
+    FROM starts
+)
+SELECT tenant_id, min(first_log_id) AS first_log_id, max(last_log_id) AS last_log_id, any_value(reason) AS reason
+FROM numbered
+GROUP BY tenant_id, hole
 ORDER BY tenant_id, first_log_id;
+
+-- name: create_log_retention_view
+-- How far the transaction server has recycled its commit log, after each recycling: log
+-- ids 1 .. recycled_through are gone from it (the archive is the only copy).
+CREATE OR REPLACE VIEW log_retention AS
+SELECT seq, time, CAST(payload ->> 'through' AS BIGINT) AS recycled_through
+FROM events WHERE type = 'cluster.log_recycled'
+ORDER BY seq;
 
 -- name: create_restorable_window_view
 -- The restorable window of each tenant (DESIGN 3.3): for each completed backup set, every
 -- T in [from_ts, to_ts] is restorable, where from_ts is the set's snapshot and to_ts the
--- archived-up-to time of the archiving run that covers the log from the set's
+-- archived-up-to time of the archive segment that covers the log from the set's
 -- start_replay_log_id through its freeze entry without a hole.
 CREATE OR REPLACE VIEW tenant_restorable_window AS
 WITH sets AS (
@@ -90,7 +144,7 @@ WITH sets AS (
 )
 SELECT s.tenant_id, s.snapshot_ts AS from_ts, c.until_ts AS to_ts, s.backup_set_id
 FROM sets s
-JOIN tenant_archive_coverage c
+JOIN tenant_archive_segments c
   ON c.tenant_id = s.tenant_id
  AND c.first_log_id <= s.start_replay_log_id
  AND c.last_log_id >= s.freeze_log_id

@@ -104,10 +104,13 @@ FROM events
 WHERE type = 'cluster.mark_recorded';
 
 -- name: create_tenants_view
--- Every tenant created, with its id and name (the system tenant, id 1, is 'sys').
+-- Every tenant created, with its id and name (the system tenant, id 1, is 'sys') and its
+-- log retention mode: 'backup_first' (a running archiver pins the log it has not sealed)
+-- or 'business_first' (the log is recycled anyway; the archive gets a hole).
 CREATE OR REPLACE VIEW tenants AS
-SELECT 1 AS tenant_id, 'sys' AS name, 'primary' AS role, seq AS created_seq
+SELECT 1 AS tenant_id, 'sys' AS name, 'primary' AS role, seq AS created_seq, 'backup_first' AS log_retention
 FROM events WHERE type = 'cluster.started'
 UNION ALL
-SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq
+SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq,
+       coalesce(payload ->> 'log_retention', 'backup_first')
 FROM events WHERE type = 'cluster.tenant_created';
