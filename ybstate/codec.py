@@ -20,10 +20,17 @@ from ybstate.backup.events import BACKUP_EVENT_TAGS
 from ybstate.cluster.events import EVENT_TAGS
 from ybstate.dag import DAG_EVENT_TAGS
 from ybstate.errors import StoreError
+from ybstate.restore.events import RESTORE_EVENT_TAGS
 
 __all__ = ["EventCodec", "make_converter", "make_codec", "UPCASTS", "TAG_OF", "CLASS_OF"]
 
-TAG_OF: dict[type, str] = {**EVENT_TAGS, **DAG_EVENT_TAGS, **BACKUP_EVENT_TAGS, **ARCHIVE_EVENT_TAGS}
+TAG_OF: dict[type, str] = {
+    **EVENT_TAGS,
+    **DAG_EVENT_TAGS,
+    **BACKUP_EVENT_TAGS,
+    **ARCHIVE_EVENT_TAGS,
+    **RESTORE_EVENT_TAGS,
+}
 CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
 if len(CLASS_OF) != len(TAG_OF):
     raise RuntimeError("two event classes share one tag")

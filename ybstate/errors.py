@@ -35,6 +35,8 @@ __all__ = [
     "ArchiveRejected",
     "StartLogRecycled",
     "RecycleRejected",
+    "RestoreRejected",
+    "UnknownRestore",
 ]
 
 
@@ -350,3 +352,18 @@ class RecycleRejected(ActionRejected):
         self.limit = limit
         self.why = why
         super().__init__(f"cannot recycle the log through log id {through}: {why}")
+
+
+class RestoreRejected(ActionRejected):
+    """A restore that cannot be done as asked, with the reason and the values."""
+
+    def __init__(self, tenant: object, why: str) -> None:
+        self.tenant = tenant
+        self.why = why
+        super().__init__(f"restore of tenant {tenant!r}: {why}")
+
+
+class UnknownRestore(ActionRejected, LookupError):
+    def __init__(self, task_id: object, why: str = "does not exist") -> None:
+        self.task_id = task_id
+        super().__init__(f"restore task {task_id!r} {why}")

@@ -35,6 +35,8 @@ from ybstate.errors import (
     UnknownTenant,
     VersionPinned,
 )
+from ybstate.restore.decide import OWNER_PREFIX as RESTORE_OWNER
+from ybstate.restore.decide import finish_fetch
 
 __all__ = [
     "BACKUP_DECIDERS",
@@ -281,6 +283,8 @@ def _dag_action(state: ClusterState, action) -> list[object]:
     if isinstance(action, dag.FinishTask) and graph.owner.startswith(OWNER_PREFIX):
         task = state.backups[int(graph.owner[len(OWNER_PREFIX) :])]
         events.append(_copy(state, task, tablet_of_task(action.task), seq + len(events)))
+    elif isinstance(action, dag.FinishTask) and graph.owner.startswith(RESTORE_OWNER):
+        events.extend(finish_fetch(state, graph.owner, action.task, seq + len(events), state.clock))
     return events
 
 

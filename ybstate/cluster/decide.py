@@ -59,6 +59,7 @@ from ybstate.errors import (
     UnknownTenant,
     UnknownTransaction,
 )
+from ybstate.restore.decide import RESTORE_DECIDERS
 
 __all__ = ["decide", "MAX_TABLETS"]
 
@@ -272,6 +273,7 @@ def _mark(state: ClusterState, a: Mark) -> list[object]:
 _DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     **BACKUP_DECIDERS,
     **ARCHIVE_DECIDERS,
+    **RESTORE_DECIDERS,
     **DAG_DECIDERS,
     Start: _start,
     CreateTenant: _create_tenant,

@@ -28,6 +28,7 @@ from ybstate.cluster.actions import (
     Write,
 )
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, TenantStatus
+from ybstate.restore.enabled import restore_enabled
 
 __all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]
 
@@ -73,6 +74,16 @@ class Scope:
     # whether the transaction server may recycle its log (as far as it may, each time).
     business_first: tuple[str, ...] = ()
     recycle_log: bool = False
+    # Restores: which tenants may be restored (to "latest" or to a mark), how many restores
+    # in all, the pipeline's workers and reorder bound (0: twice the workers), how many
+    # workers may stall in all, and whether restores may be cancelled. Baseline fetches
+    # fail within the copy_faults budget, which backups share.
+    restore_sources: tuple[str, ...] = ()
+    max_restores: int = 0
+    restore_workers: int = 2
+    restore_capacity: int = 0
+    worker_stalls: int = 0
+    cancel_restores: bool = False
 
 
 def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
@@ -127,6 +138,7 @@ def enabled(state: ClusterState, scope: Scope) -> list[object]:
     actions = _logging_actions(state, scope) if len(state.log) < scope.max_log else []
     actions.extend(backup_enabled(state, scope))
     actions.extend(archive_enabled(state, scope))
+    actions.extend(restore_enabled(state, scope))
     return actions
 
 

@@ -25,6 +25,7 @@ _HASHED_MAPS = (
     "stored",
     "archivers",
     "pieces",
+    "restores",
 )
 
 
@@ -45,6 +46,7 @@ def _counters(state: ClusterState) -> tuple:
         state.next_backup_set_id,
         state.task_failures,
         state.recycled_through,
+        state.next_restore_task_id,
     )
 
 

@@ -48,6 +48,7 @@ from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
 from ybstate.gcpause import paused_gc
 from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.restore.reducer import RESTORE_HANDLERS
 
 __all__ = ["apply", "replay", "EMPTY", "tenant_baselines"]
 
@@ -346,6 +347,7 @@ def _mark(state: ClusterState, e: MarkRecorded) -> ClusterState:
 _HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     **BACKUP_HANDLERS,
     **ARCHIVE_HANDLERS,
+    **RESTORE_HANDLERS,
     **DAG_HANDLERS,
     ClusterStarted: _started,
     TenantCreated: _tenant_created,

@@ -96,6 +96,7 @@ class Tenant:
     status: TenantStatus = TenantStatus.NORMAL
     writable: bool = True
     log_retention: LogRetention = LogRetention.BACKUP_FIRST
+    restored_to: int = 0  # a completed standby: the restore point T it holds
 
 
 @attrs.frozen(kw_only=True)
@@ -260,6 +261,9 @@ class ClusterState:
     # The transaction server no longer has log ids 1 .. recycled_through. The model keeps
     # the whole log as its ghost record; nothing of the protocol reads below this mark.
     recycled_through: int = 0
+    # Restores (ybstate.restore).
+    restores: HMap = HMap()  # task_id -> RestoreTask
+    next_restore_task_id: int = 1
     pieces: HMap = HMap()  # (tenant_id, piece_no) -> Piece
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.
@@ -274,6 +278,11 @@ class ClusterState:
     # tablet's map and a tablet is read without scanning its table.
     data: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
     table_stats: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    # task id -> the archived entries a restore replays (taken from backup storage when
+    # its incremental phase starts) and -> {source tx id -> rewritten cells} its applier
+    # holds: functions of the fingerprinted part, so left out of the fingerprint.
+    restore_entries: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
+    restore_buffers: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
 
     # Lookups ------------------------------------------------------------------------
 

@@ -64,6 +64,22 @@ from ybstate.cluster.events import (
 from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import ActionRejected, YbstateError
+from ybstate.restore import actions as rs
+from ybstate.restore.events import (
+    EntryApplied,
+    EntryRead,
+    EntryRewritten,
+    IncrementalStarted,
+    RestoreCancelled,
+    RestoreCompleted,
+    RestoreFailed,
+    RestorePrepared,
+    RestorePreparing,
+    RestoreStarted,
+    RestoreVerifying,
+    WorkerStalled,
+)
+from ybstate.restore.state import RestorePhase
 
 __all__ = ["TraceInvalid", "request_for", "validate_trace"]
 
@@ -96,7 +112,38 @@ def _table(state: ClusterState, table_id: int) -> str:
     return f"#{table_id}" if table is None else table.name
 
 
+def _restore_failed(state: ClusterState, e: RestoreFailed) -> object:
+    task = state.restores.get(e.task_id)
+    if task is not None and task.phase is RestorePhase.RESTORING_INCREMENTAL:
+        return rs.TimeOutRestore(task_id=e.task_id)
+    return rs.AdvanceRestore(task_id=e.task_id)
+
+
+def _restore_started(state: ClusterState, e: RestoreStarted) -> rs.StartRestore:
+    until = "latest" if e.latest else (e.mark or e.until_ts)
+    return rs.StartRestore(
+        source=_tenant_name(state, e.source_tenant_id),
+        target=e.target_name,
+        until=until,
+        backup_set=e.set_id,
+        workers=e.workers,
+        capacity=e.capacity,
+    )
+
+
 _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    RestoreStarted: _restore_started,
+    RestorePreparing: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
+    RestorePrepared: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
+    IncrementalStarted: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
+    RestoreVerifying: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
+    RestoreCompleted: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
+    RestoreFailed: _restore_failed,
+    RestoreCancelled: lambda s, e: rs.CancelRestore(task_id=e.task_id, reason=e.reason),
+    EntryRead: lambda s, e: rs.ReadArchived(task_id=e.task_id),
+    EntryRewritten: lambda s, e: rs.RewriteEntry(task_id=e.task_id, worker=e.worker),
+    EntryApplied: lambda s, e: rs.ApplyEntry(task_id=e.task_id),
+    WorkerStalled: lambda s, e: rs.StallWorker(task_id=e.task_id, worker=e.worker),
     ArchiveStarted: lambda s, e: StartArchive(
         tenant=_tenant_name(s, e.tenant_id), destination=e.destination, start_log_id=e.start_log_id
     ),

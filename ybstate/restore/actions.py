@@ -1,0 +1,82 @@
+"""Requests concerning restores: the operator's, the restore's own steps, and faults."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = [
+    "StartRestore",
+    "AdvanceRestore",
+    "CancelRestore",
+    "ReadArchived",
+    "RewriteEntry",
+    "ApplyEntry",
+    "StallWorker",
+    "TimeOutRestore",
+]
+
+
+@attrs.frozen(kw_only=True)
+class StartRestore:
+    """tenant_restore_start: restore ``source`` into a new standby ``target`` as of
+    ``until`` (a timestamp, a mark's name, or "latest"), from backup set ``backup_set``
+    (0: the newest completed set with snapshot <= T). ``workers`` 0 means the cluster's
+    restore_workers; ``capacity`` 0 means twice the workers."""
+
+    source: str
+    target: str
+    until: int | str = "latest"
+    backup_set: int = 0
+    workers: int = 0
+    capacity: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class AdvanceRestore:
+    """The root server moves a restore to its next phase when it can."""
+
+    task_id: int
+
+
+@attrs.frozen(kw_only=True)
+class CancelRestore:
+    task_id: int
+    reason: str = "cancelled by the operator"
+
+
+@attrs.frozen(kw_only=True)
+class ReadArchived:
+    """The reader numbers the next archived entry and hands it to its worker."""
+
+    task_id: int
+
+
+@attrs.frozen(kw_only=True)
+class RewriteEntry:
+    """``worker`` rewrites the oldest entry it holds."""
+
+    task_id: int
+    worker: int
+
+
+@attrs.frozen(kw_only=True)
+class ApplyEntry:
+    """The reorder queue releases the next entry in order to the applier."""
+
+    task_id: int
+
+
+@attrs.frozen(kw_only=True)
+class StallWorker:
+    """A fault: ``worker`` stops answering."""
+
+    task_id: int
+    worker: int
+
+
+@attrs.frozen(kw_only=True)
+class TimeOutRestore:
+    """The entry the applier waits for stayed missing past the timeout: the restore fails
+    naming it (nothing is ever skipped)."""
+
+    task_id: int

@@ -1,0 +1,77 @@
+"""Restore actions that may happen next, within a Scope (restore_sources, max_restores,
+restore_workers, restore_capacity, worker_stalls, copy_faults, cancel_restores)."""
+
+from __future__ import annotations
+
+from ybstate import dag
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import ActionRejected
+from ybstate.restore.actions import (
+    AdvanceRestore,
+    ApplyEntry,
+    CancelRestore,
+    ReadArchived,
+    RewriteEntry,
+    StallWorker,
+    StartRestore,
+    TimeOutRestore,
+)
+from ybstate.restore.decide import pending_of, restore_advanceable, timed_out
+from ybstate.restore.plan import plan_restore
+from ybstate.restore.state import RestorePhase
+
+__all__ = ["restore_enabled"]
+
+
+def restore_enabled(state: ClusterState, scope) -> list[object]:
+    actions: list[object] = []
+    if len(state.restores) < scope.max_restores:
+        target = f"r{state.next_restore_task_id}"
+        for source in scope.restore_sources:
+            for until in ("latest", *sorted(state.marks.keys())):
+                try:
+                    plan_restore(state, source, until)
+                except ActionRejected:
+                    continue
+                actions.append(
+                    StartRestore(
+                        source=source,
+                        target=target,
+                        until=until,
+                        workers=scope.restore_workers,
+                        capacity=scope.restore_capacity,
+                    )
+                )
+    faults = state.task_failures < scope.copy_faults
+    stalls = sum(len(t.stalled) for t in state.restores.values()) < scope.worker_stalls
+    for task_id in sorted(state.restores.keys()):
+        task = state.restores[task_id]
+        if task.final:
+            continue
+        if restore_advanceable(state, task):
+            actions.append(AdvanceRestore(task_id=task_id))
+        if (
+            task.phase is RestorePhase.RESTORING_BASELINE
+            and task.dag_id
+            and not state.dags[task.dag_id].finished
+        ):
+            actions.extend(dag.enabled_dag(state.dags[task.dag_id], faults=faults))
+        if task.phase is RestorePhase.RESTORING_INCREMENTAL and not task.stopped:
+            if task.read < task.entries and task.read - task.applied < task.capacity:
+                actions.append(ReadArchived(task_id=task_id))
+            for worker in range(task.workers):
+                if worker not in task.stalled and pending_of(task, worker) is not None:
+                    actions.append(RewriteEntry(task_id=task_id, worker=worker))
+            if task.applied + 1 in task.rewritten:
+                actions.append(ApplyEntry(task_id=task_id))
+            if timed_out(task) is not None:
+                actions.append(TimeOutRestore(task_id=task_id))
+            if stalls:
+                actions.extend(
+                    StallWorker(task_id=task_id, worker=w)
+                    for w in range(task.workers)
+                    if w not in task.stalled
+                )
+        if scope.cancel_restores:
+            actions.append(CancelRestore(task_id=task_id))
+    return actions

@@ -1,0 +1,201 @@
+"""What a restore would do, decided before it starts (DESIGN 4): the restore point T,
+the base backup set, the archive segment and the entries to replay; or the refusal, with
+the reason and the values. Pure; ``decide`` and ``ybstate restore-preview`` share it.
+
+It reads what an operator can see: backup storage's catalog and pieces, and the
+archive's checkpoints. The live source is not consulted (it may be gone or damaged).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ybstate.archive.window import Covered, restorable_window, segments
+from ybstate.backup.state import BackupSet, SetStatus
+from ybstate.cluster.state import ClusterState
+from ybstate.errors import RestoreRejected, UnknownTenant
+
+__all__ = ["RestorePlan", "incremental_entries", "plan_restore", "replay_entries", "resolve_until"]
+
+
+@attrs.frozen(kw_only=True)
+class RestorePlan:
+    source_tenant_id: int
+    set_id: int
+    until_ts: int
+    until: str
+    start_log_id: int  # the set's start_replay_log_id
+    freeze_log_id: int  # the set's freeze entry: commits up to it are in the baseline
+    end_log_id: int  # the last archived log id with ts <= T
+    segment: Covered  # the hole-free archive the replay reads
+    pieces: tuple[int, ...]  # piece numbers the replay reads
+    entries: int  # archived entries to replay (through the first one past T, if archived)
+    rows: int  # baseline rows to load
+    tablets: int
+
+
+def resolve_until(state: ClusterState, source: str, until: int | str) -> tuple[int | None, str]:
+    """T for ``until``: a timestamp, a mark's name, or "latest" (None: decided by the window)."""
+    if isinstance(until, bool) or not isinstance(until, int | str):
+        raise RestoreRejected(
+            source, f"the restore point must be a timestamp, a mark or 'latest', got {until!r}"
+        )
+    if isinstance(until, int):
+        if until < 0:
+            raise RestoreRejected(source, f"the restore point must be a timestamp >= 0, got {until}")
+        return until, str(until)
+    if until == "latest":
+        return None, until
+    ts = state.marks.get(until)
+    if ts is None:
+        raise RestoreRejected(
+            source, f"there is no mark named {until!r} (marks: {sorted(state.marks.keys())})"
+        )
+    return ts, until
+
+
+def _available_sets(state: ClusterState, tenant_id: int) -> list[BackupSet]:
+    sets = [
+        s for s in state.backup_sets.values() if s.tenant_id == tenant_id and s.status is SetStatus.AVAILABLE
+    ]
+    return sorted(sets, key=lambda s: s.set_id)
+
+
+def plan_restore(
+    state: ClusterState, source: str, until: int | str = "latest", backup_set: int = 0
+) -> RestorePlan:
+    tenant = state.tenant_named(source) if isinstance(source, str) else None
+    if tenant is None:
+        raise UnknownTenant(source)
+    if isinstance(backup_set, bool) or not isinstance(backup_set, int) or backup_set < 0:
+        raise RestoreRejected(
+            source, f"backup_set must be a set id or 0 (the newest that fits), got {backup_set!r}"
+        )
+    until_ts, label = resolve_until(state, source, until)
+    sets = _available_sets(state, tenant.tenant_id)
+    if not sets:
+        raise RestoreRejected(source, "the tenant has no completed backup set")
+    window = restorable_window(state, tenant.tenant_id)
+    reach = {i.set_id: i for i in window.intervals}
+    if until_ts is None:  # latest: the furthest point any set's window reaches
+        if not reach:
+            raise RestoreRejected(source, _uncovered(state, sets[-1], window))
+        until_ts = max(i.to_ts for i in reach.values())
+    if backup_set:
+        chosen = next((s for s in sets if s.set_id == backup_set), None)
+        if chosen is None:
+            raise RestoreRejected(
+                source,
+                f"backup set {backup_set} is not a completed set of the tenant "
+                f"(its completed sets: {[s.set_id for s in sets]})",
+            )
+        if chosen.snapshot_ts > until_ts:
+            raise RestoreRejected(
+                source,
+                f"backup set {backup_set}'s snapshot {chosen.snapshot_ts} is after the restore point "
+                f"{until_ts}",
+            )
+    else:
+        fitting = [s for s in sets if s.snapshot_ts <= until_ts]
+        if not fitting:
+            raise RestoreRejected(
+                source,
+                f"the restore point {until_ts} is before every backup set (the earliest snapshot is "
+                f"{min(s.snapshot_ts for s in sets)})",
+            )
+        chosen = max(fitting, key=lambda s: (s.snapshot_ts, s.set_id))
+    interval = reach.get(chosen.set_id)
+    if interval is None:
+        raise RestoreRejected(source, _uncovered(state, chosen, window))
+    segment = next(
+        s
+        for s in segments(list(window.covered))
+        if s.first_log_id <= chosen.start_replay_log_id <= s.last_log_id
+    )
+    if until_ts > interval.to_ts:
+        hole = next((h for h in window.holes if h.first_log_id == segment.last_log_id + 1), None)
+        if hole is not None:
+            raise RestoreRejected(
+                source,
+                f"the restore point {until_ts} is past a hole in the archive: log ids {hole.first_log_id}.."
+                f"{hole.last_log_id} are missing ({hole.reason}); backup set {chosen.set_id} reaches "
+                f"{interval.to_ts}",
+            )
+        raise RestoreRejected(
+            source, f"the restore point {until_ts} is after the archived-up-to point {interval.to_ts}"
+        )
+    entries, pieces = replay_entries(state, tenant.tenant_id, chosen.start_replay_log_id, segment, until_ts)
+    through = [e.log_id for e in entries if e.time <= until_ts]
+    rows = sum(state.stored[(chosen.set_id, t)].row_count for t in chosen.tablets)
+    return RestorePlan(
+        source_tenant_id=tenant.tenant_id,
+        set_id=chosen.set_id,
+        until_ts=until_ts,
+        until=label,
+        start_log_id=chosen.start_replay_log_id,
+        freeze_log_id=state.frozen[chosen.frozen_version].log_id,
+        end_log_id=through[-1] if through else chosen.start_replay_log_id - 1,
+        segment=segment,
+        pieces=pieces,
+        entries=len(entries),
+        rows=rows,
+        tablets=len(chosen.tablets),
+    )
+
+
+def _uncovered(state: ClusterState, chosen: BackupSet, window) -> str:
+    freeze = state.frozen[chosen.frozen_version].log_id
+    holes = [
+        f"{h.first_log_id}..{h.last_log_id} ({h.reason})"
+        for h in window.holes
+        if h.first_log_id <= freeze and h.last_log_id >= chosen.start_replay_log_id
+    ]
+    missing = f": log ids {', '.join(holes)} are missing" if holes else ""
+    return (
+        f"the archive does not cover backup set {chosen.set_id}'s log from its start_replay_log_id "
+        f"{chosen.start_replay_log_id} through its freeze entry {freeze} and its snapshot{missing}"
+    )
+
+
+def replay_entries(
+    state: ClusterState, tenant_id: int, start_log_id: int, segment: Covered, until_ts: int
+) -> tuple[tuple[object, ...], tuple[int, ...]]:
+    """The archived entries a restore replays, in log order, from the pieces of
+    ``segment``: from ``start_log_id`` up to and including the first entry past T (the
+    applier stops there), and the numbers of the pieces they come from."""
+    entries: list[object] = []
+    used: list[int] = []
+    pieces = sorted(
+        (p for p in state.pieces.values() if p.tenant_id == tenant_id),
+        key=lambda p: p.piece_no,
+    )
+    for piece in pieces:
+        if (
+            piece.last_log_id < start_log_id
+            or not segment.first_log_id <= piece.first_log_id <= segment.last_log_id
+        ):
+            continue
+        took = False
+        for entry in piece.entries:
+            if entry.log_id < start_log_id:
+                continue
+            entries.append(entry)
+            took = True
+            if entry.time > until_ts:
+                used.append(piece.piece_no)
+                return tuple(entries), tuple(used)
+        if took:
+            used.append(piece.piece_no)
+    return tuple(entries), tuple(used)
+
+
+def incremental_entries(
+    state: ClusterState, tenant_id: int, start_log_id: int, until_ts: int
+) -> tuple | None:
+    """The entries a restore's incremental phase replays, read from the archive segment
+    that holds its replay start now (None if no segment does)."""
+    window = restorable_window(state, tenant_id)
+    for segment in segments(list(window.covered)):
+        if segment.first_log_id <= start_log_id <= segment.last_log_id:
+            return replay_entries(state, tenant_id, start_log_id, segment, until_ts)[0]
+    return None

@@ -1,0 +1,312 @@
+"""``apply`` for restores: one handler per event, checking that each fits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import immutables
+
+from ybstate.cluster.state import Cell, ClusterState, Tenant, TenantStatus, evolve_state
+from ybstate.errors import EventOutOfOrder
+from ybstate.evolve import evolver
+from ybstate.restore.decide import applier_outcome, pending_of
+from ybstate.restore.events import (
+    RESTORE_PHASES,
+    EntryApplied,
+    EntryRead,
+    EntryRewritten,
+    IncrementalStarted,
+    RestoreCancelled,
+    RestoreCompleted,
+    RestoreFailed,
+    RestorePrepared,
+    RestorePreparing,
+    RestoreStarted,
+    RestoreVerifying,
+    TabletRestored,
+    WorkerStalled,
+)
+from ybstate.restore.plan import incremental_entries
+from ybstate.restore.state import RestorePhase, RestoreTask, TableMapping
+
+__all__ = ["RESTORE_HANDLERS"]
+
+_evolve_task = evolver(RestoreTask)
+_evolve_tenant = evolver(Tenant)
+_NO_BUFFERS: immutables.Map = immutables.Map()
+
+
+def _task(state: ClusterState, e) -> RestoreTask:
+    task = state.restores.get(e.task_id)
+    if task is None:
+        raise EventOutOfOrder("an existing restore task", "one", e.task_id)
+    phase = RESTORE_PHASES.get((task.phase, type(e)))
+    if phase is None:
+        raise EventOutOfOrder(
+            f"restore task {e.task_id} in a phase that takes {type(e).__name__}", "", task.phase.value
+        )
+    return task
+
+
+def _moved(task: RestoreTask, e, **changes) -> RestoreTask:
+    phase = RESTORE_PHASES[(task.phase, type(e))]
+    if phase is not task.phase:
+        changes["phases"] = (*task.phases, phase)
+    return _evolve_task(task, phase=phase, **changes)
+
+
+def _set(state: ClusterState, e, task: RestoreTask, **changes) -> ClusterState:
+    return evolve_state(
+        state, seq=e.seq, clock=e.time, restores=state.restores.set(task.task_id, task), **changes
+    )
+
+
+def _started(state: ClusterState, e: RestoreStarted) -> ClusterState:
+    if e.task_id != state.next_restore_task_id:
+        raise EventOutOfOrder("restore task_id", state.next_restore_task_id, e.task_id)
+    chosen = state.backup_sets.get(e.set_id)
+    if chosen is None or chosen.tenant_id != e.source_tenant_id:
+        raise EventOutOfOrder(f"a backup set of tenant {e.source_tenant_id}", "one", e.set_id)
+    if e.workers < 1 or e.capacity < 1:
+        raise EventOutOfOrder("at least one worker and one entry in flight", (1, 1), (e.workers, e.capacity))
+    task = RestoreTask(
+        task_id=e.task_id,
+        source_tenant_id=e.source_tenant_id,
+        target_name=e.target_name,
+        set_id=e.set_id,
+        until_ts=e.until_ts,
+        until=e.until,
+        start_log_id=e.start_log_id,
+        end_log_id=e.end_log_id,
+        workers=e.workers,
+        capacity=e.capacity,
+        phase=RestorePhase.INIT,
+        started_ts=e.time,
+        phases=(RestorePhase.INIT,),
+        applied_ts=chosen.snapshot_ts,
+    )
+    return _set(state, e, task, next_restore_task_id=e.task_id + 1)
+
+
+def _preparing(state: ClusterState, e: RestorePreparing) -> ClusterState:
+    return _set(state, e, _moved(_task(state, e), e))
+
+
+def _prepared(state: ClusterState, e: RestorePrepared) -> ClusterState:
+    task = _task(state, e)
+    chosen = state.backup_sets[task.set_id]
+    expected = tuple(range(state.next_table_id, state.next_table_id + len(chosen.schema)))
+    if e.target_tenant_id != state.next_tenant_id or tuple(m.target_table_id for m in e.mapping) != expected:
+        raise EventOutOfOrder(
+            "the standby's tenant and table ids", (state.next_tenant_id, expected),
+            (e.target_tenant_id, tuple(m.target_table_id for m in e.mapping)),
+        )  # fmt: skip
+    task = _moved(
+        task, e, target_tenant_id=e.target_tenant_id, mapping=e.mapping, dag_id=e.dag_id, tablets=e.tablets
+    )
+    return _set(state, e, task)
+
+
+def _tablet_restored(state: ClusterState, e: TabletRestored) -> ClusterState:
+    task = _task(state, e)
+    stored = state.stored.get((task.set_id, e.source_tablet_id))
+    if stored is None or (stored.row_count, stored.checksum) != (e.row_count, e.checksum):
+        raise EventOutOfOrder(
+            f"tablet {e.source_tablet_id} of backup set {task.set_id} as its manifest records",
+            None if stored is None else (stored.row_count, stored.checksum),
+            (e.row_count, e.checksum),
+        )
+    if e.tx_id not in (0, state.next_tx_id) or (e.tx_id == 0) != (not stored.rows):
+        raise EventOutOfOrder("the standby transaction loading the tablet", state.next_tx_id, e.tx_id)
+    return _set(state, e, _moved(task, e, loaded=task.loaded + 1))
+
+
+def _incremental_started(state: ClusterState, e: IncrementalStarted) -> ClusterState:
+    task = _task(state, e)
+    entries = incremental_entries(state, task.source_tenant_id, task.start_log_id, task.until_ts)
+    if entries is None:
+        raise EventOutOfOrder("an archive segment holding the replay start", task.start_log_id, None)
+    recorded = (e.entries, e.first_log_id, e.last_log_id)
+    expected = (len(entries), entries[0].log_id if entries else 0, entries[-1].log_id if entries else 0)
+    if recorded != expected:
+        raise EventOutOfOrder(
+            "the archived entries to replay (count, first and last log id)", expected, recorded
+        )
+    return _set(
+        state,
+        e,
+        _moved(task, e, entries=len(entries)),
+        restore_entries=state.restore_entries.set(task.task_id, entries),
+    )
+
+
+def _entry_read(state: ClusterState, e: EntryRead) -> ClusterState:
+    task = _task(state, e)
+    entries = state.restore_entries[task.task_id]
+    fits = (
+        not task.stopped
+        and e.entry_seq == task.read + 1 <= task.entries
+        and task.read - task.applied < task.capacity
+        and entries[task.read].log_id == e.log_id
+        and e.worker == task.worker_of(e.entry_seq)
+    )
+    if not fits:
+        expected = (task.read + 1, task.worker_of(task.read + 1))
+        raise EventOutOfOrder(
+            f"the next entry read by restore {task.task_id} (seq, worker)", expected, (e.entry_seq, e.worker)
+        )
+    return _set(state, e, _moved(task, e, read=e.entry_seq))
+
+
+def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
+    task = _task(state, e)
+    if (
+        e.worker in task.stalled
+        or not 0 <= e.worker < task.workers
+        or pending_of(task, e.worker) != e.entry_seq
+    ):
+        raise EventOutOfOrder(
+            f"the oldest entry worker {e.worker} holds", pending_of(task, e.worker), e.entry_seq
+        )
+    return _set(state, e, _moved(task, e, rewritten=tuple(sorted((*task.rewritten, e.entry_seq)))))
+
+
+def _rewrite_cells(task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+    rewritten = []
+    for cell in cells:
+        mapped = task.mapped(cell.table_id)
+        if mapped is None or mapped.dropped:
+            raise EventOutOfOrder(f"a mapped table in restore {task.task_id}", "mapped", cell.table_id)
+        rewritten.append(Cell(table_id=mapped.target_table_id, rowkey=cell.rowkey, value=cell.value))
+    return tuple(rewritten)
+
+
+def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
+    task = _task(state, e)
+    if task.stopped or e.entry_seq != task.applied + 1 or e.entry_seq not in task.rewritten:
+        raise EventOutOfOrder(
+            f"entry {task.applied + 1} released in order by restore {task.task_id}",
+            task.applied + 1,
+            e.entry_seq,
+        )
+    entry = state.restore_entries[task.task_id][task.applied]
+    outcome, extra = applier_outcome(state, task, entry)
+    expected = (
+        entry.log_id,
+        outcome,
+        extra.get("source_tx_id", 0),
+        extra.get("target_tx_id", 0),
+        extra.get("target_table_id", 0),
+    )
+    recorded = (e.log_id, e.outcome, e.source_tx_id, e.target_tx_id, e.target_table_id)
+    if recorded != expected:
+        raise EventOutOfOrder(
+            "what the applier does with the entry (log id, outcome, ids)", expected, recorded
+        )
+    buffers = state.restore_buffers.get(task.task_id, _NO_BUFFERS)
+    changes: dict = {
+        "applied": e.entry_seq,
+        "rewritten": tuple(s for s in task.rewritten if s != e.entry_seq),
+        "restored_log_id": e.log_id if outcome != "past T" else task.restored_log_id,
+    }
+    if outcome == "past T":
+        changes["stopped"] = True
+    elif outcome == "buffered":
+        cells = buffers.get(entry.tx_id, ()) + _rewrite_cells(task, entry.cells)
+        buffers = buffers.set(entry.tx_id, cells)
+    elif outcome in ("applied", "in baseline", "dropped"):
+        if entry.tx_id in buffers:
+            buffers = buffers.delete(entry.tx_id)
+        if outcome == "applied":
+            changes["applied_txns"] = task.applied_txns + 1
+            changes["applied_ts"] = entry.time
+    elif outcome == "table created":
+        added = TableMapping(
+            source_table_id=entry.table_id,
+            target_table_id=e.target_table_id,
+            name=entry.name,
+            schema_version=state.schema_version + 1,
+        )
+        changes["mapping"] = (*task.mapping, added)
+    elif outcome == "table dropped":
+        changes["mapping"] = tuple(
+            TableMapping(
+                source_table_id=m.source_table_id,
+                target_table_id=m.target_table_id,
+                name=m.name,
+                schema_version=m.schema_version,
+                dropped=True,
+            )
+            if m.source_table_id == entry.table_id
+            else m
+            for m in task.mapping
+        )
+    return _set(
+        state, e, _moved(task, e, **changes), restore_buffers=state.restore_buffers.set(task.task_id, buffers)
+    )
+
+
+def _worker_stalled(state: ClusterState, e: WorkerStalled) -> ClusterState:
+    task = _task(state, e)
+    if e.worker in task.stalled or not 0 <= e.worker < task.workers:
+        raise EventOutOfOrder(f"a worker of restore {task.task_id} still answering", "one", e.worker)
+    return _set(state, e, _moved(task, e, stalled=tuple(sorted((*task.stalled, e.worker)))))
+
+
+def _ended(state: ClusterState, e, task: RestoreTask, error: str = "", **state_changes) -> ClusterState:
+    buffers = state.restore_buffers
+    if task.task_id in buffers:
+        buffers = buffers.delete(task.task_id)
+    ended = _moved(task, e, ended_ts=e.time, error=error)
+    return _set(state, e, ended, restore_buffers=buffers, **state_changes)
+
+
+def _verifying(state: ClusterState, e: RestoreVerifying) -> ClusterState:
+    task = _task(state, e)
+    if not (task.stopped or task.applied == task.entries):
+        raise EventOutOfOrder("a replay that has ended", task.entries, task.applied)
+    buffers = state.restore_buffers.get(task.task_id, _NO_BUFFERS)
+    if e.open_dropped != len(buffers):
+        raise EventOutOfOrder("transactions still open at T", len(buffers), e.open_dropped)
+    rest = (
+        state.restore_buffers.delete(task.task_id)
+        if task.task_id in state.restore_buffers
+        else state.restore_buffers
+    )
+    return _set(state, e, _moved(task, e), restore_buffers=rest)
+
+
+def _completed(state: ClusterState, e: RestoreCompleted) -> ClusterState:
+    task = _task(state, e)
+    if e.target_tenant_id != task.target_tenant_id:
+        raise EventOutOfOrder("the restore's standby", task.target_tenant_id, e.target_tenant_id)
+    standby = state.tenants[task.target_tenant_id]
+    standby = _evolve_tenant(
+        standby, status=TenantStatus.READ_ONLY, writable=False, restored_to=task.until_ts
+    )
+    return _ended(state, e, task, tenants=state.tenants.set(standby.tenant_id, standby))
+
+
+def _failed(state: ClusterState, e: RestoreFailed) -> ClusterState:
+    return _ended(state, e, _task(state, e), error=e.reason)
+
+
+def _cancelled(state: ClusterState, e: RestoreCancelled) -> ClusterState:
+    return _ended(state, e, _task(state, e), error=e.reason)
+
+
+RESTORE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
+    RestoreStarted: _started,
+    RestorePreparing: _preparing,
+    RestorePrepared: _prepared,
+    TabletRestored: _tablet_restored,
+    IncrementalStarted: _incremental_started,
+    EntryRead: _entry_read,
+    EntryRewritten: _entry_rewritten,
+    EntryApplied: _entry_applied,
+    WorkerStalled: _worker_stalled,
+    RestoreVerifying: _verifying,
+    RestoreCompleted: _completed,
+    RestoreFailed: _failed,
+    RestoreCancelled: _cancelled,
+}

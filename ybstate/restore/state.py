@@ -1,0 +1,122 @@
+"""State of restores: tasks, their schema mapping and the incremental pipeline's progress.
+
+A restore task moves through the seed's phases (INIT, PREPARING, RESTORING_BASELINE,
+RESTORING_INCREMENTAL, VERIFYING, then COMPLETED, FAILED or CANCELLED). PREPARING creates
+the standby tenant (restoring, not writable) and one standby table per table of the backup
+set's schema, with new table ids. The baseline is one DAG task per tablet of the set; each
+finished task loads the tablet's stored rows into the standby as one transaction. The
+incremental pipeline replays the archived entries (numbered 1, 2, 3, ... by the reader)
+through N rewrite workers that finish in any order and a bounded reorder queue that
+releases them to the applier strictly in order.
+
+Only small counters live in a task (its digest is taken on every change); the entries
+being replayed and the applier's buffered transactions are derived from backup storage
+and kept beside the state's fingerprinted part (``ClusterState.restore_entries``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["RestorePhase", "FINAL_RESTORE_PHASES", "RESTORE_STATUS_CODE", "TableMapping", "RestoreTask"]
+
+
+class RestorePhase(enum.Enum):
+    INIT = "INIT"
+    PREPARING = "PREPARING"
+    RESTORING_BASELINE = "RESTORING_BASELINE"
+    RESTORING_INCREMENTAL = "RESTORING_INCREMENTAL"
+    VERIFYING = "VERIFYING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_RESTORE_PHASES = frozenset({RestorePhase.COMPLETED, RestorePhase.FAILED, RestorePhase.CANCELLED})
+
+# __all_tenant_restore_task.status (DESIGN 10).
+RESTORE_STATUS_CODE = {
+    RestorePhase.INIT: 0,
+    RestorePhase.PREPARING: 1,
+    RestorePhase.RESTORING_BASELINE: 2,
+    RestorePhase.RESTORING_INCREMENTAL: 3,
+    RestorePhase.VERIFYING: 4,
+    RestorePhase.COMPLETED: 5,
+    RestorePhase.FAILED: 6,
+    RestorePhase.CANCELLED: 7,
+}
+
+
+@attrs.frozen(kw_only=True)
+class TableMapping:
+    """A source table and the standby table that holds its rows."""
+
+    source_table_id: int
+    target_table_id: int
+    name: str
+    schema_version: int  # the standby table's
+    dropped: bool = False  # its drop was replayed
+
+
+@attrs.frozen(kw_only=True)
+class RestoreTask:
+    task_id: int
+    source_tenant_id: int
+    target_name: str
+    set_id: int
+    until_ts: int  # T: the standby holds exactly the source's commits with commit_ts <= T
+    until: str  # as asked: a timestamp, a mark's name, or "latest"
+    start_log_id: int  # the set's start_replay_log_id
+    end_log_id: int  # the last archived log id with ts <= T
+    workers: int
+    capacity: int  # entries in flight (read, not yet applied) at most: the reorder queue's bound
+    phase: RestorePhase
+    started_ts: int
+    ended_ts: int = 0
+    error: str = ""
+    phases: tuple[RestorePhase, ...] = ()
+    target_tenant_id: int = 0
+    mapping: tuple[TableMapping, ...] = ()
+    dag_id: int = 0
+    tablets: int = 0  # baseline tablets to load
+    loaded: int = 0  # baseline tablets loaded
+    # The incremental pipeline.
+    entries: int = 0  # archived entries to replay
+    read: int = 0  # sequence numbers 1..read handed to workers
+    rewritten: tuple[int, ...] = ()  # rewritten, waiting in the reorder queue (ascending)
+    applied: int = 0  # sequence numbers 1..applied released to and handled by the applier
+    stalled: tuple[int, ...] = ()  # workers that stopped answering
+    stopped: bool = False  # the applier met the first entry past T
+    applied_txns: int = 0  # source transactions applied to the standby
+    applied_ts: int = 0  # commit_ts of the last applied one (the set's snapshot before any)
+    restored_log_id: int = 0  # log id of the last entry the applier handled
+
+    @property
+    def final(self) -> bool:
+        return self.phase in FINAL_RESTORE_PHASES
+
+    def worker_of(self, seq: int) -> int:
+        """Entries are handed out round-robin: entry ``seq`` goes to this worker (from 0)."""
+        return (seq - 1) % self.workers
+
+    def mapped(self, source_table_id: int) -> TableMapping | None:
+        for entry in self.mapping:
+            if entry.source_table_id == source_table_id:
+                return entry
+        return None
+
+    @property
+    def incremental_progress(self) -> int:
+        if self.phase in (RestorePhase.VERIFYING, RestorePhase.COMPLETED):
+            return 100
+        if not self.entries:
+            return 0
+        return 100 * self.applied // self.entries
+
+    @property
+    def baseline_progress(self) -> int:
+        if self.tablets == 0:
+            return 100 if self.phase not in (RestorePhase.INIT, RestorePhase.PREPARING) else 0
+        return 100 * self.loaded // self.tablets
