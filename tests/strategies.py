@@ -82,4 +82,10 @@ MACHINE_SCOPE = Scope(
     max_archive_runs=2,
     business_first=("t2",),
     recycle_log=True,
+    restore_sources=("t1",),
+    max_restores=2,
+    restore_workers=2,
+    restore_capacity=3,
+    worker_stalls=1,
+    cancel_restores=True,
 )

@@ -12,16 +12,23 @@ tables (SQL views over the events) equal the same tables computed from state.
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import event as note_statistic
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.strategies import MACHINE_SCOPE
+from ybstate import dag
+from ybstate.archive.actions import StartArchive
 from ybstate.archive.enabled import archive_enabled
+from ybstate.archive.state import ArchiverStatus
 from ybstate.archive.tables import archive_holes_rows, incremental_checkpoint_rows, restorable_window_rows
-from ybstate.backup.actions import CancelBackup, DropVersion
+from ybstate.archive.window import restorable_window
+from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
 from ybstate.backup.enabled import backup_enabled
+from ybstate.backup.state import BackupPhase
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Abort, Commit, DropTable, Freeze, Mark, Put, Write
@@ -29,7 +36,9 @@ from ybstate.cluster.decide import decide
 from ybstate.cluster.enabled import enabled
 from ybstate.cluster.events import (
     MutatorLogged,
+    TableCreated,
     TableDropped,
+    TenantCreated,
     TransactionAborted,
     TransactionCommitted,
 )
@@ -38,6 +47,9 @@ from ybstate.cluster.reducer import apply, replay
 from ybstate.cluster.spec import INVARIANTS, start_events
 from ybstate.errors import ActionRejected
 from ybstate.history import sql_invariants
+from ybstate.restore.actions import CancelRestore
+from ybstate.restore.enabled import restore_enabled
+from ybstate.restore.tables import restore_task_rows, schema_mapping_rows
 from ybstate.store import DuckDBStore
 
 SQL_INVARIANTS = sql_invariants()
@@ -49,6 +61,8 @@ VIEWS = {
     "__all_tenant_incremental_checkpoint": incremental_checkpoint_rows,
     "tenant_restorable_window": restorable_window_rows,
     "tenant_archive_holes": archive_holes_rows,
+    "__all_tenant_restore_task": restore_task_rows,
+    "__all_tenant_schema_mapping": schema_mapping_rows,
 }
 
 
@@ -67,6 +81,8 @@ class ClusterMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for task in self.state.backups.values():  # shown by --hypothesis-show-statistics
             note_statistic(f"a backup ended {task.phase.value}")
+        for task in self.state.restores.values():
+            note_statistic(f"a restore ended {task.phase.value}")
         for archiver in self.state.archivers.values():
             note_statistic(
                 f"an archiver sealed {min(archiver.checkpoint.pieces, 3)}+ pieces, crashed {archiver.crashes}"
@@ -113,6 +129,50 @@ class ClusterMachine(RuleBasedStateMachine):
             self._take(data.draw(st.sampled_from(actions), label="backup action"))
             self.state_invariants_hold()
 
+    @precondition(lambda self: bool(restore_enabled(self.state, MACHINE_SCOPE)))
+    @rule(data=st.data())
+    def take_restore_actions(self, data) -> None:
+        # Restores start (to latest or a mark), advance, fetch (and fail to), read,
+        # rewrite in any worker order, apply, stall, time out and, now and then, cancel:
+        # up to twenty steps at once, every invariant checked after each.
+        for _ in range(data.draw(st.integers(1, 20), label="burst")):
+            actions = restore_enabled(self.state, MACHINE_SCOPE)
+            going_on = [a for a in actions if not isinstance(a, CancelRestore)]
+            if going_on and data.draw(st.integers(0, 9), label="no cancel") != 0:
+                actions = going_on
+            if not actions:
+                return
+            self._take(data.draw(st.sampled_from(actions), label="restore action"))
+            self.state_invariants_hold()
+
+    def _restorable(self, tenant: str) -> bool:
+        found = self.state.tenant_named(tenant)
+        return bool(restorable_window(self.state, found.tenant_id).intervals)
+
+    # Restores need a completed backup set that archived log extends: without help, a
+    # random walk rarely lines these up, so this rule does (the backup's own steps run
+    # in plan order; copy failures come from the other rules).
+    @precondition(lambda self: self.state.frozen_version >= 1 and not self._restorable("t1"))
+    @rule()
+    def back_up_and_archive_t1(self) -> None:
+        tenant_id = self.state.tenant_named("t1").tenant_id
+        running = [t for t in self.state.backups.values() if t.tenant_id == tenant_id and not t.final]
+        if not running:
+            self._take(StartBackup(tenant="t1", destination="/backup/t1", parallel=2))
+        task_id = max(t.task_id for t in self.state.backups.values() if t.tenant_id == tenant_id)
+        while not self.state.backups[task_id].final:
+            task = self.state.backups[task_id]
+            graph = self.state.dags.get(task.dag_id)
+            if task.phase is BackupPhase.DOING and not graph.finished:
+                self._take(dag.enabled_dag(graph, faults=False)[0])
+            else:
+                self._take(AdvanceBackup(task_id=task_id))
+        archiver = self.state.archivers.get(tenant_id)
+        if archiver is None or archiver.status is ArchiverStatus.STOPPED:
+            # refused when its log is already recycled or archived: a later backup may extend it
+            with contextlib.suppress(ActionRejected):
+                self._take(StartArchive(tenant="t1", destination="/backup/t1"))
+
     @precondition(lambda self: bool(archive_enabled(self.state, MACHINE_SCOPE)))
     @rule(data=st.data())
     def take_archive_actions(self, data) -> None:
@@ -138,7 +198,11 @@ class ClusterMachine(RuleBasedStateMachine):
             self._follow(event, names)
 
     def _follow(self, event, names) -> None:
-        if isinstance(event, MutatorLogged):
+        if isinstance(event, TenantCreated):  # a restore's standby
+            self.reference[event.tenant_id] = {}
+        elif isinstance(event, TableCreated):
+            names[event.table_id] = event.name
+        elif isinstance(event, MutatorLogged):
             self.buffered.setdefault(event.tx_id, []).extend(
                 (names[c.table_id], c.rowkey, c.value) for c in event.cells
             )

@@ -295,7 +295,7 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
     assert caught.value.path == str(path)
 
 
-@pytest.mark.parametrize("kind", ["restore", "promote", "decommission"])
+@pytest.mark.parametrize("kind", ["promote", "decommission"])
 def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, kind):
     error = _spec_error(tmp_path, f"""
         [[steps]]
@@ -307,18 +307,6 @@ def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, ki
     """)
     _at_step(error, 2)
     assert f"step kind '{kind}' is not yet supported" in str(error)
-
-
-@pytest.mark.parametrize("kind", ["worker_stall", "tablet_fetch_fail"])
-def test_fault_kind_of_a_later_feature_is_refused_by_name(tmp_path, kind):
-    error = _spec_error(tmp_path, f"""
-        [[steps]]
-        do = "fault"
-        kind = "{kind}"
-        tenant = "shop"
-    """)
-    _at_step(error, 1)
-    assert f"fault kind '{kind}' is not yet supported" in str(error)
 
 
 def test_put_value_that_is_not_a_string_is_refused(tmp_path):

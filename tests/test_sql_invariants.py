@@ -1,9 +1,10 @@
 """The SQL invariants in invariants/: silent on healthy histories, loud on planted faults.
 
-Healthy histories come from the cluster core (the quickstart scenario and seeded random
-walks). Each fault is planted by editing the stored events with DuckDB SQL, and breaks
-exactly one promise; the test states which invariants must then return rows, and that
-no other one does.
+Healthy histories come from the cluster core (the quickstart scenario, seeded random
+walks, and restores driven to each of their ends). Each fault is planted by editing the
+stored events with DuckDB SQL, and breaks exactly one promise; the test states which
+invariants must then return rows, and that no other one does. The quickstart holds no
+restore, so faults of restores are planted in a copy of the restores history.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from histories import RETENTION, duck_query, edit_payload, run_quickstart, simulated_history, store_history
+from test_restore_views import several_restores
 
 from ybstate.history import invariants_dir, sql_invariants
 from ybstate.scenario import load_scenario, parse_scenario, run_scenario
@@ -82,8 +84,15 @@ def _simulated(seed: int, steps: int) -> Callable[[Path], None]:
     return build
 
 
+def _restores(path: Path) -> None:
+    driven = several_restores()
+    with DuckDBStore(path) as store:
+        store_history(store, driven.events, driven.state)
+
+
 HEALTHY = {
     "quickstart": _quickstart,
+    "restores": _restores,
     "empty-tables": _empty_tables,
     "retention": _retention,
     "simulated-1": _simulated(1, 400),
@@ -409,7 +418,109 @@ def test_open_transaction_rows_say_which_way_the_lists_differ(quickstart_copy):
 
 
 def test_every_invariant_has_a_planted_violation():
-    assert set().union(*PLANTED.values()) == set(INVARIANTS)
+    assert set().union(*PLANTED.values(), *RESTORE_PLANTED.values()) == set(INVARIANTS)
+
+
+# Planted faults of restores, in a copy of the restores history -----------------------------
+
+
+def _applied_pair(con) -> tuple[int, int]:
+    """The seqs of two consecutive restore.entry_applied events of task 1 where the second
+    entry was rewritten before the first was applied (a worker finished out of order)."""
+    return _one(
+        con,
+        "WITH a AS (SELECT seq, CAST(payload ->> 'entry_seq' AS BIGINT) AS entry_seq, "
+        "lead(seq) OVER (ORDER BY seq) AS next_seq, "
+        "lead(CAST(payload ->> 'entry_seq' AS BIGINT)) OVER (ORDER BY seq) AS next_entry "
+        "FROM events WHERE type = 'restore.entry_applied' AND CAST(payload ->> 'task_id' AS BIGINT) = 1) "
+        "SELECT a.seq, a.next_seq FROM a JOIN events w ON w.type = 'restore.entry_rewritten' "
+        "AND CAST(w.payload ->> 'task_id' AS BIGINT) = 1 "
+        "AND CAST(w.payload ->> 'entry_seq' AS BIGINT) = a.next_entry AND w.seq < a.seq "
+        "ORDER BY a.seq LIMIT 1",
+    )
+
+
+def _restore_event(con, kind: str, entry_seq: int) -> int:
+    """The seq of task 1's ``kind`` event for entry ``entry_seq``."""
+    return _one(
+        con,
+        "SELECT min(seq) FROM events WHERE type = ? AND CAST(payload ->> 'task_id' AS BIGINT) = 1 "
+        "AND CAST(payload ->> 'entry_seq' AS BIGINT) = ?",
+        [kind, entry_seq],
+    )[0]
+
+
+def applied_entries_swapped(con) -> None:
+    """Two entries reach the applier in the wrong order (both already rewritten)."""
+    first, second = _applied_pair(con)
+    (a,) = _one(con, "SELECT CAST(payload ->> 'entry_seq' AS BIGINT) FROM events WHERE seq = ?", [first])
+    (b,) = _one(con, "SELECT CAST(payload ->> 'entry_seq' AS BIGINT) FROM events WHERE seq = ?", [second])
+    edit_payload(con, first, lambda p: p.update(entry_seq=b))
+    edit_payload(con, second, lambda p: p.update(entry_seq=a))
+
+
+def entry_applied_without_its_rewrite(con) -> None:
+    """The rewrite of entry 2 is recorded as one of an entry never read: entry 2 is
+    applied unrewritten."""
+    edit_payload(con, _restore_event(con, "restore.entry_rewritten", 2), lambda p: p.update(entry_seq=1000))
+
+
+def reader_skips_a_number(con) -> None:
+    """The reader numbers its second entry 3: entry 2 is applied without having been read,
+    and the reads go 1, 3, 3."""
+    edit_payload(con, _restore_event(con, "restore.entry_read", 2), lambda p: p.update(entry_seq=3))
+
+
+# planting -> the invariants that must return rows (and no other may); then the problems named
+RESTORE_PLANTED: dict[Callable, set[str]] = {
+    applied_entries_swapped: {"restore_applies_in_order"},
+    entry_applied_without_its_rewrite: {"restore_applies_in_order"},
+    reader_skips_a_number: {"restore_applies_in_order"},
+}
+RESTORE_PROBLEMS: dict[Callable, set[str]] = {
+    applied_entries_swapped: {"applied out of order"},
+    entry_applied_without_its_rewrite: {"applied before it was rewritten"},
+    reader_skips_a_number: {"applied before it was read", "read out of order"},
+}
+
+
+@pytest.fixture
+def restores_copy(healthy, tmp_path) -> Path:
+    path = tmp_path / "planted-restores.duckdb"
+    shutil.copy(healthy["restores"], path)
+    return path
+
+
+@pytest.mark.parametrize("plant", list(RESTORE_PLANTED), ids=lambda plant: plant.__name__)
+def test_planted_restore_violation_is_reported_by_the_invariant_that_checks_it(restores_copy, plant):
+    con = duckdb.connect(str(restores_copy))
+    try:
+        plant(con)
+    finally:
+        con.close()
+    violated = _violated(restores_copy)
+    assert set(violated) == RESTORE_PLANTED[plant]
+    rows = violated["restore_applies_in_order"]
+    assert {row[-1] for row in rows} == RESTORE_PROBLEMS[plant]
+    assert {row[0] for row in rows} == {1}  # only the task planted in
+
+
+def test_the_restores_history_reorders_rewrites_and_ends_every_way(healthy):
+    # restore_applies_in_order is silent on it only if workers really finish out of order
+    out_of_order = _rows(
+        healthy["restores"],
+        "SELECT count(*) FROM (SELECT CAST(payload ->> 'entry_seq' AS BIGINT) AS entry_seq, "
+        "lag(CAST(payload ->> 'entry_seq' AS BIGINT)) OVER (PARTITION BY payload ->> 'task_id' ORDER BY seq) "
+        "AS previous FROM events WHERE type = 'restore.entry_rewritten') WHERE entry_seq < previous",
+    )
+    assert out_of_order[0][0] > 0
+    ends = _rows(
+        healthy["restores"],
+        "SELECT type, count(*) FROM events "
+        "WHERE type IN ('restore.completed', 'restore.failed', 'restore.cancelled') "
+        "GROUP BY type ORDER BY type",
+    )
+    assert ends == [("restore.cancelled", 2), ("restore.completed", 2), ("restore.failed", 2)]
 
 
 # The files themselves ---------------------------------------------------------------------

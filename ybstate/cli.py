@@ -386,16 +386,8 @@ def window(db: str, tenant: str) -> None:
     """Print the tenant's restorable window: intervals of restorable time, and holes."""
     from ybstate.archive.window import restorable_window
 
-    store = _open(db)
-    try:
-        with err.status(f"replaying the history in {escape(db)} ..."):
-            state = replay_store(store).state
-    finally:
-        store.close()
-    found = state.tenant_named(tenant)
-    if found is None:
-        names = sorted(t.name for t in state.tenants.values())
-        raise Failure(f"{db}: unknown tenant {tenant!r} (tenants: {names})", EXIT_BAD_INPUT)
+    state = _replayed(db)
+    found = _tenant(db, state, tenant)
     result = restorable_window(state, found.tenant_id)
     table = Table("from_ts", "to_ts", "backup_set_id", title=f"restorable window of {escape(tenant)!s}")
     for interval in result.intervals:
@@ -411,6 +403,60 @@ def window(db: str, tenant: str) -> None:
         out.print(f"hole: log ids {hole.first_log_id}..{hole.last_log_id} ({hole.reason})", highlight=False)
     if not result.intervals:
         out.print("no restorable time: no completed backup set is covered by archived log")
+
+
+def _replayed(db: str):
+    store = _open(db)
+    try:
+        with err.status(f"replaying the history in {escape(db)} ..."):
+            return replay_store(store).state
+    finally:
+        store.close()
+
+
+def _tenant(db: str, state, tenant: str):
+    found = state.tenant_named(tenant)
+    if found is None:
+        names = sorted(t.name for t in state.tenants.values())
+        raise Failure(f"{db}: unknown tenant {tenant!r} (tenants: {names})", EXIT_BAD_INPUT)
+    return found
+
+
+@cli.command("restore-preview")
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--tenant", required=True, help="The source tenant's name.")
+@click.option("--until", default="latest", show_default=True, help="A timestamp, a mark's name, or latest.")
+@click.option("--backup-set", default=0, type=int, help="A backup set id (0: the newest that fits).")
+def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
+    """Show what a restore of TENANT to UNTIL would use and move, changing nothing: the
+    backup set, the archive pieces, the log range to replay, and the rows and entries.
+    Exits 1 (with the reason) when such a restore would be refused."""
+    from ybstate.errors import RestoreRejected
+    from ybstate.restore.plan import plan_restore
+
+    state = _replayed(db)
+    _tenant(db, state, tenant)
+    point: int | str = int(until) if until.lstrip("-").isdigit() else until
+    try:
+        plan = plan_restore(state, tenant, point, backup_set)
+    except RestoreRejected as refusal:
+        raise Failure(f"{db}: {refusal}", EXIT_CHECK_FAILED) from None
+    chosen = state.backup_sets[plan.set_id]
+    table = Table("what", "value", title=f"restore of {escape(tenant)} to {escape(plan.until)}")
+    rows = (
+        ("restore point T", str(plan.until_ts)),
+        ("backup set", f"{plan.set_id} (snapshot {chosen.snapshot_ts}, version {chosen.frozen_version})"),
+        ("baseline", f"{plan.rows} rows in {plan.tablets} tablets"),
+        ("archive pieces", ", ".join(str(p) for p in plan.pieces) or "none"),
+        (
+            "log to replay",
+            f"log ids {plan.start_log_id}..{plan.end_log_id} (the freeze is {plan.freeze_log_id})",
+        ),
+        ("archived entries", str(plan.entries)),
+    )
+    for what, value in rows:
+        table.add_row(what, value)
+    out.print(table)
 
 
 def main() -> None:

@@ -27,10 +27,14 @@ from ybstate.errors import (
     DestinationNotAllowed,
     InvalidAction,
     NoFrozenVersion,
+    RestoreRejected,
     StartLogRecycled,
     UnknownBackup,
+    UnknownRestore,
     UnknownTenant,
 )
+from ybstate.restore.actions import StartRestore
+from ybstate.restore.state import RESTORE_STATUS_CODE, RestorePhase
 
 __all__ = [
     "ResultCode",
@@ -43,6 +47,9 @@ __all__ = [
     "tenant_backup_tablet",
     "tenant_incremental_backup_start",
     "tenant_incremental_backup_stop",
+    "tenant_restore_start",
+    "tenant_restore_status",
+    "RestoreStatus",
 ]
 
 
@@ -57,6 +64,8 @@ class ResultCode(enum.IntEnum):
     OB_BACKUP_TASK_NOT_EXIST = -9004
     OB_ARCHIVE_REJECTED = -9010
     OB_ARCHIVE_LOG_RECYCLED = -9011
+    OB_RESTORE_REJECTED = -9020
+    OB_RESTORE_TASK_NOT_EXIST = -9021
 
 
 _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
@@ -66,6 +75,8 @@ _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
     (DestinationNotAllowed, ResultCode.OB_BACKUP_DEST_NOT_ALLOWED),
     (UnknownBackup, ResultCode.OB_BACKUP_TASK_NOT_EXIST),
     (StartLogRecycled, ResultCode.OB_ARCHIVE_LOG_RECYCLED),
+    (RestoreRejected, ResultCode.OB_RESTORE_REJECTED),
+    (UnknownRestore, ResultCode.OB_RESTORE_TASK_NOT_EXIST),
     (ArchiveRejected, ResultCode.OB_ARCHIVE_REJECTED),
     (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
 )
@@ -213,3 +224,65 @@ def tenant_incremental_backup_stop(state: ClusterState, tenant: str) -> Reply:
     """Stop archiving ``tenant``'s log; the value is the log id archived through."""
     reply = _events_or_refusal(state, StopArchive(tenant=tenant))
     return attrs.evolve(reply, value=reply.events[0].last_log_id) if reply.ok else reply
+
+
+@attrs.frozen(kw_only=True)
+class RestoreStatus:
+    task_id: int
+    source_tenant_id: int
+    target_tenant_id: int  # 0 until PREPARING created the standby
+    target_name: str
+    phase: RestorePhase
+    status: int  # __all_tenant_restore_task.status
+    backup_set_id: int
+    until_ts: int
+    baseline_progress: int
+    incremental_progress: int
+    restored_log_id: int
+    error: str
+
+
+def tenant_restore_start(
+    state: ClusterState,
+    source: str,
+    target: str,
+    until: int | str = "latest",
+    *,
+    backup_set_id: int = 0,
+    workers: int = 0,
+) -> Reply:
+    """Restore ``source`` into a new standby ``target`` as of ``until`` (a timestamp, a
+    mark's name, or "latest"), from ``backup_set_id`` (0: the newest that fits); the value
+    is the restore task id."""
+    refusal = _bad_id(backup_set_id=backup_set_id, workers=workers)
+    if refusal is not None:
+        return refusal
+    action = StartRestore(
+        source=source, target=target, until=until, backup_set=backup_set_id, workers=workers
+    )
+    reply = _events_or_refusal(state, action)
+    return attrs.evolve(reply, value=reply.events[0].task_id) if reply.ok else reply
+
+
+def tenant_restore_status(state: ClusterState, task_id: int) -> Reply:
+    refusal = _bad_id(task_id=task_id)
+    if refusal is not None:
+        return refusal
+    task = state.restores.get(task_id)
+    if task is None:
+        return Reply(code=ResultCode.OB_RESTORE_TASK_NOT_EXIST, message=str(UnknownRestore(task_id)))
+    status = RestoreStatus(
+        task_id=task.task_id,
+        source_tenant_id=task.source_tenant_id,
+        target_tenant_id=task.target_tenant_id,
+        target_name=task.target_name,
+        phase=task.phase,
+        status=RESTORE_STATUS_CODE[task.phase],
+        backup_set_id=task.set_id,
+        until_ts=task.until_ts,
+        baseline_progress=task.baseline_progress,
+        incremental_progress=task.incremental_progress,
+        restored_log_id=task.restored_log_id,
+        error=task.error,
+    )
+    return Reply(code=ResultCode.OB_SUCCESS, value=status)

@@ -29,10 +29,15 @@ _EMPTY: immutables.Map = immutables.Map()
 class HMap(Generic[K, V]):
     """Immutable mapping with an incrementally maintained content digest."""
 
-    __slots__ = ("_map", "digest")
+    __slots__ = ("_digests", "_map", "digest")
 
-    def __init__(self, items: immutables.Map = _EMPTY, content_digest: int = 0) -> None:
+    def __init__(
+        self, items: immutables.Map = _EMPTY, content_digest: int = 0, digests: immutables.Map = _EMPTY
+    ) -> None:
         self._map = items
+        # key -> digest((key, value)) of each entry, so replacing or deleting an entry
+        # does not hash the old value again (a large value costs a repr each time).
+        self._digests = digests
         self.digest = content_digest
 
     @classmethod
@@ -43,15 +48,13 @@ class HMap(Generic[K, V]):
         return result
 
     def set(self, key: K, value: V) -> HMap[K, V]:
-        old = self._map.get(key, _MISSING)
-        d = self.digest + digest((key, value))
-        if old is not _MISSING:
-            d -= digest((key, old))
-        return HMap(self._map.set(key, value), d & DIGEST_MASK)
+        entry = digest((key, value))
+        d = self.digest + entry - self._digests.get(key, 0)
+        return HMap(self._map.set(key, value), d & DIGEST_MASK, self._digests.set(key, entry))
 
     def delete(self, key: K) -> HMap[K, V]:
-        old = self._map[key]
-        return HMap(self._map.delete(key), (self.digest - digest((key, old))) & DIGEST_MASK)
+        d = self.digest - self._digests[key]
+        return HMap(self._map.delete(key), d & DIGEST_MASK, self._digests.delete(key))
 
     def get(self, key: K, default: V | None = None) -> V | None:
         return self._map.get(key, default)

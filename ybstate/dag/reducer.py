@@ -75,9 +75,11 @@ def new_dag(event: DagSubmitted) -> Dag:
     except ActionRejected as rejected:
         raise EventOutOfOrder(f"a valid plan for DAG {event.dag_id}", "a valid plan", str(rejected)) from None
     pending = _S.PENDING
+    digests = {name: digest((name, pending)) for name in plan.order}
     tasks: HMap[str, TaskState] = HMap(
         immutables.Map({name: pending for name in plan.order}),
-        sum(digest((name, pending)) for name in plan.order) & DIGEST_MASK,
+        sum(digests.values()) & DIGEST_MASK,
+        immutables.Map(digests),
     )
     return Dag(
         dag_id=event.dag_id,

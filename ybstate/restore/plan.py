@@ -107,10 +107,12 @@ def plan_restore(
     interval = reach.get(chosen.set_id)
     if interval is None:
         raise RestoreRejected(source, _uncovered(state, chosen, window))
+    # A set without straddling transactions replays from its freeze + 1, which a segment
+    # ending at the freeze does not reach yet: restorable to T = the snapshot, nothing to replay.
     segment = next(
         s
         for s in segments(list(window.covered))
-        if s.first_log_id <= chosen.start_replay_log_id <= s.last_log_id
+        if s.first_log_id <= chosen.start_replay_log_id <= s.last_log_id + 1
     )
     if until_ts > interval.to_ts:
         hole = next((h for h in window.holes if h.first_log_id == segment.last_log_id + 1), None)
@@ -196,6 +198,6 @@ def incremental_entries(
     that holds its replay start now (None if no segment does)."""
     window = restorable_window(state, tenant_id)
     for segment in segments(list(window.covered)):
-        if segment.first_log_id <= start_log_id <= segment.last_log_id:
+        if segment.first_log_id <= start_log_id <= segment.last_log_id + 1:
             return replay_entries(state, tenant_id, start_log_id, segment, until_ts)[0]
     return None

@@ -49,7 +49,7 @@ RESTORE_STATUS_CODE = {
 }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TableMapping:
     """A source table and the standby table that holds its rows."""
 
@@ -59,8 +59,14 @@ class TableMapping:
     schema_version: int  # the standby table's
     dropped: bool = False  # its drop was replayed
 
+    def __repr__(self) -> str:
+        return (
+            f"TableMapping({self.source_table_id}->{self.target_table_id} {self.name!r} "
+            f"v{self.schema_version}{' dropped' if self.dropped else ''})"
+        )
 
-@attrs.frozen(kw_only=True)
+
+@attrs.frozen(kw_only=True, repr=False)
 class RestoreTask:
     task_id: int
     source_tenant_id: int
@@ -93,6 +99,21 @@ class RestoreTask:
     applied_ts: int = 0  # commit_ts of the last applied one (the set's snapshot before any)
     restored_log_id: int = 0  # log id of the last entry the applier handled
 
+    def __repr__(self) -> str:
+        # Every field, compactly: the state's digest hashes this text on each change of a
+        # task (the pipeline changes it per entry), so it is written out by hand.
+        return (
+            f"RestoreTask({self.task_id} {self.source_tenant_id}->{self.target_name!r}/"
+            f"{self.target_tenant_id} set {self.set_id} T {self.until_ts} ({self.until!r}) "
+            f"log {self.start_log_id}..{self.end_log_id} "
+            f"W {self.workers} cap {self.capacity} {self.phase.value} "
+            f"[{' '.join(p.value for p in self.phases)}] {self.started_ts}..{self.ended_ts} {self.error!r} "
+            f"{self.mapping!r} dag {self.dag_id} tablets {self.loaded}/{self.tablets} "
+            f"entries {self.entries} read {self.read} queue {self.rewritten} applied {self.applied} "
+            f"stalled {self.stalled} stopped {self.stopped} txns {self.applied_txns} at {self.applied_ts} "
+            f"log {self.restored_log_id})"
+        )
+
     @property
     def final(self) -> bool:
         return self.phase in FINAL_RESTORE_PHASES
@@ -117,6 +138,6 @@ class RestoreTask:
 
     @property
     def baseline_progress(self) -> int:
-        if self.tablets == 0:
-            return 100 if self.phase not in (RestorePhase.INIT, RestorePhase.PREPARING) else 0
+        if self.tablets == 0:  # nothing to load once prepared (an empty set), nothing before
+            return 100 if RestorePhase.RESTORING_BASELINE in self.phases else 0
         return 100 * self.loaded // self.tablets

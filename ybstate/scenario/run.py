@@ -45,6 +45,17 @@ from ybstate.errors import (
     UnknownTenant,
     YbstateError,
 )
+from ybstate.restore.actions import (
+    AdvanceRestore,
+    ApplyEntry,
+    ReadArchived,
+    RewriteEntry,
+    StallWorker,
+    StartRestore,
+    TimeOutRestore,
+)
+from ybstate.restore.decide import pending_of, restore_advanceable, tablet_of_fetch
+from ybstate.restore.state import RestorePhase
 from ybstate.scenario.steps import (
     ArchiveStartStep,
     ArchiveStopStep,
@@ -56,6 +67,7 @@ from ybstate.scenario.steps import (
     FreezeStep,
     MarkStep,
     RecycleLogStep,
+    RestoreStep,
     Scenario,
     TickStep,
     WorkloadStep,
@@ -114,6 +126,9 @@ class _Run:
         self.faults: list[_ArmedFault] = []
         self.crashes: dict[int, tuple[int, int]] = {}  # tenant id -> (entries to read, steps down)
         self.held: dict[int, int] = {}  # tenant id -> catch-ups its archiver still sits out
+        self.restoring: list[int] = []  # restores started with wait = false, still running
+        self.fetch_faults: list[_ArmedFault] = []  # armed tablet_fetch_fail faults
+        self.stalls: dict[int, int] = {}  # source tenant id -> worker of its next restore to stall
         self.rng = random.Random(scenario.seed)  # the protocol's internal choices
 
     def do(self, action: object) -> list[object]:
@@ -176,7 +191,7 @@ def _next_backup_action(run: _Run, task_id: int) -> object:
     if task.phase is BackupPhase.DOING and not state.dags[task.dag_id].finished:
         graph = state.dags[task.dag_id]
         for name in graph.running_tasks():
-            fault = _armed(run, task.tenant_id, tablet_of_task(name))
+            fault = _armed(run.faults, task.tenant_id, tablet_of_task(name))
             if fault is not None:
                 fault.remaining -= 1
                 if fault.remaining == 0:
@@ -188,8 +203,8 @@ def _next_backup_action(run: _Run, task_id: int) -> object:
     return AdvanceBackup(task_id=task_id)
 
 
-def _armed(run: _Run, tenant_id: int, tablet_id: int) -> _ArmedFault | None:
-    for fault in run.faults:
+def _armed(faults: list[_ArmedFault], tenant_id: int, tablet_id: int) -> _ArmedFault | None:
+    for fault in faults:
         if fault.tenant_id == tenant_id and (fault.tablet_ids is None or tablet_id in fault.tablet_ids):
             return fault
     return None
@@ -278,6 +293,9 @@ def _fault(run: _Run, step: FaultStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
     if tenant is None:
         raise UnknownTenant(step.tenant)
+    if step.kind == "worker_stall":
+        run.stalls[tenant.tenant_id] = step.worker
+        return f"armed: worker {step.worker} of the next restore of {step.tenant!r} stalls when it replays"
     if step.kind in ("archiver_crash", "archiver_stall"):
         archiver = run.state.archivers.get(tenant.tenant_id)
         if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
@@ -302,8 +320,82 @@ def _fault(run: _Run, step: FaultStep) -> str:
             )
         tablet_ids = frozenset(t.tablet_id for t in chosen)
         target = f"tablets {sorted(tablet_ids)} of table {step.table!r}"
-    run.faults.append(_ArmedFault(tenant_id=tenant.tenant_id, tablet_ids=tablet_ids, remaining=step.times))
+    armed = _ArmedFault(tenant_id=tenant.tenant_id, tablet_ids=tablet_ids, remaining=step.times)
+    if step.kind == "tablet_fetch_fail":
+        run.fetch_faults.append(armed)
+        return f"armed: the next {step.times} restore fetches of {target} fail"
+    run.faults.append(armed)
     return f"armed: the next {step.times} copy attempts of {target} fail"
+
+
+def _restore(run: _Run, step: RestoreStep) -> str:
+    action = StartRestore(
+        source=step.source,
+        target=step.target,
+        until=step.until,
+        backup_set=step.backup_set,
+        workers=step.workers,
+        capacity=step.capacity,
+    )
+    (started,) = run.do(action)
+    if not step.wait:
+        run.restoring.append(started.task_id)
+        return f"restore task {started.task_id} started (runs in the background)"
+    return _drive_restore(run, started.task_id)
+
+
+def _drive_restore(run: _Run, task_id: int, budget: int | None = None) -> str:
+    """Take the restore's internal steps (seeded choices) until it ends, or ``budget`` steps."""
+    taken = 0
+    while not run.state.restores[task_id].final and (budget is None or taken < budget):
+        run.do(_next_restore_action(run, task_id))
+        taken += 1
+    task = run.state.restores[task_id]
+    if not task.final:
+        return f"restore task {task_id} {task.phase.value}"
+    if task.error:
+        return f"restore task {task_id} {task.phase.value}: {task.error}"
+    return (
+        f"restore task {task_id} {task.phase.value}: standby {task.target_name!r} restored to "
+        f"{task.until_ts} (backup set {task.set_id}, {task.applied} of {task.entries} archived entries, "
+        f"{task.applied_txns} transactions applied)"
+    )
+
+
+def _next_restore_action(run: _Run, task_id: int) -> object:
+    state = run.state
+    task = state.restores[task_id]
+    if task.phase is RestorePhase.RESTORING_BASELINE and task.dag_id and not state.dags[task.dag_id].finished:
+        graph = state.dags[task.dag_id]
+        for name in graph.running_tasks():
+            fault = _armed(run.fetch_faults, task.source_tenant_id, tablet_of_fetch(name))
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    run.fetch_faults.remove(fault)
+                return dag.FailTask(
+                    dag_id=graph.dag_id, task=name, reason="tablet_fetch_fail (scenario fault)"
+                )
+        return run.rng.choice(dag.enabled_dag(graph, faults=False))
+    if task.phase is RestorePhase.RESTORING_INCREMENTAL and not restore_advanceable(state, task):
+        worker = run.stalls.get(task.source_tenant_id)
+        if worker is not None and worker < task.workers:
+            del run.stalls[task.source_tenant_id]
+            return StallWorker(task_id=task_id, worker=worker)
+        choices: list[object] = []
+        if task.read < task.entries and task.read - task.applied < task.capacity:
+            choices.append(ReadArchived(task_id=task_id))
+        choices.extend(
+            RewriteEntry(task_id=task_id, worker=w)
+            for w in range(task.workers)
+            if w not in task.stalled and pending_of(task, w) is not None
+        )
+        if task.applied + 1 in task.rewritten:
+            choices.append(ApplyEntry(task_id=task_id))
+        if not choices:  # only the entry a stalled worker holds is missing: the timeout
+            return TimeOutRestore(task_id=task_id)
+        return run.rng.choice(choices)
+    return AdvanceRestore(task_id=task_id)
 
 
 def _recycle_log(run: _Run, step: RecycleLogStep) -> str:
@@ -324,6 +416,7 @@ def _kind(step: object) -> str:
         ArchiveStartStep: "archive_start",
         ArchiveStopStep: "archive_stop",
         RecycleLogStep: "recycle_log",
+        RestoreStep: "restore",
         FaultStep: "fault",
         ExpectStep: "expect",
     }[type(step)]
@@ -463,6 +556,7 @@ _RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
     ArchiveStartStep: _archive_start,
     ArchiveStopStep: _archive_stop,
     RecycleLogStep: _recycle_log,
+    RestoreStep: _restore,
     FaultStep: _fault,
     ExpectStep: _expect,
 }
@@ -523,16 +617,23 @@ def run_scenario(
         for task_id in list(run.background):
             _drive_backup(run, task_id)
         run.background.clear()
+        for task_id in list(run.restoring):
+            _drive_restore(run, task_id)
+        run.restoring.clear()
         run.flush()
         return RunResult(scenario=scenario, state=run.state, first_seq=first_seq, outcomes=tuple(outcomes))
 
 
 def _advance_background(run: _Run) -> None:
-    """Background backups take one internal step after each scenario step."""
+    """Background backups and restores take one internal step after each scenario step."""
     for task_id in list(run.background):
         _drive_backup(run, task_id, budget=1)
         if run.state.backups[task_id].final:
             run.background.remove(task_id)
+    for task_id in list(run.restoring):
+        _drive_restore(run, task_id, budget=1)
+        if run.state.restores[task_id].final:
+            run.restoring.remove(task_id)
 
 
 def _start(run: _Run) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "ArchiveStartStep",
     "ArchiveStopStep",
     "RecycleLogStep",
+    "RestoreStep",
     "FaultStep",
     "ExpectStep",
     "parse_scenario",
@@ -45,18 +46,13 @@ __all__ = [
 
 # Step kinds of DESIGN 9 that concern the protocol; each arrives with its feature.
 PROTOCOL_STEP_KINDS = {
-    "restore": "point-in-time restore (issue 5)",
     "promote": "standby promotion (issue 6)",
     "decommission": "decommission (issue 6)",
 }
 
-# Fault kinds of DESIGN 9: the ones this version injects, and the ones still to come.
-FAULT_KINDS = ("tablet_copy_fail", "archiver_crash", "archiver_stall")
+# Fault kinds of DESIGN 9 this version injects.
+FAULT_KINDS = ("tablet_copy_fail", "archiver_crash", "archiver_stall", "worker_stall", "tablet_fetch_fail")
 LOG_RETENTIONS = {mode.value: mode for mode in LogRetention}
-FUTURE_FAULT_KINDS = {
-    "worker_stall": "point-in-time restore (issue 5)",
-    "tablet_fetch_fail": "point-in-time restore (issue 5)",
-}
 
 
 @attrs.frozen(kw_only=True)
@@ -158,10 +154,12 @@ class ArchiveStopStep:
 @attrs.frozen(kw_only=True)
 class FaultStep:
     """A fault. ``tablet_copy_fail`` arms the next ``times`` copy attempts of the matching
-    tablet to fail; ``archiver_crash`` crashes the tenant's archiver in its next catch-up
-    (``read`` entries into its open piece first, so that the crash loses them), and keeps
-    it down for ``steps`` steps; ``archiver_stall`` holds the archiver back, reading
-    nothing, for ``steps`` steps."""
+    tablet to fail (``tablet_fetch_fail``: the next baseline fetches of a restore of
+    ``tenant``); ``worker_stall`` stalls rewrite worker ``worker`` of the next restore of
+    ``tenant`` once its incremental phase begins; ``archiver_crash`` crashes the
+    tenant's archiver in its next catch-up (``read`` entries into its open piece first, so
+    that the crash loses them), and keeps it down for ``steps`` steps; ``archiver_stall``
+    holds the archiver back, reading nothing, for ``steps`` steps."""
 
     number: int
     kind: str
@@ -171,6 +169,22 @@ class FaultStep:
     times: int
     read: int = 0
     steps: int = 0
+    worker: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class RestoreStep:
+    """Restore ``source`` into the new standby ``target`` as of ``until``."""
+
+    number: int
+    source: str
+    target: str
+    until: int | str  # a timestamp, a mark's name, or "latest"
+    backup_set: int  # 0: the newest completed set with snapshot <= T
+    workers: int  # 0: the cluster's restore_workers
+    capacity: int  # 0: twice the workers
+    wait: bool
+    expect_rejected: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -202,6 +216,7 @@ Step = (
     | ArchiveStartStep
     | ArchiveStopStep
     | RecycleLogStep
+    | RestoreStep
     | FaultStep
     | ExpectStep
 )
@@ -443,11 +458,6 @@ def _archive_stop(c: _Checker, number: int, t: _Timeline) -> ArchiveStopStep:
 
 def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     kind = c.get("kind", str)
-    if kind in FUTURE_FAULT_KINDS:
-        raise c.fail(
-            f"fault kind {kind!r} is not yet supported by this version of ybstate "
-            f"(it arrives with {FUTURE_FAULT_KINDS[kind]})"
-        )
     if kind not in FAULT_KINDS:
         raise c.fail(f"unknown fault kind {kind!r} (expected one of {list(FAULT_KINDS)})")
     tenant = c.get("tenant", str)
@@ -461,6 +471,13 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
             raise c.fail(f"fault: 'steps' (how long the archiver stays down) must be 0 or more, found {down}")
         return FaultStep(
             number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, read=read, steps=down
+        )
+    if kind == "worker_stall":
+        worker = c.get("worker", int, 0)
+        if worker < 0:
+            raise c.fail(f"fault: 'worker' must be 0 or more, found {worker}")
+        return FaultStep(
+            number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, worker=worker
         )
     if kind == "archiver_stall":
         return FaultStep(
@@ -486,6 +503,31 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
     )
 
 
+def _restore(c: _Checker, number: int, t: _Timeline) -> RestoreStep:
+    source = c.get("source", str)
+    t.tenant(c, source)
+    target = c.get("target", str)
+    until = c.get("until", (int, str), "latest")
+    if isinstance(until, int) and until < 0:
+        raise c.fail(f"restore: 'until' must be a timestamp >= 0, a mark or 'latest', found {until}")
+    if isinstance(until, str) and until != "latest" and until not in t.marks and not t.lenient:
+        raise c.fail(
+            f"restore: 'until' names no mark defined before this step: {until!r} (marks: {sorted(t.marks)})"
+        )
+    numbers = {}
+    for key in ("backup_set", "workers", "capacity"):
+        numbers[key] = c.get(key, int, 0)
+        if numbers[key] < 0:
+            raise c.fail(f"restore: {key!r} must be 0 (the default) or more, found {numbers[key]}")
+    if not t.lenient:
+        if target in t.tables or target == "sys":
+            raise c.fail(f"restore: the target {target!r} names a tenant that exists at this step")
+        t.tables[target] = dict(t.tables[source])  # the standby: read-only, same table names
+    return RestoreStep(
+        number=number, source=source, target=target, until=until, wait=c.get("wait", bool, True), **numbers
+    )
+
+
 def _recycle_log(c: _Checker, number: int, t: _Timeline) -> RecycleLogStep:
     through = c.get("through", int, 0)
     if through < 0:
@@ -505,6 +547,7 @@ _PARSERS = {
     "archive_start": _archive_start,
     "archive_stop": _archive_stop,
     "recycle_log": _recycle_log,
+    "restore": _restore,
     "fault": _fault,
     "expect": _expect,
 }

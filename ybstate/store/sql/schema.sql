@@ -114,3 +114,29 @@ UNION ALL
 SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq,
        coalesce(payload ->> 'log_retention', 'backup_first')
 FROM events WHERE type = 'cluster.tenant_created';
+
+-- name: create_tenant_rows_macro
+-- tenant_rows(tenant_name, as_of): the tenant's rows holding exactly its transactions with
+-- commit_ts <= as_of, in the tables alive at as_of, one (table_name, rowkey, value) each:
+-- the SQL twin of `ybstate rows --tenant NAME --as-of T`. Tables go by name, so a standby
+-- compares with its source: tenant_rows('standby', T) EXCEPT tenant_rows('source', T).
+CREATE OR REPLACE MACRO tenant_rows(tenant_name, as_of) AS TABLE
+WITH cells AS (
+    SELECT c.table_id, c.rowkey, c.value, c.log_id, c.cell_no, x.commit_ts
+    FROM mutator_cells c
+    JOIN transactions x USING (tx_id)
+    WHERE x.outcome = 'committed' AND x.commit_ts <= as_of
+      AND c.tenant_id = (SELECT tenant_id FROM tenants WHERE name = tenant_name)
+),
+latest AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY table_id, rowkey ORDER BY commit_ts DESC, log_id DESC, cell_no DESC
+    ) AS newest
+    FROM cells
+)
+SELECT k.name AS table_name, l.rowkey, l.value
+FROM latest l
+JOIN cluster_tables k ON k.table_id = l.table_id
+WHERE l.newest = 1 AND l.value IS NOT NULL
+  AND k.created_ts <= as_of AND (k.dropped_ts IS NULL OR k.dropped_ts > as_of)
+ORDER BY 1, 2;

@@ -1,0 +1,127 @@
+"""Invariants of restores, over whole states (oracles: they may read the ghost)."""
+
+from __future__ import annotations
+
+from ybstate.cluster import ghost
+from ybstate.cluster.state import ClusterState, TenantStatus
+from ybstate.kernel import Invariant
+from ybstate.restore.events import RESTORE_PHASES
+from ybstate.restore.state import RestorePhase
+
+__all__ = ["RESTORE_INVARIANTS"]
+
+
+def _diff(found: dict, expected: dict) -> str:
+    missing = sorted(set(expected.items()) - set(found.items()))[:3]
+    extra = sorted(set(found.items()) - set(expected.items()))[:3]
+    return f"missing {missing}, unexpected {extra}"
+
+
+def completed_standby_is_the_source_at_t(state: ClusterState) -> str | None:
+    """PITR: a completed standby holds exactly the source's transactions with commit_ts <= T
+    (through the table mapping: tables keep their names), and is a read-only standby."""
+    for task in state.restores.values():
+        if task.phase is not RestorePhase.COMPLETED:
+            continue
+        standby = state.tenants[task.target_tenant_id]
+        if (
+            standby.writable
+            or standby.status is not TenantStatus.READ_ONLY
+            or standby.restored_to != task.until_ts
+        ):
+            return f"restore {task.task_id}: its standby is {standby}"
+        found = ghost.content(state, task.target_tenant_id)
+        expected = ghost.content_as_of(state, task.source_tenant_id, task.until_ts)
+        if found != expected:
+            return f"restore {task.task_id} to T={task.until_ts}: {_diff(found, expected)}"
+    return None
+
+
+def standby_shows_whole_transactions(state: ClusterState) -> str | None:
+    """Atomicity: from the end of its baseline on, at every step, a standby holds exactly
+    the source as of the last log entry its applier handled: whole transactions, in commit
+    order, never part of one."""
+    for task in state.restores.values():
+        if RestorePhase.RESTORING_INCREMENTAL not in task.phases:
+            continue
+        frozen = state.frozen[state.backup_sets[task.set_id].frozen_version]
+        through = max(frozen.log_id, task.restored_log_id)
+        found = ghost.content(state, task.target_tenant_id)
+        expected = ghost.content_at_log(state, task.source_tenant_id, through)
+        if found != expected:
+            return f"restore {task.task_id} after log id {through}: {_diff(found, expected)}"
+    return None
+
+
+def applier_takes_entries_in_order(state: ClusterState) -> str | None:
+    """Ordering: the applier has taken sequence numbers 1..applied with no gap and no
+    repeat; what waits in the reorder queue lies after it and was read; no more entries
+    are in flight than the queue's bound; the applier stops only at an entry past T."""
+    for task in state.restores.values():
+        if RestorePhase.RESTORING_INCREMENTAL not in task.phases:
+            continue
+        entries = state.restore_entries.get(task.task_id, ())
+        where = f"restore {task.task_id}"
+        if not 0 <= task.applied <= task.read <= task.entries == len(entries):
+            return (
+                f"{where}: applied {task.applied}, read {task.read}, of {task.entries} ({len(entries)} held)"
+            )
+        if list(task.rewritten) != sorted(set(task.rewritten)) or any(
+            not task.applied < s <= task.read for s in task.rewritten
+        ):
+            return f"{where}: reorder queue {task.rewritten} outside ({task.applied}, {task.read}]"
+        if task.read - task.applied > task.capacity:
+            return f"{where}: {task.read - task.applied} entries in flight, bound {task.capacity}"
+        if task.stopped and not (task.applied and entries[task.applied - 1].time > task.until_ts):
+            return f"{where}: stopped at entry {task.applied}, which is not past T"
+        if any(e.time > task.until_ts for e in entries[: task.applied - (1 if task.stopped else 0)]):
+            return f"{where}: applied an entry past T before stopping"
+    return None
+
+
+def restores_touch_only_their_standby(state: ClusterState) -> str | None:
+    """Isolation: a restore's mapping goes from the source's tables to its own standby's,
+    no two restores share a standby, and a standby is never writable."""
+    targets: dict[int, int] = {}
+    for task in state.restores.values():
+        if not task.target_tenant_id:
+            continue
+        if targets.setdefault(task.target_tenant_id, task.task_id) != task.task_id:
+            other = targets[task.target_tenant_id]
+            return f"restores {other} and {task.task_id} share tenant {task.target_tenant_id}"
+        if state.tenants[task.target_tenant_id].writable:
+            return f"restore {task.task_id}: standby {task.target_tenant_id} is writable"
+        for mapping in task.mapping:
+            source = state.tables.get(mapping.source_table_id)
+            target = state.tables.get(mapping.target_table_id)
+            if source is None or source.tenant_id != task.source_tenant_id:
+                return f"restore {task.task_id}: maps table {mapping.source_table_id}, not the source's"
+            if target is None or target.tenant_id != task.target_tenant_id or target.name != mapping.name:
+                return (
+                    f"restore {task.task_id}: maps to table {mapping.target_table_id}, "
+                    f"not its standby's {mapping.name!r}"
+                )
+    return None
+
+
+def restore_phases_move_forward(state: ClusterState) -> str | None:
+    """Each task went through the seed's phases along RESTORE_PHASES, never back."""
+    allowed = {(before, after) for (before, _), after in RESTORE_PHASES.items()}
+    for task in state.restores.values():
+        if task.phases[:1] != (RestorePhase.INIT,) or task.phases[-1] is not task.phase:
+            return f"restore {task.task_id}: phases {[p.value for p in task.phases]} now {task.phase.value}"
+        for before, after in zip(task.phases, task.phases[1:]):
+            if (before, after) not in allowed:
+                return f"restore {task.task_id}: {before.value} -> {after.value}"
+    return None
+
+
+RESTORE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
+    Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward),
+    Invariant(name="restore_applier_takes_entries_in_order", check=applier_takes_entries_in_order),
+    Invariant(name="restore_touches_only_its_standby", check=restores_touch_only_their_standby),
+    Invariant(name="restore_standby_shows_whole_transactions", check=standby_shows_whole_transactions),
+    Invariant(
+        name="restore_completed_standby_is_the_source_at_t", check=completed_standby_is_the_source_at_t
+    ),
+)
