@@ -358,7 +358,7 @@ def _drive_restore(run: _Run, task_id: int, budget: int | None = None) -> str:
     return (
         f"restore task {task_id} {task.phase.value}: standby {task.target_name!r} restored to "
         f"{task.until_ts} (backup set {task.set_id}, {task.applied} of {task.entries} archived entries, "
-        f"{task.applied_txns} transactions applied)"
+        f"{task.applied_txns} transaction{'' if task.applied_txns == 1 else 's'} applied)"
     )
 
 
