@@ -88,4 +88,7 @@ MACHINE_SCOPE = Scope(
     restore_capacity=3,
     worker_stalls=1,
     cancel_restores=True,
+    promote=True,
+    promotion_faults=2,
+    decommission=True,
 )

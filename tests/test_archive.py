@@ -690,7 +690,7 @@ FORGERIES = {
     _checkpoint_behind_the_last_one: "checkpoint at the read position, past the last one 17, found 15",
     _checkpoint_with_another_timestamp: "archived_ts of log id 16",
     _restart_at_the_read_position: "restart after the checkpoint at 6, found 9",
-    _start_at_the_checkpoint: "a start after the checkpoint 6, found 5",
+    _start_at_the_checkpoint: "a start after where archiving reached 6, found 5",
     _start_with_a_wrong_run_number: "archiving run of tenant 1001 2, found 1",
     _start_beyond_the_log: "a start log id in the kept log",
 }

@@ -47,6 +47,8 @@ from ybstate.cluster.reducer import apply, replay
 from ybstate.cluster.spec import INVARIANTS, start_events
 from ybstate.errors import ActionRejected
 from ybstate.history import sql_invariants
+from ybstate.promote.enabled import promote_enabled
+from ybstate.promote.tables import promotion_history_rows
 from ybstate.restore.actions import CancelRestore
 from ybstate.restore.enabled import restore_enabled
 from ybstate.restore.tables import restore_task_rows, schema_mapping_rows
@@ -63,6 +65,7 @@ VIEWS = {
     "tenant_archive_holes": archive_holes_rows,
     "__all_tenant_restore_task": restore_task_rows,
     "__all_tenant_schema_mapping": schema_mapping_rows,
+    "__all_tenant_promotion_history": promotion_history_rows,
 }
 
 
@@ -83,6 +86,8 @@ class ClusterMachine(RuleBasedStateMachine):
             note_statistic(f"a backup ended {task.phase.value}")
         for task in self.state.restores.values():
             note_statistic(f"a restore ended {task.phase.value}")
+        for promotion in self.state.promotions.values():
+            note_statistic(f"a promotion ended {promotion.status.value}")
         for archiver in self.state.archivers.values():
             note_statistic(
                 f"an archiver sealed {min(archiver.checkpoint.pieces, 3)}+ pieces, crashed {archiver.crashes}"
@@ -143,6 +148,19 @@ class ClusterMachine(RuleBasedStateMachine):
             if not actions:
                 return
             self._take(data.draw(st.sampled_from(actions), label="restore action"))
+            self.state_invariants_hold()
+
+    @precondition(lambda self: bool(promote_enabled(self.state, MACHINE_SCOPE)))
+    @rule(data=st.data())
+    def take_promotion_actions(self, data) -> None:
+        # Completed standbys are promoted (with or without catch-up), steps advance or fail
+        # (rolling back before the routing update), tenants are decommissioned; clients keep
+        # writing through the other rules, to whichever tenant a name routes to.
+        for _ in range(data.draw(st.integers(1, 8), label="burst")):
+            actions = promote_enabled(self.state, MACHINE_SCOPE)
+            if not actions:
+                return
+            self._take(data.draw(st.sampled_from(actions), label="promotion action"))
             self.state_invariants_hold()
 
     def _restorable(self, tenant: str) -> bool:

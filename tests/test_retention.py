@@ -821,3 +821,17 @@ def test_exploring_a_backup_first_tenant_with_a_crash_and_recycling_reaches_no_h
     assert {"recycled", "crashed"} <= seen
     assert {item for item in seen if isinstance(item, Hole)} == set()
     assert "crashed, its next entry recycled" not in seen
+
+
+def test_a_new_run_never_starts_behind_where_the_last_run_started():
+    # found by the Hypothesis machine: a run that covered nothing was stopped, and a start
+    # at an earlier log id (after the checkpoint, which had not moved) was accepted
+    state = world()
+    state, (started,) = act(state, StartArchive(tenant="shop", destination="/backup/shop", start_log_id=9))
+    state, _ = act(state, StopArchive(tenant="shop"))
+    assert state.archivers[SHOP].checkpoint.last_log_id == 0 and state.archivers[SHOP].reach == 8
+    with pytest.raises(ArchiveRejected, match="behind where archiving already started"):
+        decide(state, StartArchive(tenant="shop", destination="/backup/shop", start_log_id=3))
+    forged = attrs.evolve(started, seq=state.seq + 1, run=2, start_log_id=3)
+    with pytest.raises(EventOutOfOrder, match="a start after where archiving reached 9, found 3"):
+        apply(state, forged)

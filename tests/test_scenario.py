@@ -295,20 +295,6 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
     assert caught.value.path == str(path)
 
 
-@pytest.mark.parametrize("kind", ["promote", "decommission"])
-def test_protocol_step_kind_is_refused_by_name_as_not_yet_supported(tmp_path, kind):
-    error = _spec_error(tmp_path, f"""
-        [[steps]]
-        do = "freeze"
-
-        [[steps]]
-        do = "{kind}"
-        tenant = "shop"
-    """)
-    _at_step(error, 2)
-    assert f"step kind '{kind}' is not yet supported" in str(error)
-
-
 def test_put_value_that_is_not_a_string_is_refused(tmp_path):
     path = _spec(tmp_path, """
         [[steps]]

@@ -1,10 +1,12 @@
 """The SQL invariants in invariants/: silent on healthy histories, loud on planted faults.
 
 Healthy histories come from the cluster core (the quickstart scenario, seeded random
-walks, and restores driven to each of their ends). Each fault is planted by editing the
-stored events with DuckDB SQL, and breaks exactly one promise; the test states which
-invariants must then return rows, and that no other one does. The quickstart holds no
-restore, so faults of restores are planted in a copy of the restores history.
+walks, restores driven to each of their ends, and promotions rolled back, retried and
+completed, then decommissions). Each fault is planted by editing the stored events with
+DuckDB SQL, and breaks exactly one promise; the test states which invariants must then
+return rows, and that no other one does. The quickstart holds no restore, so faults of
+restores are planted in a copy of the restores history, and faults of promotions and
+decommissions in a copy of the promotions history.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from histories import RETENTION, duck_query, edit_payload, run_quickstart, simulated_history, store_history
+from test_promote_views import several_promotions
 from test_restore_views import several_restores
 
 from ybstate.history import invariants_dir, sql_invariants
@@ -90,9 +93,16 @@ def _restores(path: Path) -> None:
         store_history(store, driven.events, driven.state)
 
 
+def _promotions(path: Path) -> None:
+    driven = several_promotions()
+    with DuckDBStore(path) as store:
+        store_history(store, driven.events, driven.state)
+
+
 HEALTHY = {
     "quickstart": _quickstart,
     "restores": _restores,
+    "promotions": _promotions,
     "empty-tables": _empty_tables,
     "retention": _retention,
     "simulated-1": _simulated(1, 400),
@@ -418,7 +428,8 @@ def test_open_transaction_rows_say_which_way_the_lists_differ(quickstart_copy):
 
 
 def test_every_invariant_has_a_planted_violation():
-    assert set().union(*PLANTED.values(), *RESTORE_PLANTED.values()) == set(INVARIANTS)
+    planted = (*PLANTED.values(), *RESTORE_PLANTED.values(), *PROMOTE_PLANTED.values())
+    assert set().union(*planted) == set(INVARIANTS)
 
 
 # Planted faults of restores, in a copy of the restores history -----------------------------
@@ -521,6 +532,185 @@ def test_the_restores_history_reorders_rewrites_and_ends_every_way(healthy):
         "GROUP BY type ORDER BY type",
     )
     assert ends == [("restore.cancelled", 2), ("restore.completed", 2), ("restore.failed", 2)]
+
+
+# Planted faults of promotions, in a copy of the promotions history --------------------------
+# Its promotions: 1 rolled back at FENCE, 2 rolled back at SWITCH_SCHEMA (after its fence;
+# the old primary commits on), 3 completed; then the old primary decommissioned (read-only,
+# then fully), the standby spare fully, and two commits of the new primary.
+
+OLD_PRIMARY = 1001  # shop, the first tenant
+
+
+def _promotion_event(con, kind: str, promotion_id: int) -> int:
+    return _one(
+        con,
+        "SELECT min(seq) FROM events WHERE type = ? AND CAST(payload ->> 'promotion_id' AS BIGINT) = ?",
+        [kind, promotion_id],
+    )[0]
+
+
+def _payload_int(con, seq: int, key: str) -> int:
+    return _one(
+        con, "SELECT CAST(json_extract_string(payload, ?) AS BIGINT) FROM events WHERE seq = ?", [key, seq]
+    )[0]
+
+
+def _new_primary(con) -> int:
+    """The standby promotion 3 made the new primary."""
+    return _payload_int(con, _promotion_event(con, "promotion.started", 3), "standby_id")
+
+
+def _decommission_of(con, tenant_id: int) -> int:
+    """The seq of the tenant's first tenant.decommissioned event."""
+    return _one(
+        con, "SELECT min(seq) FROM events WHERE type = 'tenant.decommissioned' AND tenant_id = ?", [tenant_id]
+    )[0]
+
+
+def _spare(con) -> int:
+    return _one(con, "SELECT tenant_id FROM tenants WHERE name = 'spare'")[0]
+
+
+def _commits(con, tenant_id: int, after_seq: int, before_seq: int) -> list[tuple[int, int, int]]:
+    """(tx_id, log_id, seq) of the tenant's COMMIT entries between two seqs, in order."""
+    return con.execute(
+        "SELECT tx_id, log_id, seq FROM commit_log WHERE kind = 'COMMIT' AND tenant_id = ? "
+        "AND seq > ? AND seq < ? ORDER BY seq",
+        [tenant_id, after_seq, before_seq],
+    ).fetchall()
+
+
+def fence_below_the_last_commit(con) -> None:
+    """Promotion 3's fence point is recorded one log id before the old primary's last
+    commit: that commit now lies past the fence (and past the decommission's, which keeps
+    it)."""
+    fenced = _promotion_event(con, "promotion.fenced", 3)
+    (*_, (_, last_commit, _)) = _commits(con, OLD_PRIMARY, 0, fenced)
+    edit_payload(con, fenced, lambda p: p.update(fence_log_id=last_commit - 1))
+
+
+def rollback_not_recorded(con) -> None:
+    """Promotion 2's failed step is recorded as not rolling back: its fence stays, and the
+    old primary's commits after the rollback lie past it."""
+    seq = _promotion_event(con, "promotion.step_failed", 2)
+    edit_payload(con, seq, lambda p: p.update(rolled_back=False))
+
+
+def decommission_of_the_new_primary(con) -> None:
+    """The decommission of the standby spare is recorded as one of the new primary, which
+    commits after it."""
+    seq, new_primary = _decommission_of(con, _spare(con)), _new_primary(con)
+    con.execute("UPDATE events SET tenant_id = ? WHERE seq = ?", [new_primary, seq])
+    edit_payload(con, seq, lambda p: p.update(tenant_id=new_primary))
+
+
+# planting -> the invariants that must return rows (and no other may)
+PROMOTE_PLANTED: dict[Callable, set[str]] = {
+    fence_below_the_last_commit: {"promotion_no_commit_after_fence"},
+    rollback_not_recorded: {"promotion_no_commit_after_fence"},
+    decommission_of_the_new_primary: {"promotion_no_commit_after_fence"},
+}
+
+
+@pytest.fixture
+def promotions_copy(healthy, tmp_path) -> Path:
+    path = tmp_path / "planted-promotions.duckdb"
+    shutil.copy(healthy["promotions"], path)
+    return path
+
+
+def _plant(path: Path, plant: Callable) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        plant(con)
+    finally:
+        con.close()
+
+
+def _read(path: Path, read: Callable):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return read(con)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("plant", list(PROMOTE_PLANTED), ids=lambda plant: plant.__name__)
+def test_planted_promotion_violation_is_reported_by_the_invariant_that_checks_it(promotions_copy, plant):
+    _plant(promotions_copy, plant)
+    assert set(_violated(promotions_copy)) == PROMOTE_PLANTED[plant]
+
+
+def test_a_fence_below_a_commit_reports_it_under_the_promotion_and_the_decommission(promotions_copy):
+    def facts(con):
+        fenced = _promotion_event(con, "promotion.fenced", 3)
+        *_, last_commit = _commits(con, OLD_PRIMARY, 0, fenced)
+        return fenced, last_commit, _decommission_of(con, OLD_PRIMARY)
+
+    fenced, (tx_id, log_id, seq), decommissioned = _read(promotions_copy, facts)
+    _plant(promotions_copy, fence_below_the_last_commit)
+    # the decommission keeps the fence the old primary had: the planted one
+    assert _violated(promotions_copy)["promotion_no_commit_after_fence"] == [
+        (OLD_PRIMARY, tx_id, log_id, seq, log_id - 1, "promotion 3", fenced),
+        (OLD_PRIMARY, tx_id, log_id, seq, log_id - 1, "decommission", decommissioned),
+    ]
+
+
+def test_an_unrecorded_rollback_reports_the_commits_after_it(promotions_copy):
+    def facts(con):
+        fenced = _promotion_event(con, "promotion.fenced", 2)
+        rolled_back = _promotion_event(con, "promotion.step_failed", 2)
+        # what the old primary committed between the rollback and promotion 3's fence
+        after = _commits(con, OLD_PRIMARY, rolled_back, _promotion_event(con, "promotion.fenced", 3))
+        return fenced, _payload_int(con, fenced, "fence_log_id"), after
+
+    fenced, fence_log_id, after = _read(promotions_copy, facts)
+    assert len(after) == 2
+    _plant(promotions_copy, rollback_not_recorded)
+    assert _violated(promotions_copy)["promotion_no_commit_after_fence"] == [
+        (OLD_PRIMARY, tx_id, log_id, seq, fence_log_id, "promotion 2", fenced) for tx_id, log_id, seq in after
+    ]
+
+
+def test_a_decommission_fences_at_the_last_log_id_before_it(promotions_copy):
+    def facts(con):
+        decommissioned, new_primary = _decommission_of(con, _spare(con)), _new_primary(con)
+        (last_log_id,) = _one(con, "SELECT max(log_id) FROM commit_log WHERE seq < ?", [decommissioned])
+        return decommissioned, new_primary, last_log_id, _commits(con, new_primary, decommissioned, 1 << 62)
+
+    decommissioned, new_primary, last_log_id, after = _read(promotions_copy, facts)
+    assert len(after) == 2
+    _plant(promotions_copy, decommission_of_the_new_primary)
+    assert _violated(promotions_copy)["promotion_no_commit_after_fence"] == [
+        (new_primary, tx_id, log_id, seq, last_log_id, "decommission", decommissioned)
+        for tx_id, log_id, seq in after
+    ]
+
+
+def test_the_promotions_history_fences_rolls_back_and_decommissions(healthy):
+    # promotion_no_commit_after_fence is silent on it only if it reaches what it looks at
+    kinds = dict(
+        _rows(
+            healthy["promotions"],
+            "SELECT type, count(*) FROM events WHERE type IN ('promotion.fenced', "
+            "'promotion.step_failed', 'promotion.writes_enabled', 'tenant.decommissioned') GROUP BY type",
+        )
+    )
+    assert kinds == {
+        "promotion.fenced": 2,
+        "promotion.step_failed": 3,
+        "promotion.writes_enabled": 1,
+        "tenant.decommissioned": 3,
+    }
+    # the old primary committed past promotion 2's fence point, once it was rolled back
+    after_rollback = _rows(
+        healthy["promotions"],
+        "SELECT count(*) FROM commit_log c, events f WHERE c.kind = 'COMMIT' AND c.tenant_id = 1001 "
+        "AND f.type = 'promotion.fenced' AND CAST(f.payload ->> 'promotion_id' AS BIGINT) = 2 "
+        "AND c.log_id > CAST(f.payload ->> 'fence_log_id' AS BIGINT)",
+    )
+    assert after_rollback == [(2,)]
 
 
 # The files themselves ---------------------------------------------------------------------

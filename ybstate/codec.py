@@ -20,6 +20,7 @@ from ybstate.backup.events import BACKUP_EVENT_TAGS
 from ybstate.cluster.events import EVENT_TAGS
 from ybstate.dag import DAG_EVENT_TAGS
 from ybstate.errors import StoreError
+from ybstate.promote.events import PROMOTE_EVENT_TAGS
 from ybstate.restore.events import RESTORE_EVENT_TAGS
 
 __all__ = ["EventCodec", "make_converter", "make_codec", "UPCASTS", "TAG_OF", "CLASS_OF"]
@@ -30,6 +31,7 @@ TAG_OF: dict[type, str] = {
     **BACKUP_EVENT_TAGS,
     **ARCHIVE_EVENT_TAGS,
     **RESTORE_EVENT_TAGS,
+    **PROMOTE_EVENT_TAGS,
 }
 CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
 if len(CLASS_OF) != len(TAG_OF):

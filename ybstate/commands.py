@@ -27,12 +27,14 @@ from ybstate.errors import (
     DestinationNotAllowed,
     InvalidAction,
     NoFrozenVersion,
+    PromotionRejected,
     RestoreRejected,
     StartLogRecycled,
     UnknownBackup,
     UnknownRestore,
     UnknownTenant,
 )
+from ybstate.promote.actions import Decommission, StartPromotion
 from ybstate.restore.actions import StartRestore
 from ybstate.restore.state import RESTORE_STATUS_CODE, RestorePhase
 
@@ -49,6 +51,8 @@ __all__ = [
     "tenant_incremental_backup_stop",
     "tenant_restore_start",
     "tenant_restore_status",
+    "tenant_promote_standby",
+    "tenant_decommission",
     "RestoreStatus",
 ]
 
@@ -66,6 +70,7 @@ class ResultCode(enum.IntEnum):
     OB_ARCHIVE_LOG_RECYCLED = -9011
     OB_RESTORE_REJECTED = -9020
     OB_RESTORE_TASK_NOT_EXIST = -9021
+    OB_PROMOTION_REJECTED = -9030
 
 
 _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
@@ -77,6 +82,7 @@ _CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
     (StartLogRecycled, ResultCode.OB_ARCHIVE_LOG_RECYCLED),
     (RestoreRejected, ResultCode.OB_RESTORE_REJECTED),
     (UnknownRestore, ResultCode.OB_RESTORE_TASK_NOT_EXIST),
+    (PromotionRejected, ResultCode.OB_PROMOTION_REJECTED),
     (ArchiveRejected, ResultCode.OB_ARCHIVE_REJECTED),
     (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
 )
@@ -286,3 +292,19 @@ def tenant_restore_status(state: ClusterState, task_id: int) -> Reply:
         error=task.error,
     )
     return Reply(code=ResultCode.OB_SUCCESS, value=status)
+
+
+def tenant_promote_standby(
+    state: ClusterState, standby: str, old_primary: str, *, verify: bool = True, catch_up: bool = True
+) -> Reply:
+    """Start promoting ``standby`` in place of ``old_primary``; the value is the promotion id
+    (its steps follow; ``__all_tenant_promotion_history`` shows how it ended)."""
+    reply = _events_or_refusal(
+        state, StartPromotion(standby=standby, primary=old_primary, verify=verify, catch_up=catch_up)
+    )
+    return attrs.evolve(reply, value=reply.events[0].promotion_id) if reply.ok else reply
+
+
+def tenant_decommission(state: ClusterState, tenant: str, *, read_only: bool = True) -> Reply:
+    """Make ``tenant`` read-only, or (read_only=False, after read-only) remove it."""
+    return _events_or_refusal(state, Decommission(tenant=tenant, read_only=read_only))

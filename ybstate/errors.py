@@ -37,6 +37,7 @@ __all__ = [
     "RecycleRejected",
     "RestoreRejected",
     "UnknownRestore",
+    "PromotionRejected",
 ]
 
 
@@ -367,3 +368,12 @@ class UnknownRestore(ActionRejected, LookupError):
     def __init__(self, task_id: object, why: str = "does not exist") -> None:
         self.task_id = task_id
         super().__init__(f"restore task {task_id!r} {why}")
+
+
+class PromotionRejected(ActionRejected):
+    """A promotion or decommission that cannot be done, with the reason."""
+
+    def __init__(self, tenant: object, why: str) -> None:
+        self.tenant = tenant
+        self.why = why
+        super().__init__(f"promotion / decommission of {tenant!r}: {why}")

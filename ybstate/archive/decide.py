@@ -108,8 +108,8 @@ def _start(state: ClusterState, a: StartArchive) -> list[object]:
         if not sets:
             raise ArchiveRejected(a.tenant, "no completed backup set to extend; give a start log id")
         start = max(sets, key=lambda s: s.set_id).start_replay_log_id
-        if previous is not None and start <= previous.checkpoint.last_log_id:
-            start = previous.checkpoint.last_log_id + 1  # already archived: carry on after it
+        if previous is not None and start <= previous.reach:
+            start = previous.reach + 1  # already archived (or passed): carry on after it
     if not 1 <= start <= state.next_log_id:
         raise ArchiveRejected(a.tenant, f"start log id {start} is not in the log (1..{state.next_log_id})")
     if start <= state.recycled_through:
@@ -118,6 +118,12 @@ def _start(state: ClusterState, a: StartArchive) -> list[object]:
         raise ArchiveRejected(
             a.tenant,
             f"start log id {start} is already archived (checkpoint at {previous.checkpoint.last_log_id})",
+        )
+    if previous is not None and start <= previous.reach:
+        raise ArchiveRejected(
+            a.tenant,
+            f"start log id {start} is behind where archiving already started (run {previous.run} "
+            f"from log id {previous.run_start_log_id}): runs go forward",
         )
     hole = stopped_hole(previous, start)
     return [

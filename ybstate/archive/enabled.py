@@ -30,7 +30,7 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
         archiver = state.archivers.get(tenant.tenant_id)
         if archiver is None or archiver.status is ArchiverStatus.STOPPED:
             if archiver is None or archiver.run < scope.max_archive_runs:
-                start = 1 if archiver is None else archiver.checkpoint.last_log_id + 1
+                start = 1 if archiver is None else archiver.reach + 1
                 start = max(start, state.recycled_through + 1)
                 if start <= state.next_log_id:
                     destination = f"{state.config.backup_root}/{name}"

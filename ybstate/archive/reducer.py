@@ -56,8 +56,9 @@ def _started(state: ClusterState, e: ArchiveStarted) -> ClusterState:
     checkpoint = (
         Checkpoint(last_log_id=0, archived_ts=0, pieces=0) if previous is None else previous.checkpoint
     )
-    if e.start_log_id <= checkpoint.last_log_id:
-        raise EventOutOfOrder("a start after the checkpoint", checkpoint.last_log_id + 1, e.start_log_id)
+    reach = 0 if previous is None else previous.reach
+    if e.start_log_id <= reach:
+        raise EventOutOfOrder("a start after where archiving reached", reach + 1, e.start_log_id)
     if not state.recycled_through < e.start_log_id <= state.next_log_id:
         raise EventOutOfOrder(
             "a start log id in the kept log", (state.recycled_through + 1, state.next_log_id), e.start_log_id

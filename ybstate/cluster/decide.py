@@ -59,6 +59,7 @@ from ybstate.errors import (
     UnknownTenant,
     UnknownTransaction,
 )
+from ybstate.promote.decide import PROMOTE_DECIDERS
 from ybstate.restore.decide import RESTORE_DECIDERS
 
 __all__ = ["decide", "MAX_TABLETS"]
@@ -274,6 +275,7 @@ _DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     **BACKUP_DECIDERS,
     **ARCHIVE_DECIDERS,
     **RESTORE_DECIDERS,
+    **PROMOTE_DECIDERS,
     **DAG_DECIDERS,
     Start: _start,
     CreateTenant: _create_tenant,

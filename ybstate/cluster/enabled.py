@@ -28,6 +28,7 @@ from ybstate.cluster.actions import (
     Write,
 )
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, TenantStatus
+from ybstate.promote.enabled import promote_enabled
 from ybstate.restore.enabled import restore_enabled
 
 __all__ = ["Scope", "enabled", "setup_actions", "simulation_scope"]
@@ -84,6 +85,12 @@ class Scope:
     restore_capacity: int = 0
     worker_stalls: int = 0
     cancel_restores: bool = False
+    # Promotion: whether completed standbys may be promoted (with and without catch-up),
+    # how many promotion steps may fail in all, and whether non-writable tenants may be
+    # decommissioned.
+    promote: bool = False
+    promotion_faults: int = 0
+    decommission: bool = False
 
 
 def simulation_scope(tenants: int = 3, keys: int = 8, *, values: tuple[str, ...] = ("x", "y")) -> Scope:
@@ -139,6 +146,7 @@ def enabled(state: ClusterState, scope: Scope) -> list[object]:
     actions.extend(backup_enabled(state, scope))
     actions.extend(archive_enabled(state, scope))
     actions.extend(restore_enabled(state, scope))
+    actions.extend(promote_enabled(state, scope))
     return actions
 
 

@@ -26,6 +26,8 @@ _HASHED_MAPS = (
     "archivers",
     "pieces",
     "restores",
+    "routing",
+    "promotions",
 )
 
 
@@ -47,6 +49,7 @@ def _counters(state: ClusterState) -> tuple:
         state.task_failures,
         state.recycled_through,
         state.next_restore_task_id,
+        state.next_promotion_id,
     )
 
 

@@ -48,6 +48,7 @@ from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
 from ybstate.gcpause import paused_gc
 from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.promote.reducer import PROMOTE_HANDLERS
 from ybstate.restore.reducer import RESTORE_HANDLERS
 
 __all__ = ["apply", "replay", "EMPTY", "tenant_baselines"]
@@ -94,6 +95,7 @@ def _started(state: ClusterState, e: ClusterStarted) -> ClusterState:
         clock=e.time,
         tenants=state.tenants.set(SYS_TENANT_ID, sys_tenant),
         tenant_index=state.tenant_index.set(SYS_TENANT_NAME, SYS_TENANT_ID),
+        routing=state.routing.set(SYS_TENANT_NAME, SYS_TENANT_ID),
     )
 
 
@@ -117,6 +119,7 @@ def _tenant_created(state: ClusterState, e: TenantCreated) -> ClusterState:
         next_tenant_id=e.tenant_id + 1,
         tenants=state.tenants.set(e.tenant_id, tenant),
         tenant_index=state.tenant_index.set(e.name, e.tenant_id),
+        routing=state.routing.set(e.name, e.tenant_id),
     )
 
 
@@ -348,6 +351,7 @@ _HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     **BACKUP_HANDLERS,
     **ARCHIVE_HANDLERS,
     **RESTORE_HANDLERS,
+    **PROMOTE_HANDLERS,
     **DAG_HANDLERS,
     ClusterStarted: _started,
     TenantCreated: _tenant_created,

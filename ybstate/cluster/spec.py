@@ -13,12 +13,16 @@ from ybstate.cluster.invariants import CLUSTER_INVARIANTS
 from ybstate.cluster.reducer import EMPTY, apply, replay
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import Spec
+from ybstate.promote.invariants import PROMOTE_INVARIANTS
 from ybstate.restore.invariants import RESTORE_INVARIANTS
 
 __all__ = ["INVARIANTS", "cluster_spec", "start_events", "start_state"]
 
-INVARIANTS = CLUSTER_INVARIANTS + BACKUP_INVARIANTS + ARCHIVE_INVARIANTS + RESTORE_INVARIANTS
-"""Every state invariant of the model: the cluster's, the backups', archiving's, restores'."""
+INVARIANTS = (
+    CLUSTER_INVARIANTS + BACKUP_INVARIANTS + ARCHIVE_INVARIANTS + RESTORE_INVARIANTS + PROMOTE_INVARIANTS
+)
+"""Every state invariant of the model: the cluster's, the backups', archiving's, restores'
+and promotions'."""
 
 
 def start_events(scope: Scope) -> list[object]:

@@ -97,6 +97,7 @@ class Tenant:
     writable: bool = True
     log_retention: LogRetention = LogRetention.BACKUP_FIRST
     restored_to: int = 0  # a completed standby: the restore point T it holds
+    fenced_log_id: int = 0  # fenced (promotion) or decommissioned: no commit after this log id
 
 
 @attrs.frozen(kw_only=True)
@@ -264,6 +265,10 @@ class ClusterState:
     # Restores (ybstate.restore).
     restores: HMap = HMap()  # task_id -> RestoreTask
     next_restore_task_id: int = 1
+    # Promotion and decommission (ybstate.promote): where each tenant name routes.
+    routing: HMap = HMap()  # name -> tenant_id
+    promotions: HMap = HMap()  # promotion_id -> PromotionTask
+    next_promotion_id: int = 1
     pieces: HMap = HMap()  # (tenant_id, piece_no) -> Piece
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.

@@ -64,6 +64,8 @@ from ybstate.cluster.events import (
 from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import ActionRejected, YbstateError
+from ybstate.promote import actions as pa
+from ybstate.promote import events as pe
 from ybstate.restore import actions as rs
 from ybstate.restore.events import (
     EntryApplied,
@@ -131,7 +133,37 @@ def _restore_started(state: ClusterState, e: RestoreStarted) -> rs.StartRestore:
     )
 
 
+def _promotion_started(state: ClusterState, e: pe.PromotionStarted) -> pa.StartPromotion:
+    return pa.StartPromotion(
+        standby=_tenant_name(state, e.standby_id),
+        primary=_tenant_name(state, e.primary_id),
+        verify=e.verify,
+        catch_up=e.catch_up,
+    )
+
+
+def _promotion_failed(state: ClusterState, e: pe.PromotionStepFailed) -> object:
+    if e.fault:
+        return pa.FailPromotionStep(promotion_id=e.promotion_id, reason=e.reason)
+    return pa.AdvancePromotion(promotion_id=e.promotion_id)
+
+
+def _advance_promotion(state: ClusterState, e) -> pa.AdvancePromotion:
+    return pa.AdvancePromotion(promotion_id=e.promotion_id)
+
+
 _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    pe.PromotionStarted: _promotion_started,
+    pe.StandbyVerified: _advance_promotion,
+    pe.PrimaryFenced: _advance_promotion,
+    pe.CaughtUp: _advance_promotion,
+    pe.SchemaSwitched: _advance_promotion,
+    pe.RoutingUpdated: _advance_promotion,
+    pe.WritesEnabled: _advance_promotion,
+    pe.PromotionStepFailed: _promotion_failed,
+    pe.TenantDecommissioned: lambda s, e: pa.Decommission(
+        tenant=_tenant_name(s, e.tenant_id), read_only=e.read_only
+    ),
     RestoreStarted: _restore_started,
     RestorePreparing: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),
     RestorePrepared: lambda s, e: rs.AdvanceRestore(task_id=e.task_id),

@@ -55,6 +55,8 @@ from ybstate.restore.verify import compare, expected_content, standby_content
 __all__ = [
     "OWNER_PREFIX",
     "RESTORE_DECIDERS",
+    "Scratch",
+    "standby_txn",
     "fetch_task_name",
     "finish_fetch",
     "pending_of",
@@ -125,7 +127,7 @@ def _start(state: ClusterState, a: StartRestore) -> list[object]:
     ]
 
 
-class _Scratch:
+class Scratch:
     """Events of one decision, each applied to a scratch state as it is made."""
 
     def __init__(self, state: ClusterState) -> None:
@@ -163,7 +165,7 @@ def _prepare(state: ClusterState, task: RestoreTask) -> list[object]:
         for i, t in enumerate(schema)
     )
     dag_id = state.next_dag_id if chosen.tablets else 0
-    scratch = _Scratch(state)
+    scratch = Scratch(state)
     scratch.add(
         RestorePrepared(
             seq=scratch.seq,
@@ -227,13 +229,13 @@ def finish_fetch(state: ClusterState, owner: str, task_name: str, seq: int, time
     ]
     if stored.rows:
         cells = tuple(Cell(table_id=mapped.target_table_id, rowkey=k, value=v) for k, v in stored.rows)
-        events.extend(_standby_txn(state, task, tx_id, cells, seq + 1))
+        events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1))
     return events
 
 
-def _standby_txn(state: ClusterState, task: RestoreTask, tx_id: int, cells, seq: int) -> list[object]:
-    """One transaction of the standby: its MUTATOR and COMMIT entries."""
-    ids = {"tenant_id": task.target_tenant_id, "tx_id": tx_id}
+def standby_txn(state: ClusterState, tenant_id: int, tx_id: int, cells, seq: int) -> list[object]:
+    """One transaction of a standby: its MUTATOR and COMMIT entries."""
+    ids = {"tenant_id": tenant_id, "tx_id": tx_id}
     return [
         MutatorLogged(seq=seq, time=state.clock + 1, log_id=state.next_log_id, cells=cells, **ids),
         TransactionCommitted(seq=seq + 1, time=state.clock + 2, log_id=state.next_log_id + 1, **ids),
@@ -381,7 +383,7 @@ def _apply_entry(state: ClusterState, a: ApplyEntry) -> list[object]:
         raise UnknownRestore(task.task_id, f"waits for entry {entry_seq} in its reorder queue")
     entry = state.restore_entries[task.task_id][task.applied]
     outcome, extra = applier_outcome(state, task, entry)
-    scratch = _Scratch(state)
+    scratch = Scratch(state)
     applied = EntryApplied(
         seq=scratch.seq,
         time=state.clock,
@@ -393,8 +395,10 @@ def _apply_entry(state: ClusterState, a: ApplyEntry) -> list[object]:
     )
     scratch.add(applied)
     if outcome == "applied":
-        cells = state.restore_buffers[task.task_id][entry.tx_id]
-        for event in _standby_txn(scratch.state, task, applied.target_tx_id, cells, scratch.seq):
+        cells = rewrite_cells(task, state.restore_buffers[task.task_id][entry.tx_id])
+        for event in standby_txn(
+            scratch.state, task.target_tenant_id, applied.target_tx_id, cells, scratch.seq
+        ):
             scratch.add(event)
     elif outcome == "table created":
         scratch.decided(CreateTable(tenant=task.target_name, table=entry.name, tablets=len(entry.tablets)))
@@ -402,6 +406,17 @@ def _apply_entry(state: ClusterState, a: ApplyEntry) -> list[object]:
         target = state.tables[applied.target_table_id]
         scratch.decided(DropTable(tenant=task.target_name, table=target.name))
     return scratch.events
+
+
+def rewrite_cells(task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+    """A transaction's cells with the source table ids rewritten to the standby's."""
+    rewritten = []
+    for cell in cells:
+        mapped = task.mapped(cell.table_id)
+        if mapped is None or mapped.dropped:
+            raise UnknownRestore(task.task_id, f"maps no live standby table for source table {cell.table_id}")
+        rewritten.append(Cell(table_id=mapped.target_table_id, rowkey=cell.rowkey, value=cell.value))
+    return tuple(rewritten)
 
 
 def applier_outcome(state: ClusterState, task: RestoreTask, entry: object) -> tuple[str, dict]:

@@ -11,6 +11,18 @@ from ybstate.restore.state import RestorePhase
 __all__ = ["RESTORE_INVARIANTS"]
 
 
+def _moved_on(state: ClusterState, tenant_id: int) -> bool:
+    """Whether the standby has moved on since its restore: a promotion replayed more into
+    it or made it a writable primary (the promotion's invariants take over), or it was
+    removed."""
+    if state.tenants[tenant_id].status is TenantStatus.DECOMMISSIONED:
+        return True
+    return any(
+        p.standby_id == tenant_id and (p.caught_up_through or p.status.value == "COMPLETED")
+        for p in state.promotions.values()
+    )
+
+
 def _diff(found: dict, expected: dict) -> str:
     missing = sorted(set(expected.items()) - set(found.items()))[:3]
     extra = sorted(set(found.items()) - set(expected.items()))[:3]
@@ -21,7 +33,7 @@ def completed_standby_is_the_source_at_t(state: ClusterState) -> str | None:
     """PITR: a completed standby holds exactly the source's transactions with commit_ts <= T
     (through the table mapping: tables keep their names), and is a read-only standby."""
     for task in state.restores.values():
-        if task.phase is not RestorePhase.COMPLETED:
+        if task.phase is not RestorePhase.COMPLETED or _moved_on(state, task.target_tenant_id):
             continue
         standby = state.tenants[task.target_tenant_id]
         if (
@@ -42,7 +54,7 @@ def standby_shows_whole_transactions(state: ClusterState) -> str | None:
     the source as of the last log entry its applier handled: whole transactions, in commit
     order, never part of one."""
     for task in state.restores.values():
-        if RestorePhase.RESTORING_INCREMENTAL not in task.phases:
+        if RestorePhase.RESTORING_INCREMENTAL not in task.phases or _moved_on(state, task.target_tenant_id):
             continue
         frozen = state.frozen[state.backup_sets[task.set_id].frozen_version]
         through = max(frozen.log_id, task.restored_log_id)
@@ -89,14 +101,14 @@ def restores_touch_only_their_standby(state: ClusterState) -> str | None:
         if targets.setdefault(task.target_tenant_id, task.task_id) != task.task_id:
             other = targets[task.target_tenant_id]
             return f"restores {other} and {task.task_id} share tenant {task.target_tenant_id}"
-        if state.tenants[task.target_tenant_id].writable:
+        if state.tenants[task.target_tenant_id].writable and not _moved_on(state, task.target_tenant_id):
             return f"restore {task.task_id}: standby {task.target_tenant_id} is writable"
         for mapping in task.mapping:
             source = state.tables.get(mapping.source_table_id)
             target = state.tables.get(mapping.target_table_id)
             if source is None or source.tenant_id != task.source_tenant_id:
                 return f"restore {task.task_id}: maps table {mapping.source_table_id}, not the source's"
-            if target is None or target.tenant_id != task.target_tenant_id or target.name != mapping.name:
+            if target is None or target.tenant_id != task.target_tenant_id:
                 return (
                     f"restore {task.task_id}: maps to table {mapping.target_table_id}, "
                     f"not its standby's {mapping.name!r}"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import immutables
 
-from ybstate.cluster.state import Cell, ClusterState, Tenant, TenantStatus, evolve_state
+from ybstate.cluster.state import ClusterState, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
 from ybstate.restore.decide import applier_outcome, pending_of
@@ -171,16 +171,6 @@ def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
     return _set(state, e, _moved(task, e, rewritten=tuple(sorted((*task.rewritten, e.entry_seq)))))
 
 
-def _rewrite_cells(task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
-    rewritten = []
-    for cell in cells:
-        mapped = task.mapped(cell.table_id)
-        if mapped is None or mapped.dropped:
-            raise EventOutOfOrder(f"a mapped table in restore {task.task_id}", "mapped", cell.table_id)
-        rewritten.append(Cell(table_id=mapped.target_table_id, rowkey=cell.rowkey, value=cell.value))
-    return tuple(rewritten)
-
-
 def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     task = _task(state, e)
     if task.stopped or e.entry_seq != task.applied + 1 or e.entry_seq not in task.rewritten:
@@ -212,9 +202,10 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     if outcome == "past T":
         changes["stopped"] = True
     elif outcome == "buffered":
-        cells = buffers.get(entry.tx_id, ()) + _rewrite_cells(task, entry.cells)
-        buffers = buffers.set(entry.tx_id, cells)
-    elif outcome in ("applied", "in baseline", "dropped"):
+        # Source cells: a transaction that commits before the freeze (in the baseline) may
+        # have written a table the set's schema no longer has; only applied ones are rewritten.
+        buffers = buffers.set(entry.tx_id, buffers.get(entry.tx_id, ()) + entry.cells)
+    elif outcome in ("applied", "in baseline", "dropped") and hasattr(entry, "tx_id"):
         if entry.tx_id in buffers:
             buffers = buffers.delete(entry.tx_id)
         if outcome == "applied":

@@ -45,6 +45,9 @@ from ybstate.errors import (
     UnknownTenant,
     YbstateError,
 )
+from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
+from ybstate.promote.decide import archived_through, catch_up_target
+from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
@@ -61,11 +64,13 @@ from ybstate.scenario.steps import (
     ArchiveStopStep,
     BackupStep,
     CreateTableStep,
+    DecommissionStep,
     DropTableStep,
     ExpectStep,
     FaultStep,
     FreezeStep,
     MarkStep,
+    PromoteStep,
     RecycleLogStep,
     RestoreStep,
     Scenario,
@@ -129,6 +134,8 @@ class _Run:
         self.restoring: list[int] = []  # restores started with wait = false, still running
         self.fetch_faults: list[_ArmedFault] = []  # armed tablet_fetch_fail faults
         self.stalls: dict[int, int] = {}  # source tenant id -> worker of its next restore to stall
+        # standby tenant id -> {promotion step: failures still to inject}
+        self.promotion_faults: dict[int, dict[PromotionStep, int]] = {}
         self.rng = random.Random(scenario.seed)  # the protocol's internal choices
 
     def do(self, action: object) -> list[object]:
@@ -293,6 +300,11 @@ def _fault(run: _Run, step: FaultStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
     if tenant is None:
         raise UnknownTenant(step.tenant)
+    if step.kind == "promotion_step_fail":
+        failing = run.promotion_faults.setdefault(tenant.tenant_id, {})
+        failing[step.promotion_step] = failing.get(step.promotion_step, 0) + step.times
+        what = step.promotion_step.value
+        return f"armed: step {what} of the next promotion of {step.tenant!r} fails {step.times} time(s)"
     if step.kind == "worker_stall":
         run.stalls[tenant.tenant_id] = step.worker
         return f"armed: worker {step.worker} of the next restore of {step.tenant!r} stalls when it replays"
@@ -398,6 +410,49 @@ def _next_restore_action(run: _Run, task_id: int) -> object:
     return AdvanceRestore(task_id=task_id)
 
 
+def _promote(run: _Run, step: PromoteStep) -> str:
+    action = StartPromotion(
+        standby=step.standby, primary=step.primary, verify=step.verify, catch_up=step.catch_up
+    )
+    (started,) = run.do(action)
+    promotion_id = started.promotion_id
+    faults = run.promotion_faults.get(started.standby_id, {})
+    while not run.state.promotions[promotion_id].final:
+        task = run.state.promotions[promotion_id]
+        if faults.get(task.next_step):
+            faults[task.next_step] -= 1
+            run.do(
+                FailPromotionStep(
+                    promotion_id=promotion_id, reason=f"{task.next_step.value} failed (scenario fault)"
+                )
+            )
+            continue
+        if task.next_step is PromotionStep.CATCH_UP and archived_through(run.state, task) < catch_up_target(
+            run.state, task
+        ):
+            archiver = run.state.archivers.get(task.primary_id)
+            if (
+                archiver is not None
+                and archiver.status is ArchiverStatus.RUNNING
+                and not run.held.get(task.primary_id)
+            ):
+                _catch_up(run, archiver)  # the catch-up waits for archiving to reach the last commit
+        run.do(AdvancePromotion(promotion_id=promotion_id))
+    task = run.state.promotions[promotion_id]
+    if task.status is PromotionStatus.ROLLED_BACK:
+        return f"promotion {promotion_id} ROLLED_BACK: {task.error}"
+    lost = f"lost transactions {list(task.lost)}" if task.lost else "nothing lost"
+    return (
+        f"promotion {promotion_id} COMPLETED: {task.primary_name!r} is tenant {task.standby_id} "
+        f"(the old primary is {run.state.tenants[task.primary_id].name!r}); {lost}"
+    )
+
+
+def _decommission(run: _Run, step: DecommissionStep) -> str:
+    run.do(Decommission(tenant=step.tenant, read_only=step.read_only))
+    return f"tenant {step.tenant!r} {'read-only' if step.read_only else 'removed'}"
+
+
 def _recycle_log(run: _Run, step: RecycleLogStep) -> str:
     (event,) = run.do(RecycleLog(through=step.through))
     return f"log recycled through log id {event.through}"
@@ -417,6 +472,8 @@ def _kind(step: object) -> str:
         ArchiveStopStep: "archive_stop",
         RecycleLogStep: "recycle_log",
         RestoreStep: "restore",
+        PromoteStep: "promote",
+        DecommissionStep: "decommission",
         FaultStep: "fault",
         ExpectStep: "expect",
     }[type(step)]
@@ -557,6 +614,8 @@ _RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
     ArchiveStopStep: _archive_stop,
     RecycleLogStep: _recycle_log,
     RestoreStep: _restore,
+    PromoteStep: _promote,
+    DecommissionStep: _decommission,
     FaultStep: _fault,
     ExpectStep: _expect,
 }

@@ -19,6 +19,7 @@ import attrs
 
 from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.errors import SpecError
+from ybstate.promote.state import PromotionStep
 
 __all__ = [
     "Scenario",
@@ -36,22 +37,26 @@ __all__ = [
     "ArchiveStopStep",
     "RecycleLogStep",
     "RestoreStep",
+    "PromoteStep",
+    "DecommissionStep",
     "FaultStep",
     "ExpectStep",
     "parse_scenario",
     "load_scenario",
     "CLUSTER_STEP_KINDS",
-    "PROTOCOL_STEP_KINDS",
 ]
 
-# Step kinds of DESIGN 9 that concern the protocol; each arrives with its feature.
-PROTOCOL_STEP_KINDS = {
-    "promote": "standby promotion (issue 6)",
-    "decommission": "decommission (issue 6)",
-}
 
 # Fault kinds of DESIGN 9 this version injects.
-FAULT_KINDS = ("tablet_copy_fail", "archiver_crash", "archiver_stall", "worker_stall", "tablet_fetch_fail")
+FAULT_KINDS = (
+    "tablet_copy_fail",
+    "archiver_crash",
+    "archiver_stall",
+    "worker_stall",
+    "tablet_fetch_fail",
+    "promotion_step_fail",
+)
+PROMOTION_STEPS = {step.value.lower(): step for step in PromotionStep}
 LOG_RETENTIONS = {mode.value: mode for mode in LogRetention}
 
 
@@ -170,6 +175,7 @@ class FaultStep:
     read: int = 0
     steps: int = 0
     worker: int = 0
+    promotion_step: PromotionStep | None = None  # promotion_step_fail: the step that fails
 
 
 @attrs.frozen(kw_only=True)
@@ -184,6 +190,26 @@ class RestoreStep:
     workers: int  # 0: the cluster's restore_workers
     capacity: int  # 0: twice the workers
     wait: bool
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class PromoteStep:
+    """Promote ``standby`` in place of ``primary`` (tenant_promote_standby)."""
+
+    number: int
+    standby: str
+    primary: str
+    verify: bool
+    catch_up: bool
+    expect_rejected: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class DecommissionStep:
+    number: int
+    tenant: str
+    read_only: bool
     expect_rejected: bool = False
 
 
@@ -217,6 +243,8 @@ Step = (
     | ArchiveStopStep
     | RecycleLogStep
     | RestoreStep
+    | PromoteStep
+    | DecommissionStep
     | FaultStep
     | ExpectStep
 )
@@ -472,6 +500,19 @@ def _fault(c: _Checker, number: int, t: _Timeline) -> FaultStep:
         return FaultStep(
             number=number, kind=kind, tenant=tenant, table=None, tablet=None, times=1, read=read, steps=down
         )
+    if kind == "promotion_step_fail":
+        step = c.get("step", str)
+        if step not in PROMOTION_STEPS:
+            raise c.fail(f"fault: 'step' must be one of {sorted(PROMOTION_STEPS)}, found {step!r}")
+        return FaultStep(
+            number=number,
+            kind=kind,
+            tenant=tenant,
+            table=None,
+            tablet=None,
+            times=c.positive("times", 1),
+            promotion_step=PROMOTION_STEPS[step],
+        )
     if kind == "worker_stall":
         worker = c.get("worker", int, 0)
         if worker < 0:
@@ -528,6 +569,32 @@ def _restore(c: _Checker, number: int, t: _Timeline) -> RestoreStep:
     )
 
 
+def _promote(c: _Checker, number: int, t: _Timeline) -> PromoteStep:
+    standby, primary = c.get("standby", str), c.get("primary", str)
+    t.tenant(c, standby)
+    t.tenant(c, primary)
+    step = PromoteStep(
+        number=number,
+        standby=standby,
+        primary=primary,
+        verify=c.get("verify", bool, True),
+        catch_up=c.get("catch_up", bool, True),
+    )
+    if not t.lenient:
+        # The standby takes over the name and the old primary is renamed <name>@<id>, or,
+        # if a fault rolls the promotion back, both keep their names: either way is valid.
+        t.tables[f"{primary}@"] = dict(t.tables[primary])
+        t.tables[primary] = {**t.tables[primary], **t.tables[standby]}
+    return step
+
+
+def _decommission(c: _Checker, number: int, t: _Timeline) -> DecommissionStep:
+    tenant = c.get("tenant", str)
+    base, renamed, _ = tenant.partition("@")  # an old primary: <name>@<tenant id>
+    t.tenant(c, f"{base}@" if renamed else tenant)
+    return DecommissionStep(number=number, tenant=tenant, read_only=c.get("read_only", bool, True))
+
+
 def _recycle_log(c: _Checker, number: int, t: _Timeline) -> RecycleLogStep:
     through = c.get("through", int, 0)
     if through < 0:
@@ -548,6 +615,8 @@ _PARSERS = {
     "archive_stop": _archive_stop,
     "recycle_log": _recycle_log,
     "restore": _restore,
+    "promote": _promote,
+    "decommission": _decommission,
     "fault": _fault,
     "expect": _expect,
 }
@@ -599,11 +668,6 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         c = _Checker(path, number, raw, "step")
         kind = c.get("do", str)
         c.what = kind
-        if kind in PROTOCOL_STEP_KINDS:
-            raise c.fail(
-                f"step kind {kind!r} is not yet supported by this version of ybstate "
-                f"(it arrives with {PROTOCOL_STEP_KINDS[kind]})"
-            )
         parser = _PARSERS.get(kind)
         if parser is None:
             raise c.fail(f"unknown step kind {kind!r} (expected one of {sorted(_PARSERS)})")

@@ -24,7 +24,7 @@ MEMORY = ":memory:"
 
 # Files of views over the events, created (or replaced) whenever a history is opened for
 # writing, in this order.
-VIEW_FILES = ("schema.sql", "backup_views.sql", "archive_views.sql", "restore_views.sql")
+VIEW_FILES = ("schema.sql", "backup_views.sql", "archive_views.sql", "restore_views.sql", "promote_views.sql")
 
 _ARROW_SCHEMA = pa.schema(
     [

@@ -104,16 +104,54 @@ FROM events
 WHERE type = 'cluster.mark_recorded';
 
 -- name: create_tenants_view
--- Every tenant created, with its id and name (the system tenant, id 1, is 'sys') and its
--- log retention mode: 'backup_first' (a running archiver pins the log it has not sealed)
--- or 'business_first' (the log is recycled anyway; the archive gets a hole).
+-- Every tenant created, with its id, its current name and role (the system tenant, id 1,
+-- is 'sys'), and its log retention mode: 'backup_first' (a running archiver pins the log
+-- it has not sealed) or 'business_first' (the log is recycled anyway; the archive gets a
+-- hole). A promotion renames: at its schema switch the standby takes the tenant's name
+-- and the old primary becomes <name>@<id> (a rollback gives the names back), and when
+-- writes are enabled the standby becomes a primary.
 CREATE OR REPLACE VIEW tenants AS
-SELECT 1 AS tenant_id, 'sys' AS name, 'primary' AS role, seq AS created_seq, 'backup_first' AS log_retention
-FROM events WHERE type = 'cluster.started'
-UNION ALL
-SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq,
-       coalesce(payload ->> 'log_retention', 'backup_first')
-FROM events WHERE type = 'cluster.tenant_created';
+WITH created AS (
+    SELECT 1 AS tenant_id, 'sys' AS name, 'primary' AS role, seq AS created_seq,
+           'backup_first' AS log_retention
+    FROM events WHERE type = 'cluster.started'
+    UNION ALL
+    SELECT tenant_id, payload ->> 'name', payload ->> 'role', seq,
+           coalesce(payload ->> 'log_retention', 'backup_first')
+    FROM events WHERE type = 'cluster.tenant_created'
+),
+promotions AS (
+    SELECT CAST(payload ->> 'promotion_id' AS BIGINT) AS promotion_id,
+           CAST(payload ->> 'primary_id' AS BIGINT) AS primary_id,
+           CAST(payload ->> 'standby_id' AS BIGINT) AS standby_id
+    FROM events WHERE type = 'promotion.started'
+),
+steps AS (
+    SELECT e.seq, e.type, e.payload, p.primary_id, p.standby_id
+    FROM events e JOIN promotions p ON p.promotion_id = CAST(e.payload ->> 'promotion_id' AS BIGINT)
+    WHERE e.type IN ('promotion.schema_switched', 'promotion.step_failed', 'promotion.writes_enabled')
+),
+renames AS (
+    SELECT primary_id AS tenant_id, seq, payload ->> 'primary_name' AS name
+    FROM steps WHERE coalesce(payload ->> 'primary_name', '') <> ''
+    UNION ALL
+    SELECT standby_id, seq, payload ->> 'standby_name'
+    FROM steps WHERE coalesce(payload ->> 'standby_name', '') <> ''
+),
+named AS (
+    SELECT tenant_id, arg_max(name, seq) AS name FROM renames GROUP BY tenant_id
+),
+promoted AS (
+    SELECT DISTINCT standby_id AS tenant_id FROM steps WHERE type = 'promotion.writes_enabled'
+)
+SELECT c.tenant_id,
+       coalesce(n.name, c.name) AS name,
+       CASE WHEN p.tenant_id IS NULL THEN c.role ELSE 'primary' END AS role,
+       c.created_seq,
+       c.log_retention
+FROM created c
+LEFT JOIN named n USING (tenant_id)
+LEFT JOIN promoted p USING (tenant_id);
 
 -- name: create_tenant_rows_macro
 -- tenant_rows(tenant_name, as_of): the tenant's rows holding exactly its transactions with

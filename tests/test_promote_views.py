@@ -1,0 +1,418 @@
+"""The promotion internal table: the SQL view __all_tenant_promotion_history of
+store/sql/promote_views.sql equals the same table computed from state
+(ybstate/promote/tables.py), at the end of histories holding promotions driven to each of
+their ends, and after every promotion event of one history holding them all: a
+switchover (verified, caught up: nothing lost), a failover (neither verified nor caught
+up: the old primary's commits after the standby's T are lost), a promotion rolled back
+by a fault at FENCE, one whose ENABLE_WRITES fails once and is retried, and decommissions
+(read-only, then full).
+
+Histories are built by the model itself (``decide`` then ``apply``), on the source
+history of tests/test_restore_views.py: shop, backed up and archived, restored to the mark
+m1 into a standby; then shop writes on past m1 (a commit, a CREATE TABLE and a row in
+it, a transaction left open) and archives it all before the promotion. The state
+invariants (ybstate.cluster.spec.INVARIANTS) are checked on them too. test_sql_invariants
+uses :func:`several_promotions` as a healthy history.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import pytest
+from histories import store_history
+from test_restore_views import Driven, restore_completed, source_history
+
+from ybstate.archive.actions import ReadEntries, SealPiece
+from ybstate.cluster.actions import CreateTable, Put, Tick, Write
+from ybstate.cluster.events import TransactionAborted, TransactionCommitted
+from ybstate.cluster.reducer import EMPTY, apply
+from ybstate.cluster.spec import INVARIANTS as STATE_INVARIANTS
+from ybstate.cluster.state import TenantStatus
+from ybstate.errors import PromotionRejected
+from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
+from ybstate.promote.events import (
+    PROMOTE_EVENT_TAGS,
+    PrimaryFenced,
+    PromotionStarted,
+    PromotionStepFailed,
+    WritesEnabled,
+)
+from ybstate.promote.state import PromotionStatus, PromotionStep, PromotionTask
+from ybstate.promote.tables import PROMOTION_HISTORY_COLUMNS, promotion_history_rows
+from ybstate.store import DuckDBStore
+
+VIEW = "__all_tenant_promotion_history"
+
+SHOP, STANDBY = 1001, 1003  # shop is the first tenant; blog 1002; the first standby comes next
+
+
+# -- building histories ---------------------------------------------------------------------------
+
+
+def archive_all(h: Driven, tenant_id: int = SHOP) -> None:
+    """The tenant's archiver reads every entry logged so far and seals its piece."""
+    while h.state.archivers[tenant_id].next_log_id <= h.state.last_log_id:
+        h.do(ReadEntries(tenant_id=tenant_id, count=100))
+    h.do(SealPiece(tenant_id=tenant_id))
+
+
+def writes_past_the_standby(h: Driven) -> None:
+    """shop goes on past m1 (the standbys' T): a commit, a CREATE TABLE and a commit into
+    it, and a transaction left open (the fence aborts it); all archived."""
+    h.commit("shop", {("orders", "k5"): "e", ("orders", "k2"): None})
+    h.do(CreateTable(tenant="shop", table="extra", tablets=1))
+    h.commit("shop", {("extra", "x1"): "xx"})
+    h.do(Write(tenant="shop", tx=None, changes=(Put(table="orders", key="k6", value="open"),)))
+    archive_all(h)
+
+
+def restored(standby: str = "back", seed: int = 1) -> Driven:
+    """The source history, a completed restore of shop to m1 into ``standby``, then shop's
+    writes past m1."""
+    h = source_history()
+    restore_completed(h, standby, "m1", seed=seed)
+    writes_past_the_standby(h)
+    return h
+
+
+def start_promotion(h: Driven, standby: str, *, verify: bool = True, catch_up: bool = True) -> int:
+    (started,) = h.do(StartPromotion(standby=standby, primary="shop", verify=verify, catch_up=catch_up))
+    return started.promotion_id
+
+
+def promotion(h: Driven, promotion_id: int) -> PromotionTask:
+    return h.state.promotions[promotion_id]
+
+
+def advance_until(h: Driven, promotion_id: int, until: Callable[[PromotionTask], bool]) -> None:
+    """Take the promotion's next steps until ``until`` holds of it (or it ended)."""
+    while not promotion(h, promotion_id).final and not until(promotion(h, promotion_id)):
+        h.do(AdvancePromotion(promotion_id=promotion_id))
+
+
+def promote(h: Driven, standby: str, *, verify: bool = True, catch_up: bool = True) -> int:
+    """Start a promotion of ``standby`` over shop and take its steps to its end."""
+    promotion_id = start_promotion(h, standby, verify=verify, catch_up=catch_up)
+    advance_until(h, promotion_id, lambda task: False)
+    return promotion_id
+
+
+def fail_at(h: Driven, promotion_id: int, step: PromotionStep, reason: str) -> None:
+    """Advance the promotion to ``step`` and make that step fail."""
+    advance_until(h, promotion_id, lambda task: task.next_step is step)
+    assert promotion(h, promotion_id).next_step is step
+    h.do(FailPromotionStep(promotion_id=promotion_id, reason=reason))
+
+
+def switchover(h: Driven, standby: str = "back") -> int:
+    """A planned promotion: verified, caught up to the old primary's last commit; 2.5 ms
+    pass between the fence and the catch-up."""
+    promotion_id = start_promotion(h, standby, verify=True, catch_up=True)
+    advance_until(h, promotion_id, lambda task: PromotionStep.FENCE in task.done)
+    h.do(Tick(micros=2_500))
+    advance_until(h, promotion_id, lambda task: False)
+    return promotion_id
+
+
+def failover(h: Driven, standby: str = "back") -> int:
+    """An emergency promotion: no verification, no catch-up; the commits past T are lost."""
+    return promote(h, standby, verify=False, catch_up=False)
+
+
+def rolled_back_at_fence(h: Driven, standby: str = "back") -> int:
+    promotion_id = start_promotion(h, standby)
+    fail_at(h, promotion_id, PromotionStep.FENCE, "the old primary did not answer")
+    return promotion_id
+
+
+def enable_writes_retried(h: Driven, standby: str = "back") -> int:
+    """ENABLE_WRITES fails once, past the routing update: retried, then completed."""
+    promotion_id = start_promotion(h, standby)
+    fail_at(h, promotion_id, PromotionStep.ENABLE_WRITES, "the standby's servers were busy")
+    advance_until(h, promotion_id, lambda task: False)
+    return promotion_id
+
+
+def decommissioned(h: Driven) -> int:
+    """A switchover, then the old primary decommissioned read-only, then fully."""
+    promotion_id = switchover(h)
+    old = h.state.tenants[SHOP].name
+    h.do(Decommission(tenant=old, read_only=True))
+    h.do(Decommission(tenant=old, read_only=False))
+    return promotion_id
+
+
+def several_promotions() -> Driven:
+    """One history holding a promotion of each end, over three standbys of shop (back1,
+    back2 and spare, restored to m1): back1's promotion rolled back at FENCE; back2's
+    rolled back at SWITCH_SCHEMA, after its fence and catch-up, and shop (writable again)
+    commits on; back1 promoted again, its ENABLE_WRITES failing once (completed); the old
+    shop decommissioned read-only then fully, and spare, a standby never promoted, fully
+    (its fence is the log's end then); last, two commits of the new shop."""
+    h = source_history()
+    for seed, standby in enumerate(("back1", "back2", "spare"), 1):
+        restore_completed(h, standby, "m1", seed=seed)
+    writes_past_the_standby(h)
+    rolled_back_at_fence(h, "back1")
+    h.commit("shop", {("orders", "k7"): "f"})
+    archive_all(h)
+    back2 = start_promotion(h, "back2")
+    fail_at(h, back2, PromotionStep.SWITCH_SCHEMA, "the schema service refused the rename")
+    h.commit("shop", {("orders", "k8"): "g"})
+    h.commit("shop", {("extra", "x2"): "yy"})
+    archive_all(h)
+    enable_writes_retried(h, "back1")
+    old = h.state.tenants[SHOP].name
+    h.do(Decommission(tenant=old, read_only=True))
+    h.do(Decommission(tenant=old, read_only=False))
+    h.do(Decommission(tenant="spare", read_only=False))
+    h.commit("shop", {("orders", "k9"): "h"})  # the new primary takes writes
+    h.commit("shop", {("extra", "x3"): "zz"})
+    return h
+
+
+def _single(build: Callable[[Driven], int]) -> Callable[[], tuple[Driven, int]]:
+    def history() -> tuple[Driven, int]:
+        h = restored()
+        return h, build(h)
+
+    return history
+
+
+HISTORIES: dict[str, Callable[[], tuple[Driven, int]]] = {
+    "switchover": _single(switchover),
+    "failover": _single(failover),
+    "rolled-back-at-fence": _single(rolled_back_at_fence),
+    "enable-writes-retried": _single(enable_writes_retried),
+    "decommissioned": _single(decommissioned),
+    "several": lambda: (several_promotions(), 3),
+}
+
+
+@cache
+def history(name: str) -> tuple[Driven, int]:
+    return HISTORIES[name]()
+
+
+def _view(store: DuckDBStore) -> list[tuple]:
+    return store.con.execute(f"SELECT * FROM {VIEW}").fetchall()
+
+
+@cache
+def stored(name: str) -> list[tuple]:
+    """The view over the whole stored history."""
+    h, _ = history(name)
+    with DuckDBStore() as store:
+        store_history(store, h.events, h.state)
+        return _view(store)
+
+
+def of_promotion(h: Driven, promotion_id: int, kind: type) -> list:
+    return [e for e in h.events if type(e) is kind and e.promotion_id == promotion_id]
+
+
+# -- the view equals the state --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+def test_the_view_equals_the_rows_from_state_at_the_end(name):
+    h, _ = history(name)
+    assert stored(name) == promotion_history_rows(h.state)
+
+
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+def test_the_state_invariants_hold_at_the_end(name):
+    h, _ = history(name)
+    assert {inv.name: inv.check(h.state) for inv in STATE_INVARIANTS} == {
+        inv.name: None for inv in STATE_INVARIANTS
+    }
+
+
+def test_the_state_invariants_hold_after_every_action_of_several_promotions(monkeypatch):
+    # after every decision, not every event: a catch-up's CaughtUp precedes the standby
+    # transactions of its decision
+    checked: list[tuple] = []
+    do = Driven.do
+
+    def checking_do(self: Driven, *actions: object) -> list:
+        new = do(self, *actions)
+        if any(isinstance(e, PromotionStarted) for e in self.events):
+            broken = {inv.name: inv.check(self.state) for inv in STATE_INVARIANTS}
+            assert {name: found for name, found in broken.items() if found is not None} == {}, actions
+            checked.append(actions)
+        return new
+
+    monkeypatch.setattr(Driven, "do", checking_do)
+    several_promotions()
+    assert len(checked) > 25
+
+
+def test_the_view_equals_the_rows_from_state_after_every_promotion_event_of_several():
+    h, _ = history("several")
+    first = next(i for i, e in enumerate(h.events) if isinstance(e, PromotionStarted))
+    state = EMPTY
+    checked = 0
+    with DuckDBStore() as store:
+        for event in h.events[:first]:
+            state = apply(state, event)
+        store_history(store, h.events[:first], state)
+        assert _view(store) == []
+        for event in h.events[first:]:
+            state = apply(state, event)
+            store_history(store, [event], state)
+            if type(event) in PROMOTE_EVENT_TAGS:
+                assert _view(store) == promotion_history_rows(state), event
+                checked += 1
+    assert state == h.state
+    assert checked > 15
+
+
+def test_the_view_columns_are_the_tables_columns():
+    with DuckDBStore() as store:
+        described = store.con.execute(f"DESCRIBE {VIEW}").fetchall()
+    assert tuple(row[0] for row in described) == PROMOTION_HISTORY_COLUMNS
+    types = {row[0]: row[1] for row in described}
+    assert types["lost_transactions"] == "BIGINT[]"
+    assert {types[c] for c in ("verification_passed", "row_count_match", "catch_up")} == {"BOOLEAN"}
+    assert {types[c] for c in ("downtime_ms", "failures", "caught_up_transactions", "fence_log_id")} == {
+        "BIGINT"
+    }
+
+
+def test_each_history_ends_the_way_it_was_driven():
+    ends = {name: history(name)[0].state.promotions[history(name)[1]].status for name in HISTORIES}
+    assert ends == {
+        "switchover": PromotionStatus.COMPLETED,
+        "failover": PromotionStatus.COMPLETED,
+        "rolled-back-at-fence": PromotionStatus.ROLLED_BACK,
+        "enable-writes-retried": PromotionStatus.COMPLETED,
+        "decommissioned": PromotionStatus.COMPLETED,
+        "several": PromotionStatus.COMPLETED,
+    }
+    several = history("several")[0].state
+    assert [several.promotions[i].status for i in sorted(several.promotions.keys())] == [
+        PromotionStatus.ROLLED_BACK,
+        PromotionStatus.ROLLED_BACK,
+        PromotionStatus.COMPLETED,
+    ]
+    assert several.tenants[SHOP].status is TenantStatus.DECOMMISSIONED
+    assert several.tenant_named("spare").status is TenantStatus.DECOMMISSIONED
+
+
+# -- exact rows ---------------------------------------------------------------------------------
+
+
+def _shop_commits_past_m1(h: Driven) -> list[int]:
+    """The tx ids of shop's commits after the mark m1 (the standby's T), in log order."""
+    m1 = h.state.marks["m1"]
+    return [
+        e.tx_id
+        for e in h.events
+        if isinstance(e, TransactionCommitted) and e.tenant_id == SHOP and e.time > m1
+    ]
+
+
+def _fence_and_end(h: Driven, promotion_id: int) -> tuple[PrimaryFenced, WritesEnabled]:
+    (fenced,) = of_promotion(h, promotion_id, PrimaryFenced)
+    (enabled,) = of_promotion(h, promotion_id, WritesEnabled)
+    return fenced, enabled
+
+
+def test_a_switchover_row_loses_nothing():
+    h, promotion_id = history("switchover")
+    (began,) = of_promotion(h, promotion_id, PromotionStarted)
+    fenced, enabled = _fence_and_end(h, promotion_id)
+    # shop's commits past m1: k4 (before the restore), k5 with the delete of k2, x1 in extra
+    assert len(_shop_commits_past_m1(h)) == 3
+    # the fence is the log's end when it is taken; the open transaction aborts right after
+    (abort,) = [e for e in h.events if isinstance(e, TransactionAborted) and e.seq > fenced.seq]
+    assert (fenced.aborted, fenced.fence_log_id) == ((abort.tx_id,), abort.log_id - 1)
+    # 2.5 ms of tick, then 1 us per entry: the abort, the standby's 3 transactions (a
+    # mutator and a commit each) and its CREATE TABLE extra
+    assert enabled.time - fenced.time == 2_500 + 1 + 3 * 2 + 1
+    expected = (
+        promotion_id, STANDBY, SHOP, enabled.time, True, True, True, True, 2,
+        "COMPLETED", True, began.time, fenced.fence_log_id, 0, "", [], 3,
+    )  # fmt: skip
+    assert stored("switchover") == [expected]
+
+
+def test_a_failover_row_lists_the_lost_transactions():
+    h, promotion_id = history("failover")
+    (began,) = of_promotion(h, promotion_id, PromotionStarted)
+    fenced, enabled = _fence_and_end(h, promotion_id)
+    lost = _shop_commits_past_m1(h)
+    assert len(lost) == 3
+    expected = (
+        promotion_id, STANDBY, SHOP, enabled.time, False, False, False, False,
+        (enabled.time - fenced.time) // 1000,
+        "COMPLETED", False, began.time, fenced.fence_log_id, 0, "", sorted(lost), 0,
+    )  # fmt: skip
+    assert stored("failover") == [expected]
+    # nothing logs between the fence (and its abort) and writes enabled: no downtime in ms
+    assert expected[8] == 0
+
+
+def test_a_promotion_rolled_back_at_fence_row():
+    h, promotion_id = history("rolled-back-at-fence")
+    (began,) = of_promotion(h, promotion_id, PromotionStarted)
+    (failed,) = of_promotion(h, promotion_id, PromotionStepFailed)
+    assert (failed.step, failed.rolled_back, failed.fault) == (PromotionStep.FENCE, True, True)
+    expected = (
+        promotion_id, STANDBY, SHOP, 0, True, True, True, True, 0,
+        "ROLLED_BACK", True, began.time, 0, 1, "the old primary did not answer", [], 0,
+    )  # fmt: skip
+    assert stored("rolled-back-at-fence") == [expected]
+
+
+def test_a_retried_enable_writes_row_counts_the_failure_and_keeps_its_reason():
+    h, promotion_id = history("enable-writes-retried")
+    (failed,) = of_promotion(h, promotion_id, PromotionStepFailed)
+    assert (failed.step, failed.rolled_back) == (PromotionStep.ENABLE_WRITES, False)
+    fenced, enabled = _fence_and_end(h, promotion_id)
+    (row,) = stored("enable-writes-retried")
+    assert row[3] == enabled.time and row[9] == "COMPLETED"
+    assert row[12:] == (fenced.fence_log_id, 1, "the standby's servers were busy", [], 3)
+
+
+def test_a_decommission_leaves_the_promotion_row_as_it_was():
+    assert stored("decommissioned") == stored("switchover")
+    h, _ = history("decommissioned")
+    assert h.state.tenants[SHOP].status is TenantStatus.DECOMMISSIONED
+
+
+def test_several_promotions_rows():
+    h, _ = history("several")
+    rows = stored("several")
+    back1, back2 = (h.state.tenant_named(n) for n in ("shop", "back2"))  # back1 took shop's name
+    assert [(r[0], r[1], r[2], r[9], r[13]) for r in rows] == [
+        (1, back1.tenant_id, SHOP, "ROLLED_BACK", 1),
+        (2, back2.tenant_id, SHOP, "ROLLED_BACK", 1),
+        (3, back1.tenant_id, SHOP, "COMPLETED", 1),
+    ]
+    (fenced_2,) = of_promotion(h, 2, PrimaryFenced)
+    assert rows[1][12] == fenced_2.fence_log_id > 0  # kept after the rollback
+    assert rows[1][16] == 4  # caught up before the rollback: k4, k5, x1 and k7
+
+
+# -- a standby promoted again after a rollback that followed its catch-up --------------------------
+# The catch-up replayed commits and DDL after T into it, so it is no longer what its restore
+# made: a new promotion of it is refused (restore a new standby instead).
+
+
+def _caught_up_then_rolled_back() -> Driven:
+    h = restored()
+    promotion_id = start_promotion(h, "back")
+    fail_at(h, promotion_id, PromotionStep.SWITCH_SCHEMA, "the schema service refused the rename")
+    assert len(promotion(h, promotion_id).caught_up) == 3
+    return h
+
+
+@pytest.mark.parametrize("catch_up", [True, False])
+def test_a_standby_a_rolled_back_catch_up_changed_is_not_promoted_again(catch_up):
+    h = _caught_up_then_rolled_back()
+    with pytest.raises(PromotionRejected, match="replayed more into it and rolled back"):
+        promote(h, "back", verify=False, catch_up=catch_up)

@@ -1,0 +1,40 @@
+"""Requests concerning promotion and decommission."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["StartPromotion", "AdvancePromotion", "FailPromotionStep", "Decommission"]
+
+
+@attrs.frozen(kw_only=True)
+class StartPromotion:
+    """tenant_promote_standby(standby, old primary, verify, catch_up)."""
+
+    standby: str
+    primary: str
+    verify: bool = True
+    catch_up: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class AdvancePromotion:
+    """The root server takes the promotion's next step."""
+
+    promotion_id: int
+
+
+@attrs.frozen(kw_only=True)
+class FailPromotionStep:
+    """A fault: the promotion's next step fails."""
+
+    promotion_id: int
+    reason: str = "injected fault"
+
+
+@attrs.frozen(kw_only=True)
+class Decommission:
+    """tenant_decommission(tenant, read_only)."""
+
+    tenant: str
+    read_only: bool = True

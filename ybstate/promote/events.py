@@ -1,0 +1,148 @@
+"""Events of promotion and decommission.
+
+Like a restore's, a promotion decision may log cluster entries after its own event: the
+fence aborts the old primary's open transactions (TransactionAborted), the catch-up logs
+standby transactions and DDL, and a full decommission drops the tenant's tables.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ybstate.promote.state import PromotionStep
+from ybstate.restore.state import TableMapping
+
+__all__ = [
+    "PromotionStarted",
+    "StandbyVerified",
+    "PrimaryFenced",
+    "CaughtUp",
+    "SchemaSwitched",
+    "RoutingUpdated",
+    "WritesEnabled",
+    "PromotionStepFailed",
+    "TenantDecommissioned",
+    "PROMOTE_EVENT_TAGS",
+]
+
+
+@attrs.frozen(kw_only=True)
+class PromotionStarted:
+    seq: int
+    time: int
+    promotion_id: int
+    standby_id: int
+    primary_id: int
+    verify: bool
+    catch_up: bool
+    restore_task_id: int  # the restore that made the standby
+
+
+@attrs.frozen(kw_only=True)
+class StandbyVerified:
+    """The standby equals what its backup set and the archive say, as of its T."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    rows: int
+    checksum: int
+
+
+@attrs.frozen(kw_only=True)
+class PrimaryFenced:
+    """The old primary accepts no commit after ``fence_log_id``; its open transactions
+    ``aborted`` abort (the events after this one)."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    fence_log_id: int
+    aborted: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CaughtUp:
+    """The standby replayed the archived entries after its T through ``through_log_id``:
+    the old primary's transactions ``applied``, tables ``created`` (mapped) and the source
+    tables whose drop it replayed (``dropped``); the standby entries follow."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    through_log_id: int
+    applied: tuple[int, ...]
+    created: tuple[TableMapping, ...]
+    dropped: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SchemaSwitched:
+    """The standby takes over the tenant's name; the old primary is renamed."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    primary_name: str  # the old primary's new name
+    standby_name: str  # the standby's new name: the tenant's
+
+
+@attrs.frozen(kw_only=True)
+class RoutingUpdated:
+    seq: int
+    time: int
+    promotion_id: int
+    name: str
+    tenant_id: int
+
+
+@attrs.frozen(kw_only=True)
+class WritesEnabled:
+    """The standby is the writable primary. ``lost``: the old primary's committed
+    transactions the new primary does not hold (the data-loss window)."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    lost: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
+class PromotionStepFailed:
+    """A step failed (a fault). Before the routing update it rolls the promotion back;
+    from then on the step is retried."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    step: PromotionStep
+    reason: str
+    rolled_back: bool
+    fault: bool  # an injected fault (FailPromotionStep), not the step's own finding
+    # A rollback after the schema switch gives both tenants their names back: these.
+    primary_name: str = ""
+    standby_name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class TenantDecommissioned:
+    """tenant_decommission: read-only keeps reads and refuses writes; full removal (after
+    read-only) drops the tenant's tables (the events after this one) and its routing."""
+
+    seq: int
+    time: int
+    tenant_id: int
+    read_only: bool
+
+
+PROMOTE_EVENT_TAGS: dict[type, str] = {
+    PromotionStarted: "promotion.started",
+    StandbyVerified: "promotion.verified",
+    PrimaryFenced: "promotion.fenced",
+    CaughtUp: "promotion.caught_up",
+    SchemaSwitched: "promotion.schema_switched",
+    RoutingUpdated: "promotion.routing_updated",
+    WritesEnabled: "promotion.writes_enabled",
+    PromotionStepFailed: "promotion.step_failed",
+    TenantDecommissioned: "tenant.decommissioned",
+}

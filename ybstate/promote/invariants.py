@@ -1,0 +1,115 @@
+"""Invariants of promotion and decommission (DESIGN 5 and 8), over whole states."""
+
+from __future__ import annotations
+
+from ybstate.cluster import ghost
+from ybstate.cluster.state import ClusterState, Role, TenantStatus
+from ybstate.kernel import Invariant
+from ybstate.promote.decide import lost_transactions
+from ybstate.promote.state import PromotionStatus, PromotionStep
+
+__all__ = ["PROMOTE_INVARIANTS"]
+
+
+def one_writable_tenant_per_name(state: ClusterState) -> str | None:
+    """Never two writable tenants for one name: the two sides of a promotion are never
+    writable at once, and a decommissioned, fenced or restoring tenant is never writable."""
+    for task in state.promotions.values():
+        if state.tenants[task.primary_id].writable and state.tenants[task.standby_id].writable:
+            return f"promotion {task.promotion_id}: both {task.primary_name!r} sides are writable"
+    for tenant in state.tenants.values():
+        if tenant.writable and (
+            tenant.fenced_log_id
+            or tenant.status is not TenantStatus.NORMAL
+            or tenant.role is not Role.PRIMARY
+        ):
+            status = f"{tenant.role.value}, {tenant.status.value}, fenced at {tenant.fenced_log_id}"
+            return f"tenant {tenant.name!r} is writable while {status}"
+    return None
+
+
+def routing_sends_each_name_to_one_tenant(state: ClusterState) -> str | None:
+    """Each routed name leads to one existing, not removed tenant; every tenant that is not
+    removed is reachable by its name, but for the name a running promotion has switched
+    and not yet routed (it still leads to the old primary)."""
+    switching = {
+        t.primary_name: t.primary_id
+        for t in state.promotions.values()
+        if not t.final and PromotionStep.SWITCH_SCHEMA in t.done and not t.routed
+    }
+    for name, tenant_id in state.routing.items():
+        tenant = state.tenants.get(tenant_id)
+        if tenant is None or tenant.status is TenantStatus.DECOMMISSIONED:
+            gone = "missing" if tenant is None else "removed"
+            return f"name {name!r} routes to tenant {tenant_id}, which is {gone}"
+        if tenant.name != name and switching.get(name) != tenant_id:
+            return f"name {name!r} routes to tenant {tenant_id}, named {tenant.name!r}"
+    for tenant in state.tenants.values():
+        if tenant.status is not TenantStatus.DECOMMISSIONED and tenant.name not in state.routing:
+            return f"tenant {tenant.name!r} has no route"
+    return None
+
+
+def no_commit_after_the_fence(state: ClusterState) -> str | None:
+    """A fenced or decommissioned tenant accepted no commit after its fence point."""
+    fences = {t.tenant_id: t.fenced_log_id for t in state.tenants.values() if t.fenced_log_id}
+    if not fences:
+        return None
+    for txn in state.committed.values():
+        fence = fences.get(txn.tenant_id)
+        if fence is not None and txn.commit_log_id > fence:
+            where = f"at log id {txn.commit_log_id}, fenced at {fence}"
+            return f"tenant {txn.tenant_id} committed transaction {txn.tx_id} {where}"
+    return None
+
+
+def data_loss_window_is_exact(state: ClusterState) -> str | None:
+    """A completed promotion's data-loss list is exactly the old primary's commits after the
+    standby's T that the new primary does not hold; and a caught-up standby holds the old
+    primary's content as of its fence until writes are enabled."""
+    for task in state.promotions.values():
+        if task.status is PromotionStatus.COMPLETED and task.lost != lost_transactions(state, task):
+            return (
+                f"promotion {task.promotion_id}: reports {task.lost}, lost {lost_transactions(state, task)}"
+            )
+        if task.status is PromotionStatus.COMPLETED and task.catch_up and task.lost:
+            return f"promotion {task.promotion_id} caught up but lost {task.lost}"
+        if not task.final and task.caught_up_through:
+            found = ghost.content(state, task.standby_id)
+            expected = ghost.content_at_log(state, task.primary_id, task.fence_log_id)
+            if found != expected:
+                return f"promotion {task.promotion_id}: the caught-up standby differs from the fenced primary"
+    return None
+
+
+def rollback_restores_the_old_primary(state: ClusterState) -> str | None:
+    """A rolled-back promotion left the old primary as it was: its name, routing, role and
+    writability (unless something later changed it), and the standby a standby."""
+    for task in state.promotions.values():
+        if task.status is not PromotionStatus.ROLLED_BACK:
+            continue
+        later = any(
+            p.promotion_id > task.promotion_id and task.primary_id in (p.primary_id, p.standby_id)
+            for p in state.promotions.values()
+        )
+        primary, standby = state.tenants[task.primary_id], state.tenants[task.standby_id]
+        if later or primary.status is not TenantStatus.NORMAL:
+            continue
+        if (primary.name, primary.writable, primary.fenced_log_id) != (task.primary_name, True, 0):
+            return f"promotion {task.promotion_id} rolled back, but the old primary is {primary}"
+        if state.routing.get(task.primary_name) != task.primary_id:
+            return f"promotion {task.promotion_id} rolled back, but {task.primary_name!r} routes elsewhere"
+        if standby.role is not Role.STANDBY or standby.writable or standby.name != task.standby_name:
+            return f"promotion {task.promotion_id} rolled back, but the standby is {standby}"
+    return None
+
+
+PROMOTE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
+    Invariant(name="promotion_one_writable_tenant_per_name", check=one_writable_tenant_per_name),
+    Invariant(
+        name="promotion_routing_sends_each_name_to_one_tenant", check=routing_sends_each_name_to_one_tenant
+    ),
+    Invariant(name="promotion_no_commit_after_the_fence", check=no_commit_after_the_fence),
+    Invariant(name="promotion_data_loss_window_is_exact", check=data_loss_window_is_exact),
+    Invariant(name="promotion_rollback_restores_the_old_primary", check=rollback_restores_the_old_primary),
+)

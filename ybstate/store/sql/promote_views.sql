@@ -1,0 +1,75 @@
+-- name: create_promotion_history_view
+-- __all_tenant_promotion_history (the seed's columns, then ybstate's status, catch_up,
+-- started_time, fence_log_id, failures, error_msg, lost_transactions and
+-- caught_up_transactions): one row per promotion, from its promotion.* events.
+-- promotion_time is the time writes were enabled (promotion.writes_enabled), 0 unless
+-- the promotion completed; verification_passed and the three matches are true once the
+-- VERIFY step passed (promotion.verified; false when verify was not asked or failed);
+-- downtime_ms is the time from the fence (promotion.fenced) to writes enabled, in
+-- milliseconds (microseconds // 1000), 0 unless completed. status: 'COMPLETED' once writes
+-- are enabled, 'ROLLED_BACK' after a step failure that rolled it back, else 'RUNNING'.
+-- fence_log_id: where the old primary's commits end (0 before the fence; kept after a
+-- rollback); failures: failed step attempts (promotion.step_failed); error_msg: the reason
+-- of the last one ('' if none); lost_transactions: the old primary's committed
+-- transactions the new primary does not hold, as writes_enabled reported them (empty
+-- until then); caught_up_transactions: how many of its transactions the catch-up applied.
+CREATE OR REPLACE VIEW __all_tenant_promotion_history AS
+WITH ev AS (
+    SELECT seq, time, type, payload, CAST(payload ->> 'promotion_id' AS BIGINT) AS promotion_id
+    FROM events
+    WHERE type LIKE 'promotion.%'
+),
+started AS (
+    SELECT promotion_id,
+           time AS started_time,
+           CAST(payload ->> 'standby_id' AS BIGINT) AS standby_tenant_id,
+           CAST(payload ->> 'primary_id' AS BIGINT) AS old_primary_tenant_id,
+           CAST(payload ->> 'catch_up' AS BOOLEAN) AS catch_up
+    FROM ev WHERE type = 'promotion.started'
+),
+progress AS (
+    SELECT promotion_id,
+           count(*) FILTER (WHERE type = 'promotion.verified') > 0 AS verified,
+           max(time) FILTER (WHERE type = 'promotion.fenced') AS fenced_time,
+           max(CAST(payload ->> 'fence_log_id' AS BIGINT)) FILTER (WHERE type = 'promotion.fenced')
+               AS fence_log_id,
+           max(time) FILTER (WHERE type = 'promotion.writes_enabled') AS enabled_time,
+           any_value(CAST(payload -> 'lost' AS BIGINT[])) FILTER (WHERE type = 'promotion.writes_enabled')
+               AS lost,
+           max(CAST(json_array_length(payload -> 'applied') AS BIGINT))
+               FILTER (WHERE type = 'promotion.caught_up') AS caught_up,
+           count(*) FILTER (WHERE type = 'promotion.step_failed') AS failures,
+           count(*) FILTER (
+               WHERE type = 'promotion.step_failed' AND CAST(payload ->> 'rolled_back' AS BOOLEAN)
+           ) > 0 AS rolled_back,
+           arg_max(payload ->> 'reason', seq) FILTER (WHERE type = 'promotion.step_failed') AS error_msg
+    FROM ev
+    GROUP BY promotion_id
+)
+SELECT s.promotion_id,
+       s.standby_tenant_id,
+       s.old_primary_tenant_id,
+       coalesce(p.enabled_time, 0) AS promotion_time,
+       p.verified AS verification_passed,
+       p.verified AS row_count_match,
+       p.verified AS checksum_match,
+       p.verified AS sample_match,
+       CASE
+           WHEN p.enabled_time IS NULL THEN 0
+           ELSE CAST((p.enabled_time - p.fenced_time) // 1000 AS BIGINT)
+       END AS downtime_ms,
+       CASE
+           WHEN p.enabled_time IS NOT NULL THEN 'COMPLETED'
+           WHEN p.rolled_back THEN 'ROLLED_BACK'
+           ELSE 'RUNNING'
+       END AS status,
+       s.catch_up,
+       s.started_time,
+       coalesce(p.fence_log_id, 0) AS fence_log_id,
+       p.failures,
+       coalesce(p.error_msg, '') AS error_msg,
+       coalesce(p.lost, CAST([] AS BIGINT[])) AS lost_transactions,
+       coalesce(p.caught_up, 0) AS caught_up_transactions
+FROM started s
+JOIN progress p USING (promotion_id)
+ORDER BY s.promotion_id;
