@@ -15,6 +15,7 @@ from typing import Any
 
 import cattrs
 
+from ybstate.access import ACCESS_EVENT_TAGS
 from ybstate.archive.events import ARCHIVE_EVENT_TAGS
 from ybstate.backup.events import BACKUP_EVENT_TAGS
 from ybstate.cluster.events import EVENT_TAGS
@@ -32,6 +33,7 @@ TAG_OF: dict[type, str] = {
     **ARCHIVE_EVENT_TAGS,
     **RESTORE_EVENT_TAGS,
     **PROMOTE_EVENT_TAGS,
+    **ACCESS_EVENT_TAGS,
 }
 CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
 if len(CLASS_OF) != len(TAG_OF):

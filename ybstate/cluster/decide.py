@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ybstate.access import ACCESS_DECIDERS
 from ybstate.archive.decide import ARCHIVE_DECIDERS
 from ybstate.backup.decide import BACKUP_DECIDERS, DAG_DECIDERS
 from ybstate.cluster import txn
@@ -276,6 +277,7 @@ _DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     **ARCHIVE_DECIDERS,
     **RESTORE_DECIDERS,
     **PROMOTE_DECIDERS,
+    **ACCESS_DECIDERS,
     **DAG_DECIDERS,
     Start: _start,
     CreateTenant: _create_tenant,

@@ -16,6 +16,7 @@ from functools import reduce
 
 import immutables
 
+from ybstate.access import ACCESS_HANDLERS
 from ybstate.archive.reducer import ARCHIVE_HANDLERS
 from ybstate.backup.reducer import BACKUP_HANDLERS, DAG_HANDLERS
 from ybstate.cluster import txn
@@ -352,6 +353,7 @@ _HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     **ARCHIVE_HANDLERS,
     **RESTORE_HANDLERS,
     **PROMOTE_HANDLERS,
+    **ACCESS_HANDLERS,
     **DAG_HANDLERS,
     ClusterStarted: _started,
     TenantCreated: _tenant_created,

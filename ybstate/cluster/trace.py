@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from ybstate import dag
+from ybstate.access import CommandDenied, DenyCommand
 from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
@@ -153,6 +154,14 @@ def _advance_promotion(state: ClusterState, e) -> pa.AdvancePromotion:
 
 
 _REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    CommandDenied: lambda s, e: DenyCommand(
+        caller_tenant=e.caller_tenant,
+        user=e.user,
+        role=e.role,
+        command=e.command,
+        target=e.target,
+        reason=e.reason,
+    ),
     pe.PromotionStarted: _promotion_started,
     pe.StandbyVerified: _advance_promotion,
     pe.PrimaryFenced: _advance_promotion,

@@ -1,0 +1,56 @@
+"""Access control's trace in the history: a refused command is recorded as an event.
+
+Who may call what is decided by :mod:`ybstate.api`; this module holds the one action and
+event a refusal makes, so the history shows every attempt that was turned away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from ybstate.cluster.state import ClusterState, evolve_state
+from ybstate.errors import InvalidAction
+
+__all__ = ["ACCESS_DECIDERS", "ACCESS_EVENT_TAGS", "ACCESS_HANDLERS", "CommandDenied", "DenyCommand"]
+
+
+@attrs.frozen(kw_only=True)
+class DenyCommand:
+    """Record that ``caller`` (tenant, user, role) may not run ``command`` on ``target``."""
+
+    caller_tenant: str
+    user: str
+    role: str
+    command: str
+    target: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class CommandDenied:
+    seq: int
+    time: int
+    caller_tenant: str
+    user: str
+    role: str
+    command: str
+    target: str
+    reason: str
+
+
+def _deny(state: ClusterState, a: DenyCommand) -> list[object]:
+    for name in ("caller_tenant", "user", "role", "command", "target", "reason"):
+        if not isinstance(getattr(a, name), str):
+            raise InvalidAction(f"a denied command's {name} must be a string, got {getattr(a, name)!r}")
+    return [CommandDenied(seq=state.seq + 1, time=state.clock, **attrs.asdict(a))]
+
+
+def _denied(state: ClusterState, e: CommandDenied) -> ClusterState:
+    return evolve_state(state, seq=e.seq, clock=e.time)
+
+
+ACCESS_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {DenyCommand: _deny}
+ACCESS_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {CommandDenied: _denied}
+ACCESS_EVENT_TAGS: dict[type, str] = {CommandDenied: "command.denied"}
