@@ -115,3 +115,84 @@ def test_a_refusal_replays_under_trace_validation(world):
     reply = call(world, SHOP_USER, "tenant_backup_status", task_id=1)
     (event,) = reply.events
     assert validate_trace([event], state=world).seq == world.seq + 1
+
+
+# -- ybstate call -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(tmp_path):
+    from histories import run_quickstart
+
+    from ybstate.store import DuckDBStore
+
+    path = tmp_path / "h.duckdb"
+    with DuckDBStore(path) as store:
+        run_quickstart(store)
+    return path
+
+
+def _call(*args: str):
+    from click.testing import CliRunner
+
+    from ybstate.cli import cli
+
+    return CliRunner().invoke(cli, ["call", *args], catch_exceptions=False)
+
+
+def _rows(path, sql: str) -> list[tuple]:
+    from ybstate.history import open_history
+
+    with open_history(path) as store:
+        return store.con.execute(sql).fetchall()
+
+
+def test_ybstate_call_answers_a_query_and_stores_nothing(history):
+    before = _rows(history, "SELECT max(seq) FROM events")
+    shown = _call("--db", str(history), "tenant_backup_status", "task_id=1")
+    assert shown.exit_code == 0 and shown.output.startswith("OB_SUCCESS (0) BackupStatus(task_id=1")
+    assert _rows(history, "SELECT max(seq) FROM events") == before
+
+
+def test_ybstate_call_refused_for_rights_exits_1_and_stores_the_refusal(history):
+    shown = _call(
+        "--db", str(history), "--as", "shop:ann:admin", "tenant_restore_start", "source=shop", "target=x"
+    )
+    assert shown.exit_code == 1 and "OB_PERMISSION_DENIED (-4009)" in shown.output
+    assert _rows(
+        history, "SELECT payload ->> 'user', payload ->> 'command' FROM events WHERE type = 'command.denied'"
+    ) == [("ann", "tenant_restore_start")]
+
+
+def test_ybstate_call_with_wait_runs_the_task_to_its_end_and_the_history_still_verifies(history):
+    from ybstate.history import open_history, verify_store
+
+    shown = _call(
+        "--db", str(history), "--as", "shop:ann:admin", "--wait", "tenant_backup_start", "tenant=shop"
+    )
+    assert shown.exit_code == 0 and "backup task 2 COMPLETED, backup set 2" in shown.output
+    assert _rows(history, "SELECT backup_set_id, status FROM __all_tenant_backup_set ORDER BY 1") == [
+        (1, 1),
+        (2, 1),
+    ]
+    with open_history(history) as store:
+        assert [r.name for r in verify_store(store) if not r.ok] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("tenant_format_disk",), "unknown command 'tenant_format_disk'"),
+        (("tenant_backup_status", "task_id"), "an argument is KEY=VALUE"),
+        (("--as", "sys", "tenant_backup_status", "task_id=1"), "--as is TENANT:USER:ROLE"),
+        (("--wait", "tenant_restore_start", "source=shop"), "needs argument 'target'"),
+    ],
+)
+def test_ybstate_call_with_bad_input_exits_2(history, args, words):
+    shown = _call("--db", str(history), *args)
+    assert shown.exit_code == 2 and words in " ".join(shown.output.split())
+
+
+def test_ybstate_call_on_a_missing_history_exits_2(tmp_path):
+    shown = _call("--db", str(tmp_path / "none.duckdb"), "tenant_backup_status", "task_id=1")
+    assert shown.exit_code == 2 and "no such history file" in " ".join(shown.output.split())

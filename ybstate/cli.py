@@ -459,5 +459,138 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
     out.print(table)
 
 
+def _argument(text: str) -> tuple[str, object]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise Failure(f"an argument is KEY=VALUE, found {text!r}", EXIT_BAD_INPUT)
+    if value in ("true", "false"):
+        return key, value == "true"
+    if value.lstrip("-").isdigit():
+        return key, int(value)
+    return key, value
+
+
+def _step(command: str, a: dict):
+    """The scenario step that runs a task-starting command to its end (``--wait``)."""
+    from ybstate.scenario import steps as st
+
+    one = {"number": 1}
+    if command == "tenant_backup_start":
+        return st.BackupStep(
+            tenant=a["tenant"],
+            destination=a.get("destination"),
+            frozen_version=a.get("frozen_version", 0),
+            parallel=a.get("parallel", 0),
+            wait=True,
+            **one,
+        )
+    if command == "tenant_incremental_backup_start":
+        return st.ArchiveStartStep(
+            tenant=a["tenant"], destination=a.get("destination"), start_log_id=a.get("start_log_id", 0), **one
+        )
+    if command == "tenant_incremental_backup_stop":
+        return st.ArchiveStopStep(tenant=a["tenant"], **one)
+    if command == "tenant_restore_start":
+        return st.RestoreStep(
+            source=a["source"],
+            target=a["target"],
+            until=a.get("until", "latest"),
+            backup_set=a.get("backup_set_id", 0),
+            workers=a.get("workers", 0),
+            capacity=0,
+            wait=True,
+            **one,
+        )
+    if command == "tenant_promote_standby":
+        return st.PromoteStep(
+            standby=a["standby"],
+            primary=a["old_primary"],
+            verify=a.get("verify", True),
+            catch_up=a.get("catch_up", True),
+            **one,
+        )
+    if command == "tenant_decommission":
+        return st.DecommissionStep(tenant=a["tenant"], read_only=a.get("read_only", True), **one)
+    return None
+
+
+@cli.command("call")
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option(
+    "--as", "caller", default="sys:root:admin", show_default=True, help="TENANT:USER:ROLE of the caller."
+)
+@click.option("--wait", is_flag=True, help="Run a task the command starts to its end (seed 0).")
+@click.argument("command")
+@click.argument("arguments", nargs=-1)
+def call_command(db: str, caller: str, wait: bool, command: str, arguments: tuple[str, ...]) -> None:
+    """Run COMMAND (one of the nine of DESIGN 7) with KEY=VALUE ARGUMENTS as a caller, and
+    append what it decided to the history. Exits 0 on OB_SUCCESS, 1 when refused."""
+
+    from ybstate.api import COMMANDS, Caller, call, permission
+    from ybstate.cluster.reducer import apply, replay
+    from ybstate.scenario import Scenario
+
+    parts = caller.split(":")
+    if len(parts) != 3:
+        raise Failure(f"--as is TENANT:USER:ROLE, found {caller!r}", EXIT_BAD_INPUT)
+    who = Caller(tenant=parts[0], user=parts[1], role=parts[2])
+    if command not in COMMANDS:
+        raise Failure(f"unknown command {command!r} (commands: {sorted(COMMANDS)})", EXIT_BAD_INPUT)
+    given = dict(_argument(a) for a in arguments)
+    if not Path(db).exists():
+        raise Failure(f"{db}: no such history file", EXIT_BAD_INPUT)
+    try:
+        store = DuckDBStore(db, create=False)
+    except StoreError as error:
+        raise _bad_input(error) from None
+    try:
+        state = replay(store.load())
+        if wait and _step_kinds(command) and permission(state, who, COMMANDS[command], given) is None:
+            try:
+                step = _step(command, given)
+            except KeyError as missing:
+                raise Failure(f"{command} needs argument {missing}", EXIT_BAD_INPUT) from None
+            scenario = Scenario(
+                path=f"<ybstate call {command}>",
+                name=command,
+                seed=0,
+                cluster=state.config,
+                tenants=(),
+                steps=(step,),
+            )
+            try:
+                result = run_scenario(scenario, store)
+            except ScenarioFailed as error:
+                raise Failure(str(error), EXIT_CHECK_FAILED) from None
+            except SpecError as error:
+                raise _bad_input(error) from None
+            out.print(f"{command}: {escape(result.outcomes[0].note)}", highlight=False)
+            return
+        reply = call(state, who, command, **given)
+        if reply.events:
+            for event in reply.events:
+                state = apply(state, event)
+            store.append(list(reply.events), fingerprint_hex(state))
+        value = "" if reply.value is None else f" {reply.value!r}"
+        out.print(
+            f"{reply.code.name} ({int(reply.code)}){value} {escape(reply.message)}".rstrip(), highlight=False
+        )
+        if not reply.ok:
+            raise Failure(f"{command}: {reply.message}", EXIT_CHECK_FAILED)
+    finally:
+        store.close()
+
+
+def _step_kinds(command: str) -> bool:
+    return command in (
+        "tenant_backup_start",
+        "tenant_incremental_backup_start",
+        "tenant_incremental_backup_stop",
+        "tenant_restore_start",
+        "tenant_promote_standby",
+        "tenant_decommission",
+    )
+
+
 def main() -> None:
     cli(prog_name="ybstate")
