@@ -21,6 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.strategies import MACHINE_SCOPE
 from ybstate import dag
+from ybstate.access import DenyCommand
+from ybstate.api import COMMANDS, Caller, call, permission
 from ybstate.archive.actions import StartArchive
 from ybstate.archive.enabled import archive_enabled
 from ybstate.archive.state import ArchiverStatus
@@ -45,6 +47,7 @@ from ybstate.cluster.events import (
 from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
 from ybstate.cluster.reducer import apply, replay
 from ybstate.cluster.spec import INVARIANTS, start_events
+from ybstate.commands import ResultCode
 from ybstate.errors import ActionRejected
 from ybstate.history import sql_invariants
 from ybstate.promote.enabled import promote_enabled
@@ -67,6 +70,9 @@ VIEWS = {
     "__all_tenant_schema_mapping": schema_mapping_rows,
     "__all_tenant_promotion_history": promotion_history_rows,
 }
+
+
+DENY_FIELDS = ("caller_tenant", "user", "role", "command", "target", "reason")
 
 
 class ClusterMachine(RuleBasedStateMachine):
@@ -162,6 +168,36 @@ class ClusterMachine(RuleBasedStateMachine):
                 return
             self._take(data.draw(st.sampled_from(actions), label="promotion action"))
             self.state_invariants_hold()
+
+    @precondition(lambda self: self.state.seq % 4 == 0)
+    @rule(
+        tenant=st.sampled_from(["sys", "t1", "t2", "t3", "nobody"]),
+        role=st.sampled_from(["admin", "user"]),
+        command=st.sampled_from(sorted(COMMANDS)),
+        on=st.sampled_from(["t1", "t2", "t3"]),
+    )
+    def a_caller_calls_a_command(self, tenant, role, command, on) -> None:
+        # Callers of every tenant and role try commands on some tenant: the refusals for
+        # rights are events of the history (and must replay); what is allowed only asks
+        # (its decision is not taken here: the other rules drive the protocol).
+        arguments = {
+            "tenant_backup_start": {"tenant": on, "destination": f"/backup/{on}"},
+            "tenant_backup_status": {"task_id": 1},
+            "tenant_incremental_backup_start": {"tenant": on, "destination": f"/backup/{on}"},
+            "tenant_incremental_backup_stop": {"tenant": on},
+            "tenant_restore_start": {"source": on, "target": "x"},
+            "tenant_restore_status": {"task_id": 1},
+            "tenant_promote_standby": {"standby": on, "old_primary": on},
+            "tenant_decommission": {"tenant": on},
+            "tenant_backup_tablet": {"tablet_id": 1},
+        }[command]
+        caller = Caller(tenant=tenant, user="u", role=role)
+        reply = call(self.state, caller, command, **arguments)
+        denied = permission(self.state, caller, COMMANDS[command], arguments)
+        assert (reply.code is ResultCode.OB_PERMISSION_DENIED) == (denied is not None)
+        if denied is not None:
+            note_statistic("a call was refused for rights")
+            self._take(DenyCommand(**{f: getattr(reply.events[0], f) for f in DENY_FIELDS}))
 
     def _restorable(self, tenant: str) -> bool:
         found = self.state.tenant_named(tenant)
