@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import duckdb
+import pytest
 
 from ybstate import dag
 from ybstate.backup.actions import AdvanceBackup
@@ -26,12 +28,14 @@ from ybstate.cluster.fingerprint import fingerprint_hex
 from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.spec import cluster_spec
 from ybstate.cluster.state import ClusterConfig, ClusterState
+from ybstate.errors import EventOutOfOrder
 from ybstate.kernel import step
 from ybstate.scenario import RunResult, load_scenario, run_scenario
 from ybstate.store.base import EventStore
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
+    "assert_forgery_refused",
     "BACKUP",
     "QUICKSTART",
     "SIM_SCOPE",
@@ -162,3 +166,24 @@ def drive_backup(
         state, new = act(state, action)
         events.extend(new)
     return state, events
+
+
+def assert_forgery_refused(
+    state: ClusterState, events: list[Any], index: int, changes: dict, message: str
+) -> None:
+    """Apply ``events`` up to ``index``, then the event at ``index`` with ``changes``: apply
+    must refuse it with exactly ``message`` and leave the state as it was; the genuine
+    events (when something was changed) still apply."""
+    before = state
+    for event in events[:index]:
+        state = apply(state, event)
+    forged = attrs.evolve(events[index], **changes)
+    fingerprint_before = fingerprint_hex(state)
+    with pytest.raises(EventOutOfOrder) as refused:
+        apply(state, forged)
+    assert str(refused.value) == message
+    assert fingerprint_hex(state) == fingerprint_before
+    if changes:
+        for event in events[index:]:
+            state = apply(state, event)
+        assert state.seq == before.seq + len(events)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from histories import act, backup_world, commit_rows, drive_backup
+from histories import act, assert_forgery_refused, backup_world, commit_rows, drive_backup
 from test_archive import archive_all, assert_invariants
 
 from ybstate import dag
@@ -45,7 +45,6 @@ from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterConfig, ClusterState, Role, TenantStatus, evolve_state
 from ybstate.cluster.trace import validate_trace
 from ybstate.errors import (
-    EventOutOfOrder,
     InvalidAction,
     PromotionRejected,
     TenantNotWritable,
@@ -1194,20 +1193,9 @@ FORGERIES = {
 def test_apply_refuses_a_forged_promotion_event_and_the_state_is_unchanged(name):
     build, genuine, index, changes, message = FORGERIES[name]
     state, promotion_id = build()
-    events = genuine(state, promotion_id)
-    before = state
-    for event in events[:index]:
-        state = apply(state, event)
-    forged = attrs.evolve(events[index], **changes)
-    fingerprint_before = fingerprint(state)
-    with pytest.raises(EventOutOfOrder) as refused:
-        apply(state, forged)
-    assert str(refused.value) == f"event out of order: expected {message}"
-    assert fingerprint(state) == fingerprint_before
-    if changes:  # the genuine events apply
-        for event in events[index:]:
-            state = apply(state, event)
-        assert state.seq == before.seq + len(events)
+    assert_forgery_refused(
+        state, genuine(state, promotion_id), index, changes, f"event out of order: expected {message}"
+    )
 
 
 # -- each promotion invariant catches a planted corruption ----------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from histories import act, backup_world, commit_rows, drive_backup
+from histories import act, assert_forgery_refused, backup_world, commit_rows, drive_backup
 from test_archive import archive_all, assert_invariants, read, seal
 from test_retention import recycle, skip
 from test_retention import world as retention_world
@@ -1180,20 +1180,7 @@ FORGERIES = {
 def test_apply_refuses_a_forged_restore_event_and_the_state_is_unchanged(name):
     build, genuine, index, changes, message = FORGERIES[name]
     state, task_id = build()
-    events = genuine(state, task_id)
-    before = state
-    for event in events[:index]:
-        state = apply(state, event)
-    forged = attrs.evolve(events[index], **changes)
-    fingerprint_before = fingerprint(state)
-    with pytest.raises(EventOutOfOrder) as refused:
-        apply(state, forged)
-    assert str(refused.value) == f"event out of order: {message}"
-    assert fingerprint(state) == fingerprint_before
-    if changes:  # the genuine events apply
-        for event in events[index:]:
-            state = apply(state, event)
-        assert state.seq == before.seq + len(events)
+    assert_forgery_refused(state, genuine(state, task_id), index, changes, f"event out of order: {message}")
 
 
 # -- verification -------------------------------------------------------------------------------
