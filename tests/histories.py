@@ -187,3 +187,13 @@ def assert_forgery_refused(
         for event in events[index:]:
             state = apply(state, event)
         assert state.seq == before.seq + len(events)
+
+
+def assert_catches(invariants, name: str, state: ClusterState, corrupt: Callable) -> None:
+    """Invariant ``name`` holds on ``state`` and reports the planted ``corrupt(state)``
+    with a message containing the substring the planting expects."""
+    (invariant,) = [inv for inv in invariants if inv.name == name]
+    corrupted, expected = corrupt(state)
+    assert invariant.check(state) is None
+    message = invariant.check(corrupted)
+    assert message is not None and expected in message, message

@@ -367,7 +367,7 @@ def test_verify_of_a_tampered_freeze_baseline_exits_1_naming_the_invariant(invok
 def test_verify_of_a_cross_tenant_cell_exits_1_naming_the_invariant(invoke, history):
     def cross(con):
         # an aborted blog transaction's mutator now writes to a shop table
-        seq, = con.execute(
+        (seq,) = con.execute(
             "SELECT min(m.seq) FROM commit_log m JOIN transactions t USING (tx_id) "
             "WHERE m.kind = 'MUTATOR' AND t.outcome = 'aborted'"
         ).fetchone()
@@ -403,7 +403,7 @@ def test_replay_of_a_history_that_does_not_replay_exits_1(invoke, history):
 
 def test_replay_whose_fingerprint_differs_from_the_recorded_one_exits_1(invoke, history):
     def move_mark(con):
-        seq, = con.execute("SELECT seq FROM marks WHERE name = 'before_mistake'").fetchone()
+        (seq,) = con.execute("SELECT seq FROM marks WHERE name = 'before_mistake'").fetchone()
         edit_payload(con, seq, lambda p: p.update(ts=p["ts"] - 1))
 
     _tamper(history, move_mark)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from histories import act, assert_forgery_refused, backup_world, commit_rows, drive_backup
+from histories import act, assert_catches, assert_forgery_refused, backup_world, commit_rows, drive_backup
 from test_archive import archive_all, assert_invariants
 
 from ybstate import dag
@@ -1380,11 +1380,7 @@ def varied() -> ClusterState:
     ids=lambda value: value if isinstance(value, str) else value.__name__.strip("_"),
 )
 def test_each_promotion_invariant_catches_its_planted_corruption(varied, name, corrupt):
-    invariant = promote_invariant(name)
-    corrupted, expected = corrupt(varied)
-    assert invariant.check(varied) is None
-    message = invariant.check(corrupted)
-    assert message is not None and expected in message, message
+    assert_catches(PROMOTE_INVARIANTS, name, varied, corrupt)
 
 
 # -- found while writing these tests ---------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections import Counter
 
 import attrs
 import pytest
-from histories import act, commit_rows, drive_backup
+from histories import act, assert_catches, commit_rows, drive_backup
 from test_archive import (
     BLOG,
     BUSY_LOG,
@@ -754,11 +754,7 @@ def retained() -> ClusterState:
     ids=lambda value: value if isinstance(value, str) else value.__name__.strip("_"),
 )
 def test_each_retention_invariant_catches_its_planted_corruption(retained, name, corrupt):
-    (invariant,) = [inv for inv in ARCHIVE_INVARIANTS if inv.name == name]
-    corrupted, expected = corrupt(retained)
-    assert invariant.check(retained) is None
-    message = invariant.check(corrupted)
-    assert message is not None and expected in message, message
+    assert_catches(ARCHIVE_INVARIANTS, name, retained, corrupt)
 
 
 # -- exhaustive exploration ---------------------------------------------------------------------

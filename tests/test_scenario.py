@@ -120,55 +120,69 @@ def test_workload_seed_decides_the_history(tmp_path):
 
 
 def test_unknown_step_kind_is_named_with_the_known_ones(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "freeze"
 
         [[steps]]
         do = "explode"
-    """)
+    """,
+    )
     _at_step(error, 2)
     assert "'explode'" in str(error)
     assert "'write'" in str(error)
 
 
 def test_unknown_tenant_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "nobody"
         put = [["orders", "k1", "v"]]
-    """)
+    """,
+    )
     _at_step(error, 1)
     assert "unknown tenant 'nobody'" in str(error)
     assert "'shop'" in str(error)
 
 
 def test_unknown_table_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
         put = [["orders", "k1", "v"], ["invoices", "i1", "v"]]
-    """)
+    """,
+    )
     _at_step(error, 1)
     assert "'invoices'" in str(error)
     assert "'orders'" in str(error)  # what the tenant has
 
 
 def test_table_of_another_tenant_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
         put = [["posts", "p1", "v"]]
-    """)
+    """,
+    )
     _at_step(error, 1)
     assert "tenant 'shop' has no table 'posts'" in str(error)
 
 
 def test_table_written_after_its_drop_step_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
@@ -183,13 +197,16 @@ def test_table_written_after_its_drop_step_is_refused(tmp_path):
         do = "write"
         tenant = "shop"
         delete = [["users", "u1"]]
-    """)
+    """,
+    )
     _at_step(error, 3)
     assert "tenant 'shop' has no table 'users'" in str(error)
 
 
 def test_table_created_by_an_earlier_step_may_be_written(tmp_path):
-    path = _spec(tmp_path, """
+    path = _spec(
+        tmp_path,
+        """
         [[steps]]
         do = "create_table"
         tenant = "blog"
@@ -200,7 +217,8 @@ def test_table_created_by_an_earlier_step_may_be_written(tmp_path):
         do = "write"
         tenant = "blog"
         put = [["comments", "c1", "nice"]]
-    """)
+    """,
+    )
     with DuckDBStore(":memory:") as store:
         result = run_scenario(load_scenario(path), store)
         blog = result.state.tenant_named("blog")
@@ -226,24 +244,30 @@ def test_value_of_the_wrong_type_is_refused_naming_key_and_value(tmp_path, step,
 
 
 def test_put_item_of_the_wrong_shape_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
         put = [["orders", "k1"]]
-    """)
+    """,
+    )
     _at_step(error, 1)
     assert "[table, key, value]" in str(error)
 
 
 def test_unexpected_key_is_refused_naming_it(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
         put = [["orders", "k1", "v"]]
         colour = "blue"
-    """)
+    """,
+    )
     _at_step(error, 1)
     assert "unexpected key 'colour'" in str(error)
     assert "'put'" in str(error)  # the keys it does take
@@ -256,7 +280,9 @@ def test_unexpected_key_in_cluster_table_is_refused(tmp_path):
 
 
 def test_transaction_name_reused_after_it_ended_is_refused(tmp_path):
-    error = _spec_error(tmp_path, """
+    error = _spec_error(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
@@ -276,7 +302,8 @@ def test_transaction_name_reused_after_it_ended_is_refused(tmp_path):
         tenant = "shop"
         tx = "long"
         put = [["orders", "k3", "v"]]
-    """)
+    """,
+    )
     _at_step(error, 3)
     assert "'long'" in str(error)
     assert "reused after it ended at step 2" in str(error)
@@ -296,7 +323,9 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
 
 
 def test_put_value_that_is_not_a_string_is_refused(tmp_path):
-    path = _spec(tmp_path, """
+    path = _spec(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
@@ -306,7 +335,8 @@ def test_put_value_that_is_not_a_string_is_refused(tmp_path):
         do = "write"
         tenant = "shop"
         put = [["orders", "k1", 5]]
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as caught:
         parse_scenario(path.read_text(), str(path))
     _at_step(caught.value, 2)
@@ -409,7 +439,9 @@ def test_failing_run_leaves_an_existing_history_file_unchanged(tmp_path, case):
 
 
 def test_step_rejected_as_expected_leaves_no_trace(duck, tmp_path):
-    path = _spec(tmp_path, """
+    path = _spec(
+        tmp_path,
+        """
         [[steps]]
         do = "write"
         tenant = "shop"
@@ -428,7 +460,8 @@ def test_step_rejected_as_expected_leaves_no_trace(duck, tmp_path):
         tenant = "shop"
         tx = "long"
         end = "commit"
-    """)
+    """,
+    )
     result = run_scenario(load_scenario(path), duck)
     assert result.outcomes[1].events == 0
     assert "cannot be dropped" in result.outcomes[1].note

@@ -28,7 +28,7 @@ from ybstate.promote.events import (
 )
 from ybstate.promote.state import PromotionStep, PromotionTask
 from ybstate.restore.decide import Scratch, standby_txn
-from ybstate.restore.plan import incremental_entries
+from ybstate.restore.plan import incremental_entries, segment_holding
 from ybstate.restore.state import RestorePhase, TableMapping
 from ybstate.restore.verify import compare, expected_content, standby_content
 
@@ -135,11 +135,8 @@ def archived_through(state: ClusterState, task: PromotionTask) -> int:
     """How far the old primary's archive reaches without a hole from the standby's
     replay start (0 if it does not)."""
     restore = state.restores[task.restore_task_id]
-    entries = incremental_entries(state, task.primary_id, restore.start_log_id, 1 << 62)
-    archiver = state.archivers.get(task.primary_id)
-    if entries is None or archiver is None:
-        return 0
-    return archiver.checkpoint.last_log_id
+    segment = segment_holding(state, task.primary_id, restore.start_log_id)
+    return 0 if segment is None else segment.last_log_id
 
 
 def catch_up_target(state: ClusterState, task: PromotionTask) -> int:

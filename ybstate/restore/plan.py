@@ -15,7 +15,14 @@ from ybstate.backup.state import BackupSet, SetStatus
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import RestoreRejected, UnknownTenant
 
-__all__ = ["RestorePlan", "incremental_entries", "plan_restore", "replay_entries", "resolve_until"]
+__all__ = [
+    "RestorePlan",
+    "incremental_entries",
+    "plan_restore",
+    "replay_entries",
+    "resolve_until",
+    "segment_holding",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -109,11 +116,7 @@ def plan_restore(
         raise RestoreRejected(source, _uncovered(state, chosen, window))
     # A set without straddling transactions replays from its freeze + 1, which a segment
     # ending at the freeze does not reach yet: restorable to T = the snapshot, nothing to replay.
-    segment = next(
-        s
-        for s in segments(list(window.covered))
-        if s.first_log_id <= chosen.start_replay_log_id <= s.last_log_id + 1
-    )
+    segment = _segment_holding(window, chosen.start_replay_log_id)
     if until_ts > interval.to_ts:
         hole = next((h for h in window.holes if h.first_log_id == segment.last_log_id + 1), None)
         if hole is not None:
@@ -191,13 +194,26 @@ def replay_entries(
     return tuple(entries), tuple(used)
 
 
+def _segment_holding(window, log_id: int) -> Covered | None:
+    """The hole-free stretch of archive a replay from ``log_id`` reads (it may start right
+    after a segment's end: then there is nothing to replay yet)."""
+    for segment in segments(list(window.covered)):
+        if segment.first_log_id <= log_id <= segment.last_log_id + 1:
+            return segment
+    return None
+
+
+def segment_holding(state: ClusterState, tenant_id: int, log_id: int) -> Covered | None:
+    """The tenant's archive segment a replay from ``log_id`` reads now, if any."""
+    return _segment_holding(restorable_window(state, tenant_id), log_id)
+
+
 def incremental_entries(
     state: ClusterState, tenant_id: int, start_log_id: int, until_ts: int
 ) -> tuple | None:
     """The entries a restore's incremental phase replays, read from the archive segment
     that holds its replay start now (None if no segment does)."""
-    window = restorable_window(state, tenant_id)
-    for segment in segments(list(window.covered)):
-        if segment.first_log_id <= start_log_id <= segment.last_log_id + 1:
-            return replay_entries(state, tenant_id, start_log_id, segment, until_ts)[0]
-    return None
+    segment = segment_holding(state, tenant_id, start_log_id)
+    if segment is None:
+        return None
+    return replay_entries(state, tenant_id, start_log_id, segment, until_ts)[0]
