@@ -9,16 +9,14 @@ from pathlib import Path
 
 import attrs
 
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope, enabled, simulation_scope
-from ybstate.cluster.reducer import apply
-from ybstate.cluster.spec import start_events, start_state
+from ybstate.model import Scope, apply, decide, enabled, simulation_scope, start_events, start_state
 
 # Five tenants writing interleaved transactions, with freezes and heartbeats. Tables are
 # not created and dropped as the walk goes (`--ddl` puts that back): in the simulation
 # scope a DDL is one action in twenty-five, which makes 39k tables in 1M events, and
 # every map keyed by table id grows with them.
-BENCH_SCOPE = attrs.evolve(simulation_scope(tenants=5, keys=6, values=("x",)), ddl_table=None)
+_SIMULATION = simulation_scope(tenants=5, keys=6, values=("x",))
+BENCH_SCOPE = attrs.evolve(_SIMULATION, cluster=attrs.evolve(_SIMULATION.cluster, ddl_table=None))
 DDL_SCOPE = simulation_scope(tenants=5, keys=6, values=("x",))
 
 

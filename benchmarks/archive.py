@@ -24,10 +24,9 @@ from rich.table import Table
 
 from ybstate.archive.actions import PersistCheckpoint, ReadEntries, SealPiece, StartArchive
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Put, Start, Tick, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.gcpause import paused_gc
+from ybstate.model import EMPTY, apply, decide
 
 
 def act(state: ClusterState, action) -> ClusterState:

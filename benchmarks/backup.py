@@ -21,11 +21,10 @@ from ybstate import dag
 from ybstate.backup.actions import AdvanceBackup, StartBackup
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Put, Start, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.codec import make_codec
 from ybstate.gcpause import paused_gc
+from ybstate.model import EMPTY, apply, decide
 
 
 def act(state: ClusterState, action) -> tuple[ClusterState, list]:

@@ -25,8 +25,7 @@ from _common import BENCH_SCOPE, DDL_SCOPE, cached_history, timed
 from rich.console import Console
 from rich.table import Table
 
-from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
-from ybstate.cluster.reducer import EMPTY, apply, replay
+from ybstate.model import EMPTY, apply, fingerprint, full_fingerprint, replay
 
 
 def fold_with_collector(events):

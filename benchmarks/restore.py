@@ -27,12 +27,11 @@ from ybstate import dag
 from ybstate.archive.actions import ReadEntries, SealPiece, StartArchive
 from ybstate.backup.actions import AdvanceBackup, StartBackup
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Put, Start, Tick, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.gcpause import paused_gc
+from ybstate.model import EMPTY, apply, decide
 from ybstate.restore.actions import AdvanceRestore, ApplyEntry, ReadArchived, RewriteEntry, StartRestore
-from ybstate.restore.decide import pending_of
+from ybstate.restore.derive import pending_of
 from ybstate.restore.state import RestorePhase
 from ybstate.restore.verify import expected_content
 

@@ -20,9 +20,8 @@ from _common import BENCH_SCOPE, DDL_SCOPE, cached_history, timed
 from rich.console import Console
 from rich.table import Table
 
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import replay
 from ybstate.codec import make_codec
+from ybstate.model import fingerprint_hex, replay
 from ybstate.store import DuckDBStore, MemoryStore
 
 

@@ -19,22 +19,31 @@ import pytest
 
 from ybstate import dag
 from ybstate.backup.actions import AdvanceBackup
-from ybstate.backup.decide import tablet_of_task
+from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Put, Start, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope, setup_actions, simulation_scope
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import EMPTY, apply
-from ybstate.cluster.spec import cluster_spec
+from ybstate.cluster.enabled import setup_actions
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.errors import EventOutOfOrder
 from ybstate.kernel import step
+from ybstate.model import (
+    EMPTY,
+    SUBSYSTEMS,
+    Model,
+    Scope,
+    apply,
+    compose,
+    decide,
+    fingerprint_hex,
+    model_spec,
+    simulation_scope,
+)
 from ybstate.scenario import RunResult, load_scenario, run_scenario
 from ybstate.store.base import EventStore
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
+    "variant",
     "assert_forgery_refused",
     "BACKUP",
     "QUICKSTART",
@@ -65,9 +74,9 @@ SIM_SCOPE = simulation_scope(tenants=3, keys=6)
 def simulated_history(seed: int, steps: int, scope: Scope = SIM_SCOPE) -> tuple[list[Any], ClusterState]:
     """The events of a seeded random walk from the empty cluster (set-up included), and
     the live state they lead to."""
-    spec = cluster_spec(scope)
+    spec = model_spec(scope)
     state, events = EMPTY, []
-    for action in setup_actions(scope):
+    for action in setup_actions(scope.cluster):
         state, new = step(spec, state, action)
         events.extend(new)
     rng = random.Random(seed)
@@ -197,3 +206,12 @@ def assert_catches(invariants, name: str, state: ClusterState, corrupt: Callable
     assert invariant.check(state) is None
     message = invariant.check(corrupted)
     assert message is not None and expected in message, message
+
+
+def variant(part: str, **changes: Any) -> Model:
+    """The model with subsystem ``part``'s record changed (deciders, handlers, enabled...),
+    composed anew: how a test plants a bug without touching the project's own model."""
+    parts = tuple(attrs.evolve(p, **changes) if p.name == part else p for p in SUBSYSTEMS)
+    if parts == SUBSYSTEMS:
+        raise ValueError(f"no subsystem {part!r}")
+    return compose(parts)

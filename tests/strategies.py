@@ -9,9 +9,9 @@ import typing
 import attrs
 from hypothesis import strategies as st
 
-from ybstate.cluster.enabled import Scope
 from ybstate.cluster.state import ClusterConfig
 from ybstate.codec import TAG_OF
+from ybstate.model import ArchiveScope, BackupScope, ClusterScope, DagScope, PromoteScope, RestoreScope, Scope
 
 __all__ = ["event_strategy", "any_event", "for_type", "MACHINE_SCOPE"]
 
@@ -60,35 +60,47 @@ any_event = st.one_of([event_strategy(cls) for cls in TAG_OF])
 # table that comes and goes, interleaved transactions, freezes and heartbeats, and up to
 # four full backups with copy failures, cancels and dropped frozen versions.
 MACHINE_SCOPE = Scope(
-    tenants=("t1", "t2", "t3"),
-    tables=(("a", 2), ("b", 1)),
-    keys=("k1", "k2", "k3"),
-    values=("x", "y"),
-    max_open_txns=3,
-    max_cells_per_txn=3,
-    max_log=1 << 40,
-    tick=1000,
-    ddl_table="c",
-    config=ClusterConfig(data_servers=2, task_retries=1, piece_entries=4),
-    max_backups=4,
-    backup_parallel=2,
-    copy_faults=4,
-    cancel_backups=True,
-    drop_versions=True,
-    archive_tenants=("t1", "t2"),
-    archive_batch=3,
-    archiver_crashes=3,
-    archive_stop=True,
-    max_archive_runs=2,
-    business_first=("t2",),
-    recycle_log=True,
-    restore_sources=("t1",),
-    max_restores=2,
-    restore_workers=2,
-    restore_capacity=3,
-    worker_stalls=1,
-    cancel_restores=True,
-    promote=True,
-    promotion_faults=2,
-    decommission=True,
+    cluster=ClusterScope(
+        tenants=("t1", "t2", "t3"),
+        tables=(("a", 2), ("b", 1)),
+        keys=("k1", "k2", "k3"),
+        values=("x", "y"),
+        max_open_txns=3,
+        max_cells_per_txn=3,
+        max_log=1 << 40,
+        tick=1000,
+        ddl_table="c",
+        config=ClusterConfig(data_servers=2, task_retries=1, piece_entries=4),
+        business_first=("t2",),
+    ),
+    dag=DagScope(
+        task_faults=4,
+    ),
+    backup=BackupScope(
+        max_backups=4,
+        backup_parallel=2,
+        cancel_backups=True,
+        drop_versions=True,
+    ),
+    archive=ArchiveScope(
+        archive_tenants=("t1", "t2"),
+        archive_batch=3,
+        archiver_crashes=3,
+        archive_stop=True,
+        max_archive_runs=2,
+        recycle_log=True,
+    ),
+    restore=RestoreScope(
+        restore_sources=("t1",),
+        max_restores=2,
+        restore_workers=2,
+        restore_capacity=3,
+        worker_stalls=1,
+        cancel_restores=True,
+    ),
+    promote=PromoteScope(
+        promote=True,
+        promotion_faults=2,
+        decommission=True,
+    ),
 )

@@ -10,10 +10,9 @@ from histories import act, backup_world, commit_rows
 from ybstate.access import CommandDenied
 from ybstate.api import ADMIN, COMMANDS, USER, Caller, call
 from ybstate.cluster.actions import Freeze
-from ybstate.cluster.reducer import apply
-from ybstate.cluster.trace import validate_trace
 from ybstate.codec import make_codec
 from ybstate.commands import ResultCode
+from ybstate.model import apply, validate_trace
 
 R = ResultCode
 SYS = Caller(tenant="sys", user="root", role=ADMIN)

@@ -41,13 +41,10 @@ from ybstate.archive.state import ArchiverStatus, Checkpoint
 from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster.actions import Commit, Freeze, Put, Tick, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.reducer import apply
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterConfig, ClusterState, evolve_state
 from ybstate.errors import ArchiveRejected, DestinationNotAllowed, EventOutOfOrder, UnknownTenant
 from ybstate.hashing import rows_checksum
+from ybstate.model import INVARIANTS, apply, decide, fingerprint
 
 SHOP, BLOG = 1001, 1002  # tenant ids, in order of creation
 CONFIG = ClusterConfig(data_servers=1, piece_entries=3)

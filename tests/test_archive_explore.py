@@ -20,26 +20,29 @@ from ybstate.archive import reducer as archive_reducer
 from ybstate.archive.actions import CrashArchiver, StartArchive
 from ybstate.archive.state import Archiver
 from ybstate.cluster.actions import Tick
-from ybstate.cluster.enabled import Scope
-from ybstate.cluster.spec import cluster_spec, start_state
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Invariant, Spec
+from ybstate.model import ArchiveScope, ClusterScope, Scope, model_spec, start_state
 
 T1, T2 = 1001, 1002
 SMALL = Scope(
-    tenants=("t1", "t2"),
-    tables=(("a", 1),),
-    keys=("k1",),
-    values=("x",),
-    deletes=False,
-    max_open_txns=1,
-    max_log=3,  # the two DDL entries and one more: a write of either tenant, or a heartbeat
-    freeze=False,
-    tick=1000,
-    archive_tenants=("t1",),
-    archiver_crashes=2,
-    config=ClusterConfig(data_servers=1, piece_entries=2),
+    cluster=ClusterScope(
+        tenants=("t1", "t2"),
+        tables=(("a", 1),),
+        keys=("k1",),
+        values=("x",),
+        deletes=False,
+        max_open_txns=1,
+        max_log=3,  # the two DDL entries and one more: a write of either tenant, or a heartbeat
+        freeze=False,
+        tick=1000,
+        config=ClusterConfig(data_servers=1, piece_entries=2),
+    ),
+    archive=ArchiveScope(
+        archive_tenants=("t1",),
+        archiver_crashes=2,
+    ),
 )
 
 
@@ -73,7 +76,7 @@ def observed(spec: Spec, seen: set) -> Spec:
 
 def test_exploring_two_tenants_one_archived_with_two_crashes_finds_no_violation():
     seen: set = set()
-    result = explore(observed(cluster_spec(SMALL), seen))
+    result = explore(observed(model_spec(SMALL), seen))
     assert result.complete and result.violation is None
     assert result.distinct_states > 1000
     assert {("crashes", 2), ("pieces", 2), "a full piece", "a piece covering t2's entry"} <= seen
@@ -90,18 +93,24 @@ def longer_log(scope: Scope) -> ClusterState:
 
 def test_exploring_archiving_over_a_longer_log_while_one_more_entry_is_written_finds_no_violation():
     start = longer_log(SMALL)
-    scope = attrs.evolve(SMALL, max_log=len(start.log) + 1, archive_batch=2)
+    scope = attrs.evolve(
+        SMALL,
+        cluster=attrs.evolve(SMALL.cluster, max_log=len(start.log) + 1),
+        archive=attrs.evolve(SMALL.archive, archive_batch=2),
+    )
     seen: set = set()
-    result = explore(observed(attrs.evolve(cluster_spec(scope), init=lambda: start), seen))
+    result = explore(observed(model_spec(scope, start), seen))
     assert result.complete and result.violation is None
     assert {("crashes", 2), ("pieces", 4), "a full piece", "a piece covering t2's entry"} <= seen
     assert {"an idle checkpoint ahead of the last piece", "a piece sealed after a crash"} <= seen
 
 
 def test_exploring_a_stop_and_a_second_run_with_a_crash_finds_no_violation():
-    scope = attrs.evolve(SMALL, archive_stop=True, max_archive_runs=2, archiver_crashes=1)
+    scope = attrs.evolve(
+        SMALL, archive=attrs.evolve(SMALL.archive, archive_stop=True, max_archive_runs=2, archiver_crashes=1)
+    )
     seen: set = set()
-    result = explore(observed(cluster_spec(scope), seen))
+    result = explore(observed(model_spec(scope), seen))
     assert result.complete and result.violation is None
     assert {("run", 2), ("crashes", 1), ("pieces", 2)} <= seen
 
@@ -132,7 +141,7 @@ def without(spec: Spec, name: str) -> Spec:
 
 def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece(monkeypatch):
     plant_restart(monkeypatch, from_the_run_start)
-    spec = cluster_spec(SMALL)
+    spec = model_spec(SMALL)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_checkpoint_honest"
     assert cx.message == "tenant 1001: reading at 1, behind its last piece"
@@ -143,7 +152,7 @@ def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece(mo
 
 def test_a_restart_from_the_run_start_archives_an_entry_twice(monkeypatch):
     plant_restart(monkeypatch, from_the_run_start)
-    spec = without(cluster_spec(SMALL), "archive_checkpoint_honest")  # let the re-read happen
+    spec = without(model_spec(SMALL), "archive_checkpoint_honest")  # let the re-read happen
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_pieces_consecutive"
     assert cx.message == "tenant 1001: piece 2 starts at log id 1, piece 1 ended at 1"
@@ -155,7 +164,7 @@ def test_a_restart_from_the_run_start_archives_an_entry_twice(monkeypatch):
 
 def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_entries(monkeypatch):
     plant_restart(monkeypatch, at_the_read_position)
-    spec = cluster_spec(SMALL)
+    spec = model_spec(SMALL)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_checkpoint_honest"
     assert cx.message == "tenant 1001: run 1 covers through 1 but log id 1 is in no piece"
@@ -165,7 +174,7 @@ def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_en
 
 def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces(monkeypatch):
     plant_restart(monkeypatch, at_the_read_position)
-    spec = without(cluster_spec(SMALL), "archive_checkpoint_honest")
+    spec = without(model_spec(SMALL), "archive_checkpoint_honest")
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_pieces_consecutive"
     assert cx.message == "tenant 1001: piece 2 starts at log id 3, piece 1 ended at 1"
@@ -176,7 +185,11 @@ def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces(m
 # -- nothing stops the server recycling log the archiver has not read (DESIGN 11, flaw 9) ------
 
 # t1 archives backup first; the log may be frozen and recycled, and the archiver may crash.
-RETAINED = attrs.evolve(SMALL, max_log=3, freeze=True, recycle_log=True, archiver_crashes=1)
+RETAINED = attrs.evolve(
+    SMALL,
+    cluster=attrs.evolve(SMALL.cluster, max_log=3, freeze=True),
+    archive=attrs.evolve(SMALL.archive, recycle_log=True, archiver_crashes=1),
+)
 
 
 def plant_retention(monkeypatch, limit) -> None:
@@ -205,7 +218,7 @@ def pin_at_the_read_position(state: ClusterState) -> tuple[int, str]:
 
 def test_exploring_recycling_under_a_backup_first_archiver_with_a_crash_finds_no_violation():
     seen: set = set()
-    result = explore(observed(cluster_spec(RETAINED), seen))
+    result = explore(observed(model_spec(RETAINED), seen))
     assert result.complete and result.violation is None
     assert {("crashes", 1), ("pieces", 2), "log recycled"} <= seen
 
@@ -213,16 +226,16 @@ def test_exploring_recycling_under_a_backup_first_archiver_with_a_crash_finds_no
 @pytest.mark.slow
 def test_exploring_recycling_over_one_more_entry_with_t1_business_first_finds_no_violation():
     # about 90 s: every interleaving of a write or heartbeat, a freeze, recycling and a crash
-    scope = attrs.evolve(RETAINED, max_log=4, business_first=("t1",))
+    scope = attrs.evolve(RETAINED, cluster=attrs.evolve(RETAINED.cluster, max_log=4, business_first=("t1",)))
     seen: set = set()
-    result = explore(observed(cluster_spec(scope), seen))
+    result = explore(observed(model_spec(scope), seen))
     assert result.complete and result.violation is None
     assert {("crashes", 1), ("run", 2), "log recycled"} <= seen
 
 
 def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver(monkeypatch):
     plant_retention(monkeypatch, no_pin)
-    spec = cluster_spec(RETAINED)
+    spec = model_spec(RETAINED)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
     assert cx.message == (
@@ -234,7 +247,7 @@ def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver(monkeyp
 
 def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recycled(monkeypatch):
     plant_retention(monkeypatch, pin_at_the_read_position)
-    spec = cluster_spec(RETAINED)
+    spec = model_spec(RETAINED)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
     assert "its archiver has sealed only through 0" in cx.message
@@ -244,7 +257,7 @@ def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recy
 
 def test_a_pin_at_the_read_position_turns_a_crash_into_a_hole(monkeypatch):
     plant_retention(monkeypatch, pin_at_the_read_position)
-    spec = cluster_spec(RETAINED)
+    spec = model_spec(RETAINED)
     # Judge by the archive alone: with the pin check gone, the crash shows as a lost range.
     spec = attrs.evolve(
         spec,

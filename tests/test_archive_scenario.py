@@ -18,14 +18,12 @@ from ybstate.archive.window import restorable_window
 from ybstate.backup.actions import StartBackup
 from ybstate.cli import cli
 from ybstate.cluster.actions import Freeze
-from ybstate.cluster.decide import decide
-from ybstate.cluster.fingerprint import fingerprint, fingerprint_hex
-from ybstate.cluster.reducer import apply
 from ybstate.cluster.state import ClusterState
 from ybstate.commands import ResultCode, tenant_incremental_backup_start, tenant_incremental_backup_stop
-from ybstate.errors import SpecError
+from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import open_history, verify_store
-from ybstate.scenario import RunResult, ScenarioFailed, load_scenario, parse_scenario, run_scenario
+from ybstate.model import apply, decide, fingerprint, fingerprint_hex
+from ybstate.scenario import RunResult, load_scenario, parse_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 R = ResultCode

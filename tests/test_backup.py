@@ -22,11 +22,9 @@ from ybstate.backup.invariants import BACKUP_INVARIANTS
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost, sstable
 from ybstate.cluster.actions import Commit, CreateTable, DropTable, Freeze, Put, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterConfig, ClusterState, evolve_state
 from ybstate.errors import BackupInProgress, InvalidAction, NoFrozenVersion, UnknownBackup, VersionPinned
+from ybstate.model import INVARIANTS, decide, fingerprint
 
 P = BackupPhase
 SHOP = {"shop": {"orders": 2, "users": 1}}

@@ -10,33 +10,37 @@ commits, freezes) may follow, so the state space is finite and small.
 from __future__ import annotations
 
 import attrs
-from histories import act, commit_rows
+from histories import act, commit_rows, variant
 
 from ybstate import dag
+from ybstate.backup import BACKUP
 from ybstate.backup.actions import AdvanceBackup, DropVersion, StartBackup
-from ybstate.backup.decide import tablet_of_task
+from ybstate.backup.derive import tablet_of_task
+from ybstate.backup.enabled import backup_enabled
 from ybstate.backup.events import TabletCopied, VersionDropped
 from ybstate.backup.state import BackupPhase
-from ybstate.cluster import decide as cluster_decide
-from ybstate.cluster import enabled as cluster_enabled
-from ybstate.cluster import reducer as cluster_reducer
 from ybstate.cluster import sstable
 from ybstate.cluster.actions import Commit, Freeze
-from ybstate.cluster.enabled import Scope
-from ybstate.cluster.spec import cluster_spec, start_state
 from ybstate.cluster.state import ClusterConfig, ClusterState, evolve_state
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Invariant, Spec
+from ybstate.model import MODEL, BackupScope, ClusterScope, DagScope, Model, Scope, start_state
 
 ROWS = {("a", key): "x" for key in ("k1", "k2", "k3", "k4")}
 SMALL = Scope(
-    tenants=("t1",),
-    tables=(("a", 2),),
-    keys=(),
-    max_backups=1,
-    backup_parallel=2,
-    copy_faults=1,
-    config=ClusterConfig(data_servers=2),
+    cluster=ClusterScope(
+        tenants=("t1",),
+        tables=(("a", 2),),
+        keys=(),
+        config=ClusterConfig(data_servers=2),
+    ),
+    dag=DagScope(
+        task_faults=1,
+    ),
+    backup=BackupScope(
+        max_backups=1,
+        backup_parallel=2,
+    ),
 )
 
 
@@ -45,11 +49,13 @@ def frozen_start(scope: Scope) -> ClusterState:
     return act(commit_rows(start_state(scope), "t1", ROWS), Freeze())[0]
 
 
-def backup_spec(scope: Scope, more_log_entries: int = 0) -> Spec:
-    """cluster_spec(scope) from :func:`frozen_start`, allowing ``more_log_entries`` more."""
+def backup_spec(scope: Scope, more_log_entries: int = 0, model: Model = MODEL) -> Spec:
+    """``model`` within ``scope`` from :func:`frozen_start`, allowing ``more_log_entries`` more."""
     start = frozen_start(scope)
-    bounded = attrs.evolve(scope, max_log=len(start.log) + more_log_entries)
-    return attrs.evolve(cluster_spec(bounded), init=lambda: start)
+    bounded = attrs.evolve(
+        scope, cluster=attrs.evolve(scope.cluster, max_log=len(start.log) + more_log_entries)
+    )
+    return model.spec(bounded, start)
 
 
 def test_the_start_state_has_rows_in_both_tablets_and_a_frozen_version():
@@ -124,7 +130,9 @@ def test_every_order_of_the_two_copies_with_and_without_a_fault_on_either_tablet
 
 
 def test_without_retries_a_single_copy_fault_fails_the_backup_in_every_order():
-    scope = attrs.evolve(SMALL, config=ClusterConfig(data_servers=2, task_retries=0))
+    scope = attrs.evolve(
+        SMALL, cluster=attrs.evolve(SMALL.cluster, config=ClusterConfig(data_servers=2, task_retries=0))
+    )
     finals: set = set()
     result = explore(traced(backup_spec(scope), finals))
     assert result.complete and result.violation is None
@@ -142,7 +150,7 @@ def test_without_retries_a_single_copy_fault_fails_the_backup_in_every_order():
 
 
 def test_exploring_with_cancels_a_new_freeze_and_version_drops_finds_no_violation():
-    scope = attrs.evolve(SMALL, cancel_backups=True, drop_versions=True)
+    scope = attrs.evolve(SMALL, backup=attrs.evolve(SMALL.backup, cancel_backups=True, drop_versions=True))
     finals: set = set()
     result = explore(traced(backup_spec(scope, more_log_entries=1), finals))
     assert result.complete and result.violation is None
@@ -150,7 +158,12 @@ def test_exploring_with_cancels_a_new_freeze_and_version_drops_finds_no_violatio
 
 
 def test_exploring_with_a_write_committed_during_the_backup_finds_no_violation():
-    scope = attrs.evolve(SMALL, keys=("k1",), values=("y",), deletes=False, freeze=False, max_open_txns=1)
+    scope = attrs.evolve(
+        SMALL,
+        cluster=attrs.evolve(
+            SMALL.cluster, keys=("k1",), values=("y",), deletes=False, freeze=False, max_open_txns=1
+        ),
+    )
     result = explore(backup_spec(scope, more_log_entries=2))
     assert result.complete and result.violation is None
 
@@ -169,7 +182,12 @@ def _read_live(state: ClusterState, tablet, version: int) -> tuple[tuple[str, st
 
 def test_a_copy_reading_live_data_instead_of_the_frozen_version_is_caught(monkeypatch):
     monkeypatch.setattr(sstable, "read_tablet", _read_live)
-    scope = attrs.evolve(SMALL, keys=("k1",), values=("y",), deletes=False, freeze=False, max_open_txns=1)
+    scope = attrs.evolve(
+        SMALL,
+        cluster=attrs.evolve(
+            SMALL.cluster, keys=("k1",), values=("y",), deletes=False, freeze=False, max_open_txns=1
+        ),
+    )
     spec = backup_spec(scope, more_log_entries=2)
     result = explore(spec)
     cx = result.violation
@@ -195,19 +213,20 @@ def _apply_drop_ignoring_pins(state: ClusterState, event: VersionDropped) -> Clu
     )
 
 
-def test_a_version_garbage_collector_that_ignores_pins_is_caught(monkeypatch):
-    offer_backup_actions = cluster_enabled.backup_enabled
-
+def test_a_version_garbage_collector_that_ignores_pins_is_caught():
     def offer_every_drop(state: ClusterState, scope: Scope) -> list[object]:
-        actions = [a for a in offer_backup_actions(state, scope) if not isinstance(a, DropVersion)]
+        actions = [a for a in backup_enabled(state, scope) if not isinstance(a, DropVersion)]
         droppable = range(1, state.frozen_version)
         return actions + [DropVersion(version=v) for v in droppable if state.frozen[v].available]
 
-    monkeypatch.setattr(cluster_enabled, "backup_enabled", offer_every_drop)
-    monkeypatch.setitem(cluster_decide._DECIDERS, DropVersion, _drop_ignoring_pins)
-    monkeypatch.setitem(cluster_reducer._HANDLERS, VersionDropped, _apply_drop_ignoring_pins)
-    scope = attrs.evolve(SMALL, drop_versions=True)
-    spec = backup_spec(scope, more_log_entries=1)
+    planted = variant(
+        "backup",
+        enabled=offer_every_drop,
+        deciders={**BACKUP.deciders, DropVersion: _drop_ignoring_pins},
+        handlers={**BACKUP.handlers, VersionDropped: _apply_drop_ignoring_pins},
+    )
+    scope = attrs.evolve(SMALL, backup=attrs.evolve(SMALL.backup, drop_versions=True))
+    spec = backup_spec(scope, more_log_entries=1, model=planted)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "pinned_versions_kept"
     assert cx.message == "backup task 1 needs frozen version 1, which was dropped"
@@ -217,5 +236,9 @@ def test_a_version_garbage_collector_that_ignores_pins_is_caught(monkeypatch):
 
 
 def test_without_the_planted_bug_the_same_scope_never_drops_a_pinned_version():
-    result = explore(backup_spec(attrs.evolve(SMALL, drop_versions=True), more_log_entries=1))
+    result = explore(
+        backup_spec(
+            attrs.evolve(SMALL, backup=attrs.evolve(SMALL.backup, drop_versions=True)), more_log_entries=1
+        )
+    )
     assert result.complete and result.violation is None

@@ -11,11 +11,10 @@ from histories import BACKUP, duck_query, event_rows
 
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.spec import INVARIANTS
-from ybstate.errors import SpecError
+from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import verify_store
-from ybstate.scenario import ScenarioFailed, load_scenario, run_scenario
+from ybstate.model import INVARIANTS, fingerprint_hex
+from ybstate.scenario import load_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 HEAD = """\

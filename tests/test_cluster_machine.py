@@ -34,8 +34,6 @@ from ybstate.backup.state import BackupPhase
 from ybstate.backup.tables import backup_set_rows, backup_tablet_rows, backup_task_rows
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Abort, Commit, DropTable, Freeze, Mark, Put, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import enabled
 from ybstate.cluster.events import (
     MutatorLogged,
     TableCreated,
@@ -44,12 +42,19 @@ from ybstate.cluster.events import (
     TransactionAborted,
     TransactionCommitted,
 )
-from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
-from ybstate.cluster.reducer import apply, replay
-from ybstate.cluster.spec import INVARIANTS, start_events
 from ybstate.commands import ResultCode
 from ybstate.errors import ActionRejected
 from ybstate.history import sql_invariants
+from ybstate.model import (
+    INVARIANTS,
+    apply,
+    decide,
+    enabled,
+    fingerprint,
+    full_fingerprint,
+    replay,
+    start_events,
+)
 from ybstate.promote.enabled import promote_enabled
 from ybstate.promote.tables import promotion_history_rows
 from ybstate.restore.actions import CancelRestore
@@ -280,7 +285,7 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.state.seq % 3 == 0)
     @rule(data=st.data())
     def try_an_illegal_action(self, data) -> None:
-        tenants = list(MACHINE_SCOPE.tenants)
+        tenants = list(MACHINE_SCOPE.cluster.tenants)
         candidates = [
             Commit(tx=self.state.next_tx_id + 5),
             Write(tenant="nobody", tx=None, changes=(Put(table="a", key="k", value="v"),)),

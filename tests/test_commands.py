@@ -13,8 +13,6 @@ from ybstate.backup.actions import AdvanceBackup, CancelBackup
 from ybstate.backup.events import BackupStarted
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.actions import Freeze
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterState
 from ybstate.commands import (
     BackupStatus,
@@ -33,6 +31,7 @@ from ybstate.errors import (
     UnknownBackup,
     UnknownTenant,
 )
+from ybstate.model import EMPTY, apply, fingerprint
 
 R = ResultCode
 P = BackupPhase

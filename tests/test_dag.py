@@ -28,7 +28,7 @@ from ybstate.dag import (
     DAG_EVENT_TAGS,
     DAG_EVENTS,
     DAG_INVARIANTS,
-    TASK_TRANSITIONS,
+    DAG_TASK,
     CancelDag,
     CyclicPlan,
     Dag,
@@ -659,17 +659,17 @@ def test_the_phase_table_is_the_documented_task_lifecycle():
         (S.READY, TaskCancelled): S.CANCELLED,
         (S.RUNNING, TaskCancelled): S.CANCELLED,
     }
-    assert documented == TASK_TRANSITIONS
+    assert documented == DAG_TASK.table
 
 
 def test_the_phase_table_moves_only_from_non_final_states_and_never_out_of_a_final_one():
     final = {S.SUCCEEDED, S.UPSTREAM_FAILED, S.CANCELLED}
-    assert not [key for key in TASK_TRANSITIONS if key[0] in final]
+    assert not [key for key in DAG_TASK.table if key[0] in final]
     reachable = {S.PENDING}
     frontier = deque([S.PENDING])
     while frontier:
         state = frontier.popleft()
-        for (before, _), after in TASK_TRANSITIONS.items():
+        for (before, _), after in DAG_TASK.table.items():
             if before is state and after not in reachable:
                 reachable.add(after)
                 frontier.append(after)
@@ -753,7 +753,7 @@ def test_a_planted_phase_table_row_that_starts_pending_tasks_is_caught_by_the_ex
     with pytest.raises(EnabledActionFailed) as caught:
         explore(spec)
     assert isinstance(caught.value.cause, DagTaskInWrongState)
-    monkeypatch.setitem(TASK_TRANSITIONS, (S.PENDING, TaskStarted), S.RUNNING)
+    monkeypatch.setitem(DAG_TASK.table, (S.PENDING, TaskStarted), S.RUNNING)
     result = explore(spec)
     assert result.violation is not None and result.violation.invariant == "predecessors first"
     assert result.violation.depth == 1

@@ -37,13 +37,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.reducer import apply
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterConfig, ClusterState, Role, TenantStatus, evolve_state
-from ybstate.cluster.trace import validate_trace
 from ybstate.errors import (
     InvalidAction,
     PromotionRejected,
@@ -52,6 +46,16 @@ from ybstate.errors import (
     UnknownTransaction,
 )
 from ybstate.hashing import CHECKSUM_MASK, row_hash
+from ybstate.model import (
+    INVARIANTS,
+    ClusterScope,
+    PromoteScope,
+    Scope,
+    apply,
+    decide,
+    fingerprint,
+    validate_trace,
+)
 from ybstate.promote import decide as promote_decide
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
 from ybstate.promote.enabled import promote_enabled
@@ -423,7 +427,7 @@ def test_start_promotion_refusals_name_the_reason(name):
 
 
 def test_a_refused_start_is_not_offered_by_enabled_and_an_accepted_one_is():
-    scope = Scope(tenants=(), promote=True)
+    scope = Scope(cluster=ClusterScope(tenants=()), promote=PromoteScope(promote=True))
     assert promote_enabled(primed(), scope) == [
         StartPromotion(standby="shop_back", primary="shop", verify=True, catch_up=True),
         StartPromotion(standby="shop_back", primary="shop", verify=True, catch_up=False),
@@ -730,7 +734,7 @@ def test_the_catch_up_waits_while_a_running_archiver_lags_and_goes_on_once_it_ca
     state, promotion_id = lagging()
     waiting = rejected("shop_back", "catch-up waits for the archive to reach log id 43 (at 20)")
     assert refusal(state, AdvancePromotion(promotion_id=promotion_id)) == waiting
-    scope = Scope(tenants=(), promotion_faults=1)
+    scope = Scope(cluster=ClusterScope(tenants=()), promote=PromoteScope(promotion_faults=1))
     assert promote_enabled(state, scope) == [FailPromotionStep(promotion_id=promotion_id)]
     # the archive reads on and persists an idle checkpoint: still waiting, naming where it is
     state, _ = act(state, ReadEntries(tenant_id=SHOP, count=4), PersistCheckpoint(tenant_id=SHOP))
@@ -1404,7 +1408,9 @@ def test_a_standby_whose_promotion_rolled_back_after_the_catch_up_is_not_promote
     assert state.promotions[first].status is PromotionStatus.ROLLED_BACK
     with pytest.raises(PromotionRejected, match="replayed more into it and rolled back"):
         start(state, verify=verify)
-    offered = promote_enabled(state, Scope(tenants=(), promote=True))
+    offered = promote_enabled(
+        state, Scope(cluster=ClusterScope(tenants=()), promote=PromoteScope(promote=True))
+    )
     assert not any(isinstance(a, StartPromotion) and a.standby == "shop_back" for a in offered)
 
 

@@ -15,21 +15,28 @@ fence bug's exploration.
 from __future__ import annotations
 
 import attrs
-from histories import act, commit_rows, drive_backup
+from histories import act, commit_rows, drive_backup, variant
 from test_archive import archive_all
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup
 from ybstate.cluster import ghost
-from ybstate.cluster import reducer as cluster_reducer
 from ybstate.cluster.actions import Commit, CreateTable, Freeze, Mark, Put, Write
-from ybstate.cluster.enabled import Scope
-from ybstate.cluster.spec import cluster_spec, start_state
 from ybstate.cluster.state import ClusterConfig, ClusterState, Role, TenantStatus, evolve_state
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Invariant, Spec
+from ybstate.model import (
+    MODEL,
+    ArchiveScope,
+    ClusterScope,
+    Model,
+    PromoteScope,
+    Scope,
+    start_state,
+)
+from ybstate.promote import PROMOTE as PROMOTE_PART
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
-from ybstate.promote.decide import archived_through
+from ybstate.promote.derive import archived_through
 from ybstate.promote.events import PrimaryFenced, PromotionStepFailed
 from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.restore.actions import StartRestore
@@ -38,19 +45,23 @@ from ybstate.restore.enabled import restore_enabled
 S = PromotionStep
 T1, STANDBY = 1001, 1002
 BASE = Scope(
-    tenants=("t1",),
-    tables=(("a", 1),),
-    keys=("k1",),
-    values=("x",),
-    deletes=False,
-    max_open_txns=1,
-    freeze=False,
-    tick=None,
-    archive_tenants=("t1",),
-    archive_batch=50,  # one read takes the archiver to the end of the log
-    config=ClusterConfig(data_servers=1),
+    cluster=ClusterScope(
+        tenants=("t1",),
+        tables=(("a", 1),),
+        keys=("k1",),
+        values=("x",),
+        deletes=False,
+        max_open_txns=1,
+        freeze=False,
+        tick=None,
+        config=ClusterConfig(data_servers=1),
+    ),
+    archive=ArchiveScope(
+        archive_tenants=("t1",),
+        archive_batch=50,  # one read takes the archiver to the end of the log
+    ),
 )
-PROMOTE = attrs.evolve(BASE, promote=True, promotion_faults=1, decommission=True)
+PROMOTE = attrs.evolve(BASE, promote=PromoteScope(promote=True, promotion_faults=1, decommission=True))
 AT_T = {("a", "k1"): "y"}  # t1 as of m: the standby's content
 AT_FENCE = {("a", "k1"): "y", ("a", "k2"): "z", ("a", "k3"): "w"}  # t1 from the fence on
 AFTER_T = (3, 6)  # t1's transactions committed after m
@@ -85,17 +96,20 @@ def standby_ready() -> ClusterState:
     return _READY[0]
 
 
-def from_ready(scope: Scope, *, max_promotions: int | None = 2, standby_decommission: bool = False) -> Spec:
+def from_ready(
+    scope: Scope, *, max_promotions: int | None = 2, standby_decommission: bool = False, model: Model = MODEL
+) -> Spec:
     """The spec exploring from standby_ready() within ``scope`` (``max_log`` the log's length
-    unless the scope sets more). Two restrictions of enabled, each for a bug found (see
-    test_promote.py): at most ``max_promotions`` promotions are started (a standby whose
-    promotion rolled back after its catch-up fails every later verification, so starting
-    it again and again never ends), and no standby is decommissioned (the restore
-    invariants do not expect a removed standby) unless ``standby_decommission``."""
+        unless the scope sets more). Two restrictions of enabled, each for a bug found (see
+        test_promote.py): at most ``max_promotions`` promotions are started (a standby whose
+        promotion rolled back after its catch-up fails every later verification, so starting
+        it again and again never ends), and no standby is decommissioned (the restore
+        invariants do not expect a removed standby) unless ``standby_decommission``. ``model``
+    is the project's own, or a variant with a planted bug."""
     state = standby_ready()
-    if scope.max_log < len(state.log):
-        scope = attrs.evolve(scope, max_log=len(state.log))
-    spec = attrs.evolve(cluster_spec(scope), init=lambda: state)
+    if scope.cluster.max_log < len(state.log):
+        scope = attrs.evolve(scope, cluster=attrs.evolve(scope.cluster, max_log=len(state.log)))
+    spec = model.spec(scope, state)
     base = spec.enabled
 
     def enabled(state: ClusterState) -> list[object]:
@@ -214,10 +228,10 @@ def test_exploring_without_a_bound_on_promotions_is_complete():
 # -- a fence that does not stop commits ---------------------------------------------------------
 
 
-def plant_leaky_fence(monkeypatch) -> None:
+def leaky_fence() -> Model:
     """The bug: the fence records its log id and aborts the open transactions, but leaves
     the old primary writable, so clients go on writing and committing to it."""
-    real = cluster_reducer._HANDLERS[PrimaryFenced]
+    real = PROMOTE_PART.handlers[PrimaryFenced]
 
     def leaky(state: ClusterState, event: PrimaryFenced) -> ClusterState:
         after = real(state, event)
@@ -225,20 +239,24 @@ def plant_leaky_fence(monkeypatch) -> None:
         tenant = attrs.evolve(after.tenants[primary_id], writable=True)
         return evolve_state(after, tenants=after.tenants.set(primary_id, tenant))
 
-    monkeypatch.setitem(cluster_reducer._HANDLERS, PrimaryFenced, leaky)
+    return variant("promote", handlers={**PROMOTE_PART.handlers, PrimaryFenced: leaky})
 
 
 def leaky_fence_spec(state: ClusterState, *, without: str | None) -> Spec:
     """Promotions from standby_ready() while clients may log two more entries: a write and
     a commit of t1 (a single transaction: k1=x only); ``without`` drops one invariant."""
     spec = from_ready(
-        attrs.evolve(PROMOTE, max_log=len(state.log) + 2, promotion_faults=0, decommission=False)
+        attrs.evolve(
+            PROMOTE,
+            cluster=attrs.evolve(PROMOTE.cluster, max_log=len(state.log) + 2),
+            promote=PromoteScope(promote=True),
+        ),
+        model=leaky_fence(),
     )
     return attrs.evolve(spec, invariants=tuple(inv for inv in spec.invariants if inv.name != without))
 
 
-def test_a_fence_that_does_not_stop_commits_is_caught_committing_after_the_fence(monkeypatch):
-    plant_leaky_fence(monkeypatch)
+def test_a_fence_that_does_not_stop_commits_is_caught_committing_after_the_fence():
     start = standby_ready()
     # the invariant that no side of a promotion stays writable sees the leak first, at the
     # fence itself; without it, the fence invariant sees the commit that follows
@@ -260,8 +278,7 @@ def test_a_fence_that_does_not_stop_commits_is_caught_committing_after_the_fence
     assert ghost.content(final, T1) == {**AT_FENCE, ("a", "k1"): "x"}
 
 
-def test_the_leaky_fence_is_seen_at_the_fence_by_the_one_writable_tenant_invariant(monkeypatch):
-    plant_leaky_fence(monkeypatch)
+def test_the_leaky_fence_is_seen_at_the_fence_by_the_one_writable_tenant_invariant():
     spec = leaky_fence_spec(standby_ready(), without=None)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "promotion_one_writable_tenant_per_name"
@@ -273,10 +290,10 @@ def test_the_leaky_fence_is_seen_at_the_fence_by_the_one_writable_tenant_invaria
 # -- a rollback that forgets to unfence the old primary -----------------------------------------
 
 
-def plant_fenced_rollback(monkeypatch) -> None:
+def fenced_rollback() -> Model:
     """The bug: a rollback gives the names and the routing back and ends the promotion, but
     leaves the old primary as the fence made it: not writable, fenced."""
-    real = cluster_reducer._HANDLERS[PromotionStepFailed]
+    real = PROMOTE_PART.handlers[PromotionStepFailed]
 
     def forgetful(state: ClusterState, event: PromotionStepFailed) -> ClusterState:
         after = real(state, event)
@@ -289,12 +306,14 @@ def plant_fenced_rollback(monkeypatch) -> None:
         )
         return evolve_state(after, tenants=after.tenants.set(primary_id, tenant))
 
-    monkeypatch.setitem(cluster_reducer._HANDLERS, PromotionStepFailed, forgetful)
+    return variant("promote", handlers={**PROMOTE_PART.handlers, PromotionStepFailed: forgetful})
 
 
-def test_a_rollback_that_forgets_to_unfence_the_old_primary_is_caught(monkeypatch):
-    plant_fenced_rollback(monkeypatch)
-    spec = from_ready(attrs.evolve(PROMOTE, decommission=False))
+def test_a_rollback_that_forgets_to_unfence_the_old_primary_is_caught():
+    spec = from_ready(
+        attrs.evolve(PROMOTE, promote=attrs.evolve(PROMOTE.promote, decommission=False)),
+        model=fenced_rollback(),
+    )
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "promotion_rollback_restores_the_old_primary"
     assert cx.message.startswith(

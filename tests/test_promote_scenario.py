@@ -8,10 +8,10 @@ import pytest
 from histories import REPO, duck_query
 
 from ybstate.commands import ResultCode, tenant_decommission, tenant_promote_standby
-from ybstate.errors import SpecError
+from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import open_history, verify_store
 from ybstate.promote.state import PromotionStatus, PromotionStep
-from ybstate.scenario import ScenarioFailed, load_scenario, parse_scenario, run_scenario
+from ybstate.scenario import load_scenario, parse_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 R = ResultCode

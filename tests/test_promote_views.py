@@ -28,10 +28,10 @@ from test_restore_views import Driven, restore_completed, source_history
 from ybstate.archive.actions import ReadEntries, SealPiece
 from ybstate.cluster.actions import CreateTable, Put, Tick, Write
 from ybstate.cluster.events import TransactionAborted, TransactionCommitted
-from ybstate.cluster.reducer import EMPTY, apply
-from ybstate.cluster.spec import INVARIANTS as STATE_INVARIANTS
 from ybstate.cluster.state import TenantStatus
 from ybstate.errors import PromotionRejected
+from ybstate.model import EMPTY, apply
+from ybstate.model import INVARIANTS as STATE_INVARIANTS
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
 from ybstate.promote.events import (
     PROMOTE_EVENT_TAGS,

@@ -26,13 +26,8 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import enabled
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
-from ybstate.cluster.fingerprint import fingerprint, full_fingerprint
 from ybstate.cluster.invariants import CLUSTER_INVARIANTS
-from ybstate.cluster.reducer import EMPTY, apply, replay
-from ybstate.cluster.spec import start_state
 from ybstate.cluster.state import KEY_SPACE, Cell, ClusterConfig, ClusterState, OpenTxn, Table
 from ybstate.errors import (
     CrossTenantTransaction,
@@ -46,6 +41,7 @@ from ybstate.errors import (
     UnknownTransaction,
 )
 from ybstate.evolve import evolver
+from ybstate.model import EMPTY, apply, decide, enabled, fingerprint, full_fingerprint, replay, start_state
 
 ROOT = Path(__file__).resolve().parents[1]
 

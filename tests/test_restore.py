@@ -29,11 +29,7 @@ from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Abort, Commit, CreateTable, DropTable, Freeze, Mark, Put, Tick, Write
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.reducer import apply
 from ybstate.cluster.state import (
     Cell,
     ClusterConfig,
@@ -46,11 +42,13 @@ from ybstate.cluster.state import (
 from ybstate.errors import (
     EventOutOfOrder,
     InvalidAction,
+    RestoreNotReady,
     RestoreRejected,
     TenantNotWritable,
     UnknownRestore,
     UnknownTenant,
 )
+from ybstate.model import ClusterScope, RestoreScope, Scope, apply, decide, fingerprint
 from ybstate.restore import decide as restore_decide
 from ybstate.restore import reducer as restore_reducer
 from ybstate.restore.actions import (
@@ -63,7 +61,7 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.decide import fetch_task_name, pending_of, restore_advanceable
+from ybstate.restore.derive import ApplierStep, fetch_task_name, pending_of, restore_advanceable
 from ybstate.restore.enabled import restore_enabled
 from ybstate.restore.events import (
     EntryApplied,
@@ -76,7 +74,7 @@ from ybstate.restore.events import (
 )
 from ybstate.restore.invariants import RESTORE_INVARIANTS
 from ybstate.restore.plan import plan_restore
-from ybstate.restore.state import RestorePhase, RestoreTask, TableMapping
+from ybstate.restore.state import Outcome, RestorePhase, RestoreTask, TableMapping
 from ybstate.restore.verify import Contents
 
 P = RestorePhase
@@ -705,7 +703,9 @@ def test_a_completed_standby_is_read_only_restored_to_t_and_equals_the_source_at
 def test_two_restores_of_one_tenant_interleaved_at_random_both_complete(seed):
     state, first = start(archived(), "m1", target="back")
     state, second = start(state, "latest", target="live", workers=3, capacity=3)
-    scope = Scope(tenants=(), restore_sources=("shop",), max_restores=2)
+    scope = Scope(
+        cluster=ClusterScope(tenants=()), restore=RestoreScope(restore_sources=("shop",), max_restores=2)
+    )
     rng = random.Random(seed)
     while actions := restore_enabled(state, scope):
         state, _ = act(state, rng.choice(actions))
@@ -803,10 +803,10 @@ def test_the_applier_stops_at_the_first_entry_past_t_and_nothing_more_is_read_or
     task = state.restores[task_id]
     assert (task.read, task.applied, task.entries, task.restored_log_id) == (13, 13, 13, 19)
     assert state.restore_entries[task_id][-1].log_id == 20  # read, and not applied
-    assert refusal(state, ReadArchived(task_id=task_id), UnknownRestore) == (
+    assert refusal(state, ReadArchived(task_id=task_id), RestoreNotReady) == (
         "restore task 1 has no archived entry left to read"
     )
-    assert refusal(state, ApplyEntry(task_id=task_id), UnknownRestore) == (
+    assert refusal(state, ApplyEntry(task_id=task_id), RestoreNotReady) == (
         "restore task 1 waits for entry 14 in its reorder queue"
     )
     assert restore_enabled(state, Scope()) == [AdvanceRestore(task_id=task_id)]
@@ -853,7 +853,7 @@ def test_workers_finish_in_any_order_but_the_applier_takes_1_2_3():
     )
     assert [(e.entry_seq, e.worker) for e in events] == [(3, 2), (2, 1)]
     assert state.restores[task_id].rewritten == (2, 3)
-    assert refusal(state, ApplyEntry(task_id=task_id), UnknownRestore) == (
+    assert refusal(state, ApplyEntry(task_id=task_id), RestoreNotReady) == (
         "restore task 1 waits for entry 1 in its reorder queue"
     )
     assert ApplyEntry(task_id=task_id) not in restore_enabled(state, Scope())
@@ -870,11 +870,11 @@ def test_the_reader_waits_while_capacity_entries_are_in_flight_and_resumes_after
     state, task_id = incremental(workers=2, capacity=2)
     state, _ = act(state, ReadArchived(task_id=task_id), ReadArchived(task_id=task_id))
     bound = "restore task 1 has 2 entries in flight, its reorder queue's bound: the reader waits"
-    assert refusal(state, ReadArchived(task_id=task_id), UnknownRestore) == bound
+    assert refusal(state, ReadArchived(task_id=task_id), RestoreNotReady) == bound
     assert ReadArchived(task_id=task_id) not in restore_enabled(state, Scope())
     state, _ = act(state, RewriteEntry(task_id=task_id, worker=1), RewriteEntry(task_id=task_id, worker=0))
     assert (
-        refusal(state, ReadArchived(task_id=task_id), UnknownRestore) == bound
+        refusal(state, ReadArchived(task_id=task_id), RestoreNotReady) == bound
     )  # rewritten is still in flight
     state, _ = act(state, ApplyEntry(task_id=task_id))
     assert ReadArchived(task_id=task_id) in restore_enabled(state, Scope())
@@ -892,7 +892,7 @@ def test_an_entry_held_by_a_stalled_worker_times_out_and_fails_the_restore_namin
     state, (stalled,) = act(state, StallWorker(task_id=task_id, worker=1))
     assert (stalled.worker, state.restores[task_id].stalled) == (1, (1,))
     state, _ = act(state, ReadArchived(task_id=task_id), ReadArchived(task_id=task_id))
-    assert refusal(state, TimeOutRestore(task_id=task_id), UnknownRestore) == (
+    assert refusal(state, TimeOutRestore(task_id=task_id), RestoreNotReady) == (
         "restore task 1 waits for no entry held by a stalled worker"
     )
     state, _ = act(state, RewriteEntry(task_id=task_id, worker=0), ApplyEntry(task_id=task_id))
@@ -910,11 +910,11 @@ def test_stall_and_rewrite_requests_that_do_not_fit_are_refused():
     state, task_id = start(archived(), workers=2)
     state, _ = drive(state, task_id, until=P.RESTORING_BASELINE)
     for action in (RewriteEntry(task_id=task_id, worker=0), StallWorker(task_id=task_id, worker=0)):
-        assert refusal(state, action, UnknownRestore) == (
+        assert refusal(state, action, RestoreNotReady) == (
             "restore task 1 is RESTORING_BASELINE, not RESTORING_INCREMENTAL"
         )
     state, _ = drive(state, task_id, until=P.RESTORING_INCREMENTAL)
-    assert refusal(state, RewriteEntry(task_id=task_id, worker=0), UnknownRestore) == (
+    assert refusal(state, RewriteEntry(task_id=task_id, worker=0), RestoreNotReady) == (
         "restore task 1 has nothing for worker 0 to rewrite"
     )
     for worker in (2, -1, "0", True):
@@ -925,10 +925,10 @@ def test_stall_and_rewrite_requests_that_do_not_fit_are_refused():
             assert refusal(state, action, InvalidAction) == f"restore 1 has workers 0..1, not {worker!r}"
     state, _ = act(state, StallWorker(task_id=task_id, worker=1), ReadArchived(task_id=task_id))
     state, _ = act(state, ReadArchived(task_id=task_id))
-    assert refusal(state, StallWorker(task_id=task_id, worker=1), UnknownRestore) == (
+    assert refusal(state, StallWorker(task_id=task_id, worker=1), RestoreNotReady) == (
         "restore task 1 has worker 1 stalled already"
     )
-    assert refusal(state, RewriteEntry(task_id=task_id, worker=1), UnknownRestore) == (
+    assert refusal(state, RewriteEntry(task_id=task_id, worker=1), RestoreNotReady) == (
         "restore task 1 has worker 1 stalled"
     )
     assert refusal(state, ReadArchived(task_id=9), UnknownRestore) == "restore task 9 does not exist"
@@ -991,7 +991,7 @@ def test_cancel_ends_a_restore_from_each_running_phase(phase):
         assert task.loaded == 0
     else:
         assert names(events) == ["RestoreCancelled"]
-    assert restore_enabled(state, Scope(cancel_restores=True)) == []
+    assert restore_enabled(state, Scope(restore=RestoreScope(cancel_restores=True))) == []
     assert_invariants(state)
 
 
@@ -1216,9 +1216,9 @@ def test_verification_fails_the_restore_when_the_standby_holds_a_wrong_row(monke
 def test_verification_fails_the_restore_when_the_applier_skipped_a_transaction(monkeypatch):
     real = restore_decide.applier_outcome
 
-    def skipping(state: ClusterState, task: RestoreTask, entry: object) -> tuple[str, dict]:
+    def skipping(state: ClusterState, task: RestoreTask, entry: object) -> ApplierStep:
         if isinstance(entry, TransactionCommitted) and entry.tx_id == 6:  # k3=c and the delete of k1
-            return "dropped", {"source_tx_id": 6}
+            return ApplierStep(Outcome.DROPPED, source_tx_id=6)
         return real(state, task, entry)
 
     monkeypatch.setattr(restore_decide, "applier_outcome", skipping)

@@ -19,40 +19,43 @@ from functools import cache
 import attrs
 import immutables
 import pytest
-from histories import act, commit_rows, drive_backup
+from histories import act, commit_rows, drive_backup, variant
 from test_archive import archive_all
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup
-from ybstate.cluster import decide as cluster_decide
 from ybstate.cluster import ghost
-from ybstate.cluster import reducer as cluster_reducer
 from ybstate.cluster.actions import Commit, Freeze, Mark, Put, Write
-from ybstate.cluster.enabled import Scope
 from ybstate.cluster.events import TransactionCommitted
-from ybstate.cluster.spec import INVARIANTS, cluster_spec, start_state
 from ybstate.cluster.state import ClusterConfig, ClusterState, evolve_state
 from ybstate.drivers.explore import explore, replay_counterexample
-from ybstate.kernel import Invariant, Spec
+from ybstate.kernel import Decision, Invariant, Spec
+from ybstate.model import INVARIANTS, MODEL, ClusterScope, Model, RestoreScope, Scope, model_spec, start_state
+from ybstate.restore import RESTORE
 from ybstate.restore import decide as restore_decide
 from ybstate.restore import reducer as restore_reducer
 from ybstate.restore.actions import ApplyEntry, StartRestore
+from ybstate.restore.derive import ApplierStep
 from ybstate.restore.events import EntryApplied, EntryRewritten
-from ybstate.restore.state import RestorePhase
+from ybstate.restore.state import Outcome, RestorePhase
 
 T1, STANDBY = 1001, 1002
 BASE = Scope(
-    tenants=("t1",),
-    tables=(("a", 1),),
-    keys=("k1",),
-    values=("x",),
-    deletes=False,
-    max_open_txns=1,
-    freeze=False,
-    tick=None,
-    restore_sources=("t1",),
-    max_restores=1,  # the one started already
-    config=ClusterConfig(data_servers=1),
+    cluster=ClusterScope(
+        tenants=("t1",),
+        tables=(("a", 1),),
+        keys=("k1",),
+        values=("x",),
+        deletes=False,
+        max_open_txns=1,
+        freeze=False,
+        tick=None,
+        config=ClusterConfig(data_servers=1),
+    ),
+    restore=RestoreScope(
+        restore_sources=("t1",),
+        max_restores=1,  # the one started already
+    ),
 )
 
 
@@ -80,12 +83,13 @@ def two_transactions() -> ClusterState:
     return archive_all(state, T1)
 
 
-def restoring(state: ClusterState, scope: Scope, **fields) -> tuple[ClusterState, Spec]:
-    """``state`` just after StartRestore of t1 to latest, and the spec exploring from it
-    within ``scope`` (which writes nothing more: max_log is the log's length)."""
+def restoring(state: ClusterState, scope: Scope, model: Model = MODEL, **fields) -> tuple[ClusterState, Spec]:
+    """``state`` just after StartRestore of t1 to latest, and the spec of ``model`` (the
+    project's, or a variant with a planted bug) exploring from it within ``scope`` (which
+    writes nothing more: max_log is the log's length)."""
     state, _ = act(state, StartRestore(source="t1", target="r1", until="latest", **fields))
-    scope = attrs.evolve(scope, max_log=len(state.log))
-    return state, attrs.evolve(cluster_spec(scope), init=lambda: state)
+    scope = attrs.evolve(scope, cluster=attrs.evolve(scope.cluster, max_log=len(state.log)))
+    return state, model.spec(scope, state)
 
 
 def recording(spec: Spec, edges: dict) -> Spec:
@@ -150,7 +154,10 @@ def pipeline_states(workers: int, entries: int, commits: tuple[int, ...]) -> int
 
 def test_exploring_three_workers_replaying_six_entries_reaches_every_rewrite_order():
     state, spec = restoring(
-        two_transactions(), attrs.evolve(BASE, restore_workers=3, restore_capacity=6), workers=3, capacity=6
+        two_transactions(),
+        attrs.evolve(BASE, restore=attrs.evolve(BASE.restore, restore_workers=3, restore_capacity=6)),
+        workers=3,
+        capacity=6,
     )
     assert state.restores[1].phase is RestorePhase.INIT
     edges: dict = {}
@@ -185,7 +192,10 @@ def test_every_final_state_of_the_exploration_is_a_completed_standby_equal_to_th
             seen.add((task.phase, tuple(sorted(content.items()))))
         return None
 
-    _, spec = restoring(two_transactions(), attrs.evolve(BASE, restore_workers=2, restore_capacity=3))
+    _, spec = restoring(
+        two_transactions(),
+        attrs.evolve(BASE, restore=attrs.evolve(BASE.restore, restore_workers=2, restore_capacity=3)),
+    )
     spec = attrs.evolve(spec, invariants=(*spec.invariants, Invariant(name="note", check=note)))
     result = explore(spec)
     assert result.complete and result.violation is None
@@ -203,7 +213,11 @@ def test_exploring_stalls_fetch_faults_and_cancels_finds_no_violation():
         return None
 
     scope = attrs.evolve(
-        BASE, restore_workers=2, restore_capacity=2, worker_stalls=1, copy_faults=1, cancel_restores=True
+        BASE,
+        restore=attrs.evolve(
+            BASE.restore, restore_workers=2, restore_capacity=2, worker_stalls=1, cancel_restores=True
+        ),
+        dag=attrs.evolve(BASE.dag, task_faults=1),
     )
     _, spec = restoring(small_straddle(), scope, workers=2, capacity=2)
     spec = attrs.evolve(spec, invariants=(*spec.invariants, Invariant(name="note", check=note)))
@@ -245,12 +259,15 @@ def from_enabled(workers: int, capacity: int, faults: int) -> tuple[Spec, set]:
     state = marked_between()
     scope = attrs.evolve(
         BASE,
-        max_log=len(state.log),
-        restore_workers=workers,
-        restore_capacity=capacity,
-        worker_stalls=faults,
-        copy_faults=faults,
-        cancel_restores=True,
+        cluster=attrs.evolve(BASE.cluster, max_log=len(state.log)),
+        restore=attrs.evolve(
+            BASE.restore,
+            restore_workers=workers,
+            restore_capacity=capacity,
+            worker_stalls=faults,
+            cancel_restores=True,
+        ),
+        dag=attrs.evolve(BASE.dag, task_faults=faults),
     )
     seen: set = set()
 
@@ -262,7 +279,7 @@ def from_enabled(workers: int, capacity: int, faults: int) -> tuple[Spec, set]:
                 seen.add((task.until, task.phase))
         return None
 
-    spec = attrs.evolve(cluster_spec(scope), init=lambda: state)
+    spec = model_spec(scope, state)
     return attrs.evolve(spec, invariants=(*spec.invariants, Invariant(name="note", check=note))), seen
 
 
@@ -290,22 +307,24 @@ def test_exploring_three_workers_with_three_stalls_and_fetch_faults_finds_no_vio
 # -- a reorder queue that releases the lowest entry it holds -----------------------------------
 
 
-def plant_lowest_first(monkeypatch) -> None:
+def lowest_first() -> Model:
     """The bug: the reorder queue releases the lowest entry it holds even when an earlier
     one is still missing, and the applier takes it as the next one (its counter jumps over
     the missing ones) and commits whatever it buffered for the transaction, maybe nothing.
-    ``decide`` and ``apply`` both dispatch through their tables, so both are replaced."""
-    real_decide = cluster_decide._DECIDERS[ApplyEntry]
-    real_apply = cluster_reducer._HANDLERS[EntryApplied]
+    The restore record's decider and handler are both replaced in a variant model."""
+    real_decide = RESTORE.composite[ApplyEntry]
+    real_apply = RESTORE.handlers[EntryApplied]
 
     def as_next(state: ClusterState, task_id: int, entry_seq: int) -> ClusterState:
         task = attrs.evolve(state.restores[task_id], applied=entry_seq - 1)
         return evolve_state(state, restores=state.restores.set(task_id, task))
 
-    def release_lowest(state: ClusterState, action: ApplyEntry) -> list[object]:
+    def release_lowest(decision: Decision, action: ApplyEntry) -> None:
+        state = decision.state
         task = state.restores.get(action.task_id)
         if task is None or task.stopped or not task.rewritten:
-            return real_decide(state, action)
+            real_decide(decision, action)
+            return
         lowest = task.rewritten[0]
         pretend = as_next(state, task.task_id, lowest)
         entry = state.restore_entries[task.task_id][lowest - 1]
@@ -315,13 +334,17 @@ def plant_lowest_first(monkeypatch) -> None:
             pretend = evolve_state(
                 pretend, restore_buffers=pretend.restore_buffers.set(task.task_id, buffers)
             )
-        return real_decide(pretend, action)
+        decision.state = pretend  # decided as if the lowest were the next one
+        real_decide(decision, action)
 
     def take_as_next(state: ClusterState, event: EntryApplied) -> ClusterState:
         return real_apply(as_next(state, event.task_id, event.entry_seq), event)
 
-    monkeypatch.setitem(cluster_decide._DECIDERS, ApplyEntry, release_lowest)
-    monkeypatch.setitem(cluster_reducer._HANDLERS, EntryApplied, take_as_next)
+    return variant(
+        "restore",
+        composite={**RESTORE.composite, ApplyEntry: release_lowest},
+        handlers={**RESTORE.handlers, EntryApplied: take_as_next},
+    )
 
 
 def offering_any_release(spec: Spec) -> Spec:
@@ -340,9 +363,12 @@ def offering_any_release(spec: Spec) -> Spec:
     return attrs.evolve(spec, enabled=enabled)
 
 
-def test_a_queue_releasing_the_lowest_entry_it_holds_is_caught_showing_part_of_a_transaction(monkeypatch):
-    plant_lowest_first(monkeypatch)
-    _, spec = restoring(two_transactions(), attrs.evolve(BASE, restore_workers=3, restore_capacity=6))
+def test_a_queue_releasing_the_lowest_entry_it_holds_is_caught_showing_part_of_a_transaction():
+    _, spec = restoring(
+        two_transactions(),
+        attrs.evolve(BASE, restore=attrs.evolve(BASE.restore, restore_workers=3, restore_capacity=6)),
+        lowest_first(),
+    )
     spec = offering_any_release(spec)
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "restore_standby_shows_whole_transactions"
@@ -380,11 +406,11 @@ def plant_reapply(monkeypatch) -> None:
     entry. ``decide`` and ``apply`` both ask applier_outcome, so both are replaced."""
     real = restore_decide.applier_outcome
 
-    def reapplying(state: ClusterState, task, entry) -> tuple[str, dict]:
-        outcome, ids = real(state, task, entry)
-        if outcome == "in baseline" and isinstance(entry, TransactionCommitted):
-            return "applied", {"source_tx_id": entry.tx_id, "target_tx_id": state.next_tx_id}
-        return outcome, ids
+    def reapplying(state: ClusterState, task, entry) -> ApplierStep:
+        step = real(state, task, entry)
+        if step.outcome is Outcome.IN_BASELINE and isinstance(entry, TransactionCommitted):
+            return ApplierStep(Outcome.APPLIED, source_tx_id=entry.tx_id, target_tx_id=state.next_tx_id)
+        return step
 
     monkeypatch.setattr(restore_decide, "applier_outcome", reapplying)
     monkeypatch.setattr(restore_reducer, "applier_outcome", reapplying)
@@ -392,7 +418,10 @@ def plant_reapply(monkeypatch) -> None:
 
 def test_an_applier_applying_commits_before_the_freeze_again_is_caught_going_back_in_time(monkeypatch):
     plant_reapply(monkeypatch)
-    start, spec = restoring(overwritten_before_the_freeze(), attrs.evolve(BASE, restore_workers=2))
+    start, spec = restoring(
+        overwritten_before_the_freeze(),
+        attrs.evolve(BASE, restore=attrs.evolve(BASE.restore, restore_workers=2)),
+    )
     assert start.backup_sets[1].start_replay_log_id == 2
     assert start.frozen[1].log_id == 7
     cx = explore(spec).violation
@@ -417,7 +446,10 @@ def test_only_the_atomicity_invariant_sees_commits_before_the_freeze_applied_aga
     # was: the completed standby is right and verification passes; only the states in
     # between show k1 going back to x.
     plant_reapply(monkeypatch)
-    _, spec = restoring(overwritten_before_the_freeze(), attrs.evolve(BASE, restore_workers=2))
+    _, spec = restoring(
+        overwritten_before_the_freeze(),
+        attrs.evolve(BASE, restore=attrs.evolve(BASE.restore, restore_workers=2)),
+    )
     seen: set = set()
 
     def note(state: ClusterState) -> None:
@@ -439,7 +471,11 @@ def test_only_the_atomicity_invariant_sees_commits_before_the_freeze_applied_aga
 def test_random_walks_of_a_restore_with_stalls_and_fetch_faults_keep_every_invariant(seed):
     state, spec = restoring(
         two_transactions(),
-        attrs.evolve(BASE, restore_workers=3, restore_capacity=4, worker_stalls=1, copy_faults=2),
+        attrs.evolve(
+            BASE,
+            restore=attrs.evolve(BASE.restore, restore_workers=3, restore_capacity=4, worker_stalls=1),
+            dag=attrs.evolve(BASE.dag, task_faults=2),
+        ),
     )
     rng = random.Random(seed)
     while actions := spec.enabled(state):

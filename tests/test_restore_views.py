@@ -36,12 +36,11 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.cluster.enabled import Scope
 from ybstate.cluster.events import TableDropped
-from ybstate.cluster.reducer import EMPTY, apply
 from ybstate.cluster.state import ClusterConfig, ClusterState
+from ybstate.model import EMPTY, Scope, apply
 from ybstate.restore.actions import CancelRestore, StallWorker, StartRestore
-from ybstate.restore.decide import fetch_task_name
+from ybstate.restore.derive import fetch_task_name
 from ybstate.restore.enabled import restore_enabled
 from ybstate.restore.events import (
     RESTORE_EVENT_TAGS,

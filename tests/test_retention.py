@@ -55,11 +55,6 @@ from ybstate.archive.state import CRASH_BEFORE_SEAL, RECYCLED, STOPPED, Hole, Ru
 from ybstate.archive.window import Covered, Interval, restorable_window, segments
 from ybstate.backup.actions import StartBackup
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Start, Tick
-from ybstate.cluster.decide import decide
-from ybstate.cluster.enabled import Scope
-from ybstate.cluster.fingerprint import fingerprint
-from ybstate.cluster.reducer import EMPTY, apply
-from ybstate.cluster.spec import cluster_spec
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, evolve_state
 from ybstate.drivers.explore import explore
 from ybstate.errors import (
@@ -70,6 +65,7 @@ from ybstate.errors import (
     StartLogRecycled,
 )
 from ybstate.kernel import Invariant, Spec
+from ybstate.model import EMPTY, ArchiveScope, ClusterScope, Scope, apply, decide, fingerprint, model_spec
 
 BACKUP_FIRST, BUSINESS_FIRST = LogRetention.BACKUP_FIRST, LogRetention.BUSINESS_FIRST
 FREEZE_AT_8 = "the newest freeze entry is log id 8"
@@ -376,7 +372,9 @@ def test_recycling_past_a_business_first_archivers_unread_log_refuses_its_reads(
     forged = EntriesRead(seq=state.seq + 1, time=state.clock, tenant_id=SHOP, first_log_id=6, last_log_id=6)
     with pytest.raises(EventOutOfOrder, match=re.escape("a read of kept log, after log id 8, found 6")):
         apply(state, forged)
-    offered = archive_enabled(state, Scope(archive_tenants=("shop",), archive_stop=True))
+    offered = archive_enabled(
+        state, Scope(archive=ArchiveScope(archive_tenants=("shop",), archive_stop=True))
+    )
     assert offered == [SkipRecycledLog(tenant_id=SHOP), StopArchive(tenant="shop")]
     assert_invariants(state)
 
@@ -464,7 +462,9 @@ def test_skipping_is_refused_while_the_next_entry_is_still_kept():
             decide(state, SkipRecycledLog(tenant_id=SHOP))
         assert refused.value.why == "log id 6 is still kept; there is nothing to skip"
     assert state.recycled_through == 5
-    assert SkipRecycledLog(tenant_id=SHOP) not in archive_enabled(state, Scope(archive_tenants=("shop",)))
+    assert SkipRecycledLog(tenant_id=SHOP) not in archive_enabled(
+        state, Scope(archive=ArchiveScope(archive_tenants=("shop",)))
+    )
 
 
 def test_skipping_is_refused_while_what_was_read_is_not_persisted_until_it_is_checkpointed():
@@ -761,21 +761,25 @@ def test_each_retention_invariant_catches_its_planted_corruption(retained, name,
 
 T1 = 1001
 TINY = Scope(
-    tenants=("t1",),
-    tables=(("a", 1),),
-    keys=("k1",),
-    values=("x",),
-    deletes=False,
-    max_open_txns=1,
-    max_cells_per_txn=1,
-    max_log=3,  # the DDL entry and two more: a write, its commit, a freeze
-    freeze=True,
-    tick=None,
-    archive_tenants=("t1",),
-    archive_batch=2,
-    archiver_crashes=1,
-    recycle_log=True,
-    config=ClusterConfig(data_servers=1, piece_entries=2),
+    cluster=ClusterScope(
+        tenants=("t1",),
+        tables=(("a", 1),),
+        keys=("k1",),
+        values=("x",),
+        deletes=False,
+        max_open_txns=1,
+        max_cells_per_txn=1,
+        max_log=3,  # the DDL entry and two more: a write, its commit, a freeze
+        freeze=True,
+        tick=None,
+        config=ClusterConfig(data_servers=1, piece_entries=2),
+    ),
+    archive=ArchiveScope(
+        archive_tenants=("t1",),
+        archive_batch=2,
+        archiver_crashes=1,
+        recycle_log=True,
+    ),
 )
 
 
@@ -800,7 +804,11 @@ def noting(spec: Spec, seen: set) -> Spec:
 
 def test_exploring_a_business_first_tenant_with_a_crash_and_recycling_finds_no_violation():
     seen: set = set()
-    result = explore(noting(cluster_spec(attrs.evolve(TINY, business_first=("t1",))), seen))
+    result = explore(
+        noting(
+            model_spec(attrs.evolve(TINY, cluster=attrs.evolve(TINY.cluster, business_first=("t1",)))), seen
+        )
+    )
     assert result.complete and result.violation is None
     assert result.distinct_states > 1000
     reasons = {item.reason for item in seen if isinstance(item, Hole)}
@@ -811,7 +819,7 @@ def test_exploring_a_business_first_tenant_with_a_crash_and_recycling_finds_no_v
 
 def test_exploring_a_backup_first_tenant_with_a_crash_and_recycling_reaches_no_hole():
     seen: set = set()
-    result = explore(noting(cluster_spec(TINY), seen))
+    result = explore(noting(model_spec(TINY), seen))
     assert result.complete and result.violation is None
     assert result.distinct_states > 1000
     assert {"recycled", "crashed"} <= seen

@@ -9,11 +9,10 @@ import pytest
 from histories import QUICKSTART, duck_query, event_rows, run_quickstart
 
 from ybstate.cluster import ghost
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import replay
-from ybstate.errors import SpecError
+from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import verify_store
-from ybstate.scenario import ScenarioFailed, load_scenario, parse_scenario, run_scenario
+from ybstate.model import fingerprint_hex, replay
+from ybstate.scenario import load_scenario, parse_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 # Two tenants; the steps of each test follow this head.

@@ -13,12 +13,12 @@ import duckdb
 import pytest
 from histories import simulated_history, store_history
 
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import replay
 from ybstate.codec import make_codec
 from ybstate.errors import ForeignDatabase, StoreError
+from ybstate.model import fingerprint_hex, replay
 from ybstate.sqlfiles import package_sql
 from ybstate.store import DuckDBStore, EventStore, MemoryStore
+from ybstate.store.duck import SCHEMA, VIEW_FILES
 
 
 class Boom(Exception):
@@ -321,8 +321,10 @@ def test_events_table_rejects_a_second_row_with_the_same_seq(tmp_path, history):
             store.con.execute("INSERT INTO events SELECT * FROM events WHERE seq = 2")
 
 
-def test_every_schema_statement_has_a_header_comment():
-    statements = package_sql("schema.sql")
-    assert {"create_meta", "create_events"} <= set(statements)
+def test_every_schema_and_view_statement_has_a_header_comment():
+    statements = package_sql(*SCHEMA)
+    assert {"create_meta", "create_events"} == set(statements)
+    for package, filename in VIEW_FILES:
+        statements = {**statements, **package_sql(package, filename)}
     for statement in statements.values():
         assert len(statement.doc.split()) >= 5, statement.name

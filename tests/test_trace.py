@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from tests.histories import run_quickstart, simulated_history
 from ybstate.cluster.events import HeartbeatLogged, MutatorLogged, TableCreated, VersionFrozen
-from ybstate.cluster.fingerprint import fingerprint
 from ybstate.cluster.state import Cell
-from ybstate.cluster.trace import TraceInvalid, validate_trace
+from ybstate.errors import TraceInvalid
+from ybstate.model import fingerprint, validate_trace
 from ybstate.store import DuckDBStore
 
 

@@ -1,9 +1,11 @@
 """ybstate: an executable, checkable model of tenant backup, point-in-time restore and
 standby promotion for YaoBase (OceanBase 0.4 family).
 
-Layers, importing one way only: ``kernel`` and ``cluster`` (the pure core) <- ``codec`` and
-``store`` (histories in DuckDB or memory) <- ``drivers`` and ``scenario`` (simulator,
-explorer, scenario runner) <- ``cli``.
+Layers, importing one way only: ``kernel`` (shapes every model shares) <- ``cluster``
+(the substrate) <- the subsystems (``dag``, ``backup``, ``archive``, ``restore``,
+``promote``, ``access``) <- ``model`` (the composition root) <- ``codec``, ``store``,
+``commands``, ``api``, ``drivers``, ``scenario``, ``history`` <- ``cli``. The import
+contracts in pyproject.toml hold the code to it (docs/architecture.md draws it).
 """
 
 from ybstate.kernel import Invariant, Spec, Violation

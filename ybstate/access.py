@@ -6,14 +6,13 @@ event a refusal makes, so the history shows every attempt that was turned away.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import attrs
 
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import InvalidAction
+from ybstate.kernel import Subsystem
 
-__all__ = ["ACCESS_DECIDERS", "ACCESS_EVENT_TAGS", "ACCESS_HANDLERS", "CommandDenied", "DenyCommand"]
+__all__ = ["ACCESS", "CommandDenied", "DenyCommand"]
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +50,22 @@ def _denied(state: ClusterState, e: CommandDenied) -> ClusterState:
     return evolve_state(state, seq=e.seq, clock=e.time)
 
 
-ACCESS_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {DenyCommand: _deny}
-ACCESS_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {CommandDenied: _denied}
-ACCESS_EVENT_TAGS: dict[type, str] = {CommandDenied: "command.denied"}
+def _request(state: ClusterState, e: CommandDenied) -> DenyCommand:
+    return DenyCommand(
+        caller_tenant=e.caller_tenant,
+        user=e.user,
+        role=e.role,
+        command=e.command,
+        target=e.target,
+        reason=e.reason,
+    )
+
+
+ACCESS = Subsystem(
+    name="access",
+    deciders={DenyCommand: _deny},
+    handlers={CommandDenied: _denied},
+    event_tags={CommandDenied: "command.denied"},
+    requests={CommandDenied: _request},
+)
+"""Access control's record: the one action and event a refusal for rights makes."""

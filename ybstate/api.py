@@ -20,9 +20,9 @@ import attrs
 
 from ybstate import commands
 from ybstate.access import DenyCommand
-from ybstate.cluster.decide import decide
 from ybstate.cluster.state import SYS_TENANT_NAME, ClusterState
 from ybstate.commands import Reply, ResultCode
+from ybstate.model import decide
 
 __all__ = ["ADMIN", "USER", "Caller", "Command", "COMMANDS", "call", "permission"]
 

@@ -13,18 +13,25 @@ import sys
 from pathlib import Path
 
 import click
+import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ybstate import model
+from ybstate.api import COMMANDS, Caller, call, permission
+from ybstate.archive.window import restorable_window
 from ybstate.cluster import ghost
-from ybstate.cluster.enabled import Scope, simulation_scope
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.spec import cluster_spec, start_events
-from ybstate.errors import SpecError, StoreError, YbstateError
+from ybstate.drivers.explore import explore
+from ybstate.drivers.simulate import simulate as run_simulation
+from ybstate.errors import RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
+from ybstate.examples.twophase import twophase_spec
 from ybstate.history import open_history, replay_store, verify_store
-from ybstate.scenario import ScenarioFailed, load_scenario, run_scenario
+from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
+from ybstate.restore.plan import plan_restore
+from ybstate.scenario import Scenario, load_scenario, run_scenario
+from ybstate.scenario import steps as st
 from ybstate.store.duck import DuckDBStore
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
@@ -129,8 +136,6 @@ def run(spec: str, db: str) -> None:
 )
 def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int) -> None:
     """Take STEPS seeded random actions among those enabled; same seed, same history."""
-    from ybstate.drivers.simulate import simulate as run_simulation
-
     store = None
     if db is not None:
         try:
@@ -142,7 +147,7 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
             store.close()
             raise _bad_input(StoreError(f"{db} already holds {held} events; simulate writes a new history"))
     scope = simulation_scope(tenants, keys)
-    spec = cluster_spec(scope)
+    spec = model_spec(scope)
     with _progress() as bar:
         task = bar.add_task(f"simulating seed {seed}", total=steps)
         result = run_simulation(
@@ -153,7 +158,7 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
             on_step=lambda i, a, e, s: bar.advance(task),
         )
     if store is not None:
-        setup = start_events(scope)
+        setup = model.start_events(scope)
         events = setup + [event for _, evs in result.steps for event in evs]
         try:
             store.append(events, fingerprint_hex(result.state))
@@ -174,7 +179,9 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
 
 
 @cli.command()
-@click.option("--model", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True)
+@click.option(
+    "--model", "which", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True
+)
 @click.option(
     "--rms",
     type=click.IntRange(1, 10),
@@ -197,7 +204,7 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
 @click.option("--max-states", type=click.IntRange(min=1), default=None)
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
 def check(
-    model: str,
+    which: str,
     rms: int,
     tenants: int,
     keys: int,
@@ -207,19 +214,17 @@ def check(
     max_depth: int | None,
 ) -> None:
     """Explore every reachable state breadth-first and check every invariant in each."""
-    from ybstate.drivers.explore import explore
-
-    if model == "twophase":
-        from ybstate.examples.twophase import twophase_spec
-
+    if which == "twophase":
         spec = twophase_spec(rms)
     else:
-        spec = cluster_spec(
+        spec = model_spec(
             Scope(
-                tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
-                keys=tuple(f"k{i}" for i in range(1, keys + 1)),
-                max_log=max_log,
-                ddl_table="c" if ddl else None,
+                cluster=ClusterScope(
+                    tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+                    keys=tuple(f"k{i}" for i in range(1, keys + 1)),
+                    max_log=max_log,
+                    ddl_table="c" if ddl else None,
+                )
             )
         )
 
@@ -323,8 +328,6 @@ def verify(db: str, directory: str | None) -> None:
 @click.argument("query")
 def sql(db: str, as_csv: bool, query: str) -> None:
     """Run a SQL QUERY over the history (events, commit_log and the other views)."""
-    import duckdb
-
     store = _open(db)
     try:
         cursor = store.con.execute(query)
@@ -384,8 +387,6 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
 @click.option("--tenant", required=True, help="Tenant name.")
 def window(db: str, tenant: str) -> None:
     """Print the tenant's restorable window: intervals of restorable time, and holes."""
-    from ybstate.archive.window import restorable_window
-
     state = _replayed(db)
     found = _tenant(db, state, tenant)
     result = restorable_window(state, found.tenant_id)
@@ -431,9 +432,6 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
     """Show what a restore of TENANT to UNTIL would use and move, changing nothing: the
     backup set, the archive pieces, the log range to replay, and the rows and entries.
     Exits 1 (with the reason) when such a restore would be refused."""
-    from ybstate.errors import RestoreRejected
-    from ybstate.restore.plan import plan_restore
-
     state = _replayed(db)
     _tenant(db, state, tenant)
     point: int | str = int(until) if until.lstrip("-").isdigit() else until
@@ -472,8 +470,6 @@ def _argument(text: str) -> tuple[str, object]:
 
 def _step(command: str, a: dict):
     """The scenario step that runs a task-starting command to its end (``--wait``)."""
-    from ybstate.scenario import steps as st
-
     one = {"number": 1}
     if command == "tenant_backup_start":
         return st.BackupStep(
@@ -526,10 +522,6 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
     """Run COMMAND (one of the nine of DESIGN 7) with KEY=VALUE ARGUMENTS as a caller, and
     append what it decided to the history. Exits 0 on OB_SUCCESS, 1 when refused."""
 
-    from ybstate.api import COMMANDS, Caller, call, permission
-    from ybstate.cluster.reducer import apply, replay
-    from ybstate.scenario import Scenario
-
     parts = caller.split(":")
     if len(parts) != 3:
         raise Failure(f"--as is TENANT:USER:ROLE, found {caller!r}", EXIT_BAD_INPUT)
@@ -544,7 +536,7 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
     except StoreError as error:
         raise _bad_input(error) from None
     try:
-        state = replay(store.load())
+        state = model.replay(store.load())
         if wait and _step_kinds(command) and permission(state, who, COMMANDS[command], given) is None:
             try:
                 step = _step(command, given)
@@ -569,7 +561,7 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
         reply = call(state, who, command, **given)
         if reply.events:
             for event in reply.events:
-                state = apply(state, event)
+                state = model.apply(state, event)
             store.append(list(reply.events), fingerprint_hex(state))
         value = "" if reply.value is None else f" {reply.value!r}"
         out.print(

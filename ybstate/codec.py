@@ -1,7 +1,8 @@
 """Events to and from plain data, for storage.
 
 :func:`make_converter` builds one cattrs converter (never a global) that knows every
-event class by its explicit tag (:data:`~ybstate.cluster.events.EVENT_TAGS`). Stored
+event class of the model by its explicit tag (:data:`ybstate.model.EVENT_TAGS`, which
+every subsystem declares beside its events). Stored
 payloads never contain class names: a tag is the contract, so renaming a class cannot
 corrupt a stored history. A payload that changes shape in a later version gets an
 upcast function in :data:`UPCASTS`, applied when it is read.
@@ -15,26 +16,12 @@ from typing import Any
 
 import cattrs
 
-from ybstate.access import ACCESS_EVENT_TAGS
-from ybstate.archive.events import ARCHIVE_EVENT_TAGS
-from ybstate.backup.events import BACKUP_EVENT_TAGS
-from ybstate.cluster.events import EVENT_TAGS
-from ybstate.dag import DAG_EVENT_TAGS
 from ybstate.errors import StoreError
-from ybstate.promote.events import PROMOTE_EVENT_TAGS
-from ybstate.restore.events import RESTORE_EVENT_TAGS
+from ybstate.model import EVENT_TAGS
 
 __all__ = ["EventCodec", "make_converter", "make_codec", "UPCASTS", "TAG_OF", "CLASS_OF"]
 
-TAG_OF: dict[type, str] = {
-    **EVENT_TAGS,
-    **DAG_EVENT_TAGS,
-    **BACKUP_EVENT_TAGS,
-    **ARCHIVE_EVENT_TAGS,
-    **RESTORE_EVENT_TAGS,
-    **PROMOTE_EVENT_TAGS,
-    **ACCESS_EVENT_TAGS,
-}
+TAG_OF: dict[type, str] = dict(EVENT_TAGS)
 CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
 if len(CLASS_OF) != len(TAG_OF):
     raise RuntimeError("two event classes share one tag")
@@ -61,7 +48,9 @@ class EventCodec:
         try:
             return TAG_OF[type(event)]
         except KeyError:
-            raise StoreError(f"{type(event).__name__} has no stored tag; add it to EVENT_TAGS") from None
+            raise StoreError(
+                f"{type(event).__name__} is not an event of the model; it has no stored tag"
+            ) from None
 
     def to_payload(self, event: object) -> dict[str, Any]:
         return self._unstructure(event)

@@ -4,13 +4,13 @@ A command takes the current state and returns a :class:`Reply`: a result code fr
 :class:`ResultCode`, a message, the value asked for, and the events to apply (empty for
 queries and refusals). Commands are pure; the caller applies the events.
 
-Result codes carry OceanBase-style names; the numbers of the backup-specific ones are
-this model's own (the seed defines none), listed in docs/commands.md.
+Result codes (:class:`~ybstate.errors.ResultCode`) carry OceanBase-style names; the
+numbers of the backup-specific ones are this model's own (the seed defines none), listed
+in docs/commands.md. Each refusal's code is its error class's ``code``.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import attrs
@@ -18,22 +18,9 @@ import attrs
 from ybstate.archive.actions import StartArchive, StopArchive
 from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import TASK_STATUS_CODE, BackupPhase
-from ybstate.cluster.decide import decide
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import (
-    ActionRejected,
-    ArchiveRejected,
-    BackupInProgress,
-    DestinationNotAllowed,
-    InvalidAction,
-    NoFrozenVersion,
-    PromotionRejected,
-    RestoreRejected,
-    StartLogRecycled,
-    UnknownBackup,
-    UnknownRestore,
-    UnknownTenant,
-)
+from ybstate.errors import ActionRejected, ResultCode, UnknownBackup, UnknownRestore
+from ybstate.model import decide
 from ybstate.promote.actions import Decommission, StartPromotion
 from ybstate.restore.actions import StartRestore
 from ybstate.restore.state import RESTORE_STATUS_CODE, RestorePhase
@@ -57,43 +44,9 @@ __all__ = [
 ]
 
 
-class ResultCode(enum.IntEnum):
-    OB_SUCCESS = 0
-    OB_INVALID_ARGUMENT = -4002
-    OB_PERMISSION_DENIED = -4009
-    OB_ENTRY_NOT_EXIST = -4018
-    OB_TENANT_NOT_EXIST = -5150
-    OB_BACKUP_NO_FROZEN_VERSION = -9001
-    OB_BACKUP_IN_PROGRESS = -9002
-    OB_BACKUP_DEST_NOT_ALLOWED = -9003
-    OB_BACKUP_TASK_NOT_EXIST = -9004
-    OB_ARCHIVE_REJECTED = -9010
-    OB_ARCHIVE_LOG_RECYCLED = -9011
-    OB_RESTORE_REJECTED = -9020
-    OB_RESTORE_TASK_NOT_EXIST = -9021
-    OB_PROMOTION_REJECTED = -9030
-
-
-_CODES: tuple[tuple[type[ActionRejected], ResultCode], ...] = (
-    (UnknownTenant, ResultCode.OB_TENANT_NOT_EXIST),
-    (NoFrozenVersion, ResultCode.OB_BACKUP_NO_FROZEN_VERSION),
-    (BackupInProgress, ResultCode.OB_BACKUP_IN_PROGRESS),
-    (DestinationNotAllowed, ResultCode.OB_BACKUP_DEST_NOT_ALLOWED),
-    (UnknownBackup, ResultCode.OB_BACKUP_TASK_NOT_EXIST),
-    (StartLogRecycled, ResultCode.OB_ARCHIVE_LOG_RECYCLED),
-    (RestoreRejected, ResultCode.OB_RESTORE_REJECTED),
-    (UnknownRestore, ResultCode.OB_RESTORE_TASK_NOT_EXIST),
-    (PromotionRejected, ResultCode.OB_PROMOTION_REJECTED),
-    (ArchiveRejected, ResultCode.OB_ARCHIVE_REJECTED),
-    (InvalidAction, ResultCode.OB_INVALID_ARGUMENT),
-)
-
-
 def result_code_of(refusal: ActionRejected) -> ResultCode:
-    for error_type, code in _CODES:
-        if isinstance(refusal, error_type):
-            return code
-    return ResultCode.OB_INVALID_ARGUMENT
+    """The result code a command answers a refusal with: the error's own ``code``."""
+    return refusal.code
 
 
 @attrs.frozen(kw_only=True)

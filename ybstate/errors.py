@@ -7,7 +7,10 @@ print it and act on it.
 
 from __future__ import annotations
 
+import enum
+
 __all__ = [
+    "ResultCode",
     "YbstateError",
     "ActionRejected",
     "UnknownTenant",
@@ -38,7 +41,36 @@ __all__ = [
     "RestoreRejected",
     "UnknownRestore",
     "PromotionRejected",
+    "IllegalTransition",
+    "NotReady",
+    "BackupNotReady",
+    "RestoreNotReady",
+    "TraceInvalid",
+    "ScenarioFailed",
+    "CompositionError",
 ]
+
+
+class ResultCode(enum.IntEnum):
+    """The result code a command answers with (OceanBase's numbers where it has one; the
+    backup-specific ones are this model's own, listed in docs/commands.md). A refusal's
+    code is a class attribute of its error, ``code``."""
+
+    OB_SUCCESS = 0
+    OB_INVALID_ARGUMENT = -4002
+    OB_PERMISSION_DENIED = -4009
+    OB_ENTRY_NOT_EXIST = -4018
+    OB_EAGAIN = -4023
+    OB_TENANT_NOT_EXIST = -5150
+    OB_BACKUP_NO_FROZEN_VERSION = -9001
+    OB_BACKUP_IN_PROGRESS = -9002
+    OB_BACKUP_DEST_NOT_ALLOWED = -9003
+    OB_BACKUP_TASK_NOT_EXIST = -9004
+    OB_ARCHIVE_REJECTED = -9010
+    OB_ARCHIVE_LOG_RECYCLED = -9011
+    OB_RESTORE_REJECTED = -9020
+    OB_RESTORE_TASK_NOT_EXIST = -9021
+    OB_PROMOTION_REJECTED = -9030
 
 
 class YbstateError(Exception):
@@ -46,10 +78,15 @@ class YbstateError(Exception):
 
 
 class ActionRejected(YbstateError):
-    """`decide` refused an action; the state it was given is unchanged."""
+    """`decide` refused an action; the state it was given is unchanged. ``code`` is the
+    result code a command answers with for it."""
+
+    code: ResultCode = ResultCode.OB_INVALID_ARGUMENT
 
 
 class UnknownTenant(ActionRejected, LookupError):
+    code = ResultCode.OB_TENANT_NOT_EXIST
+
     def __init__(self, tenant: str | int) -> None:
         self.tenant = tenant
         super().__init__(f"unknown tenant {tenant!r}")
@@ -108,6 +145,8 @@ class TableBusy(ActionRejected):
 
 class ActionNotEnabled(ActionRejected):
     """The action's guard is false in the state it was decided in."""
+
+    code = ResultCode.OB_EAGAIN
 
     def __init__(self, action: object, why: str) -> None:
         self.action = action
@@ -198,6 +237,8 @@ class CounterexampleNotReproduced(ExplorationError):
 class NoFrozenVersion(ActionRejected):
     """A backup needs a frozen version that does not exist (or was dropped)."""
 
+    code = ResultCode.OB_BACKUP_NO_FROZEN_VERSION
+
     def __init__(self, tenant: str, requested: int, newest: int) -> None:
         self.tenant = tenant
         self.requested = requested
@@ -210,6 +251,8 @@ class NoFrozenVersion(ActionRejected):
 
 
 class BackupInProgress(ActionRejected):
+    code = ResultCode.OB_BACKUP_IN_PROGRESS
+
     def __init__(self, tenant: str, task_id: int) -> None:
         self.tenant = tenant
         self.task_id = task_id
@@ -217,6 +260,8 @@ class BackupInProgress(ActionRejected):
 
 
 class DestinationNotAllowed(ActionRejected, ValueError):
+    code = ResultCode.OB_BACKUP_DEST_NOT_ALLOWED
+
     def __init__(self, destination: str, root: str) -> None:
         self.destination = destination
         self.root = root
@@ -224,6 +269,8 @@ class DestinationNotAllowed(ActionRejected, ValueError):
 
 
 class UnknownBackup(ActionRejected, LookupError):
+    code = ResultCode.OB_BACKUP_TASK_NOT_EXIST
+
     def __init__(self, task_id: int, why: str = "does not exist") -> None:
         self.task_id = task_id
         super().__init__(f"backup task {task_id} {why}")
@@ -326,6 +373,8 @@ class DagNotRunning(ActionNotEnabled):
 class ArchiveRejected(ActionRejected):
     """A request about log archiving that cannot be honoured, with the reason."""
 
+    code = ResultCode.OB_ARCHIVE_REJECTED
+
     def __init__(self, tenant: str, why: str) -> None:
         self.tenant = tenant
         self.why = why
@@ -334,6 +383,8 @@ class ArchiveRejected(ActionRejected):
 
 class StartLogRecycled(ArchiveRejected):
     """Archiving would start at a log id the transaction server has already recycled."""
+
+    code = ResultCode.OB_ARCHIVE_LOG_RECYCLED
 
     def __init__(self, tenant: str, start_log_id: int, recycled_through: int) -> None:
         self.start_log_id = start_log_id
@@ -358,6 +409,8 @@ class RecycleRejected(ActionRejected):
 class RestoreRejected(ActionRejected):
     """A restore that cannot be done as asked, with the reason and the values."""
 
+    code = ResultCode.OB_RESTORE_REJECTED
+
     def __init__(self, tenant: object, why: str) -> None:
         self.tenant = tenant
         self.why = why
@@ -365,6 +418,8 @@ class RestoreRejected(ActionRejected):
 
 
 class UnknownRestore(ActionRejected, LookupError):
+    code = ResultCode.OB_RESTORE_TASK_NOT_EXIST
+
     def __init__(self, task_id: object, why: str = "does not exist") -> None:
         self.task_id = task_id
         super().__init__(f"restore task {task_id!r} {why}")
@@ -373,7 +428,84 @@ class UnknownRestore(ActionRejected, LookupError):
 class PromotionRejected(ActionRejected):
     """A promotion or decommission that cannot be done, with the reason."""
 
+    code = ResultCode.OB_PROMOTION_REJECTED
+
     def __init__(self, tenant: object, why: str) -> None:
         self.tenant = tenant
         self.why = why
         super().__init__(f"promotion / decommission of {tenant!r}: {why}")
+
+
+class IllegalTransition(EventOutOfOrder):
+    """A lifecycle table (ybstate.kernel.Lifecycle) has no move for this event in this
+    phase: one shape for transactions, DAG tasks, backups, restores and promotions."""
+
+    def __init__(self, subject: str, phase: str, event: str, legal: tuple[str, ...]) -> None:
+        self.what = f"for {subject} in phase {phase} one of"
+        self.expected = list(legal) or ["nothing"]
+        self.found = event
+        self.subject = subject
+        self.phase = phase
+        self.event = event
+        self.legal = legal
+        YbstateError.__init__(
+            self,
+            f"event out of order: {event} cannot happen to {subject} in phase {phase}; "
+            f"legal there: {', '.join(legal) or 'nothing'}",
+        )
+
+
+class NotReady(ActionNotEnabled):
+    """The task an action is about exists and runs, but the action must wait: for another
+    phase, for an entry, for a worker. ``phase`` is the task's phase, ``awaited`` what it
+    waits for (or why the action has nothing to do now)."""
+
+    def __init__(self, subject: str, phase: str, awaited: str) -> None:
+        self.subject = subject
+        self.phase = phase
+        self.awaited = awaited
+        self.action = None
+        self.why = awaited
+        YbstateError.__init__(self, f"{subject} {awaited}")
+
+
+class BackupNotReady(NotReady):
+    def __init__(self, task_id: int, phase: str, awaited: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"backup task {task_id}", phase, awaited)
+
+
+class RestoreNotReady(NotReady):
+    def __init__(self, task_id: int, phase: str, awaited: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"restore task {task_id}", phase, awaited)
+
+
+class TraceInvalid(YbstateError):
+    """A recorded event is not what ``decide`` makes of the request behind it."""
+
+    def __init__(self, seq: int, why: str) -> None:
+        self.seq = seq
+        self.why = why
+        super().__init__(f"event seq {seq}: {why}")
+
+
+class ScenarioFailed(YbstateError):
+    """A scenario step was rejected unexpectedly, accepted when it should not be, or an
+    expect step did not hold; nothing of the run was stored."""
+
+    def __init__(self, path: str, seed: int, step: int, kind: str, reason: str, seq: int) -> None:
+        self.path = path
+        self.seed = seed
+        self.step = step
+        self.kind = kind
+        self.reason = reason
+        self.seq = seq
+        super().__init__(
+            f"{path}, step {step} ({kind}): {reason} [seed {seed}, last event seq {seq}; nothing was stored]"
+        )
+
+
+class CompositionError(YbstateError):
+    """Subsystems that do not fit together: two claim the same action, event or tag, or an
+    event lacks a handler, a tag or a trace request. Raised when the model is composed."""

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import attrs
 
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import EMPTY, replay
-from ybstate.cluster.spec import INVARIANTS
 from ybstate.cluster.state import ClusterState
-from ybstate.cluster.trace import validate_trace
 from ybstate.errors import StoreError, YbstateError
+from ybstate.model import EMPTY, INVARIANTS, fingerprint_hex, replay, validate_trace
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
@@ -109,7 +106,7 @@ class InvariantResult:
 
 def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[InvariantResult]:
     """Run every SQL invariant over the stored events, then the state invariants over the
-    state rebuilt by trace validation (:func:`~ybstate.cluster.trace.validate_trace`).
+    state rebuilt by trace validation (:func:`~ybstate.model.validate_trace`).
     Each result lists its violating rows (empty when it holds).
 
     A history that does not replay is reported as the violated ``history_replays`` result

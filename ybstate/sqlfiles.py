@@ -50,7 +50,8 @@ def load_statements(text: str, source: str = "<sql>") -> dict[str, Statement]:
 
 
 @cache
-def package_sql(filename: str) -> dict[str, Statement]:
-    """The named statements of ``ybstate/store/sql/<filename>``."""
-    text = resources.files("ybstate.store").joinpath("sql", filename).read_text()
-    return load_statements(text, filename)
+def package_sql(package: str, filename: str) -> dict[str, Statement]:
+    """The named statements of the file ``filename`` shipped in ``package`` (a dotted
+    package name; ``filename`` may name a subdirectory, ``sql/schema.sql``)."""
+    text = resources.files(package).joinpath(filename).read_text()
+    return load_statements(text, f"{package.replace('.', '/')}/{filename}")

@@ -1,7 +1,9 @@
-"""Archiving actions that may happen next, within a Scope (archive_tenants, archive_batch,
-archiver_crashes, archive_stop, max_archive_runs, recycle_log)."""
+"""Archiving actions that may happen next, within the scope's ``archive`` section
+(:class:`ArchiveScope`)."""
 
 from __future__ import annotations
+
+import attrs
 
 from ybstate.archive.actions import (
     CrashArchiver,
@@ -17,19 +19,35 @@ from ybstate.archive.retention import retention_limit
 from ybstate.archive.state import ArchiverStatus
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["archive_enabled"]
+__all__ = ["ArchiveScope", "archive_enabled"]
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveScope:
+    """Which tenants may archive, entries per read, how many archiver crashes may happen in
+    all, whether archiving may be stopped, how many runs a tenant's archiving may have (a
+    stop and a start make a new run), and whether the transaction server may recycle its
+    log (as far as it may, each time)."""
+
+    archive_tenants: tuple[str, ...] = ()
+    archive_batch: int = 1
+    archiver_crashes: int = 0
+    archive_stop: bool = False
+    max_archive_runs: int = 1
+    recycle_log: bool = False
 
 
 def archive_enabled(state: ClusterState, scope) -> list[object]:
+    own: ArchiveScope = scope.archive
     actions: list[object] = []
     crashes = sum(a.crashes for a in state.archivers.values())
-    for name in scope.archive_tenants:
+    for name in own.archive_tenants:
         tenant = state.tenant_named(name)
         if tenant is None:
             continue
         archiver = state.archivers.get(tenant.tenant_id)
         if archiver is None or archiver.status is ArchiverStatus.STOPPED:
-            if archiver is None or archiver.run < scope.max_archive_runs:
+            if archiver is None or archiver.run < own.max_archive_runs:
                 start = 1 if archiver is None else archiver.reach + 1
                 start = max(start, state.recycled_through + 1)
                 if start <= state.next_log_id:
@@ -40,7 +58,7 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
         full = piece is not None and piece.kept >= state.config.piece_entries
         recycled = archiver.next_log_id <= state.recycled_through
         if archiver.next_log_id <= state.last_log_id and not full and not recycled:
-            actions.append(ReadEntries(tenant_id=tenant.tenant_id, count=scope.archive_batch))
+            actions.append(ReadEntries(tenant_id=tenant.tenant_id, count=own.archive_batch))
         if recycled and (piece is None or not piece.kept) and archiver.next_log_id - 1 <= archiver.reach:
             actions.append(SkipRecycledLog(tenant_id=tenant.tenant_id))
         if piece is not None and piece.kept:
@@ -49,11 +67,11 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
             piece is None or not piece.tenant_entries
         ) and archiver.next_log_id - 1 > archiver.checkpoint.last_log_id:
             actions.append(PersistCheckpoint(tenant_id=tenant.tenant_id))
-        if crashes < scope.archiver_crashes:
+        if crashes < own.archiver_crashes:
             actions.append(CrashArchiver(tenant_id=tenant.tenant_id))
-        if scope.archive_stop:
+        if own.archive_stop:
             actions.append(StopArchive(tenant=name))
-    if scope.recycle_log:
+    if own.recycle_log:
         limit, _ = retention_limit(state)
         if limit > state.recycled_through:
             actions.append(RecycleLog(through=limit))

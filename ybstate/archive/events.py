@@ -1,9 +1,25 @@
 """Events of log archiving. Entry contents are not repeated in events: a read or a seal
-names log ids, and the reducer takes the entries from the commit log."""
+names log ids, and the reducer takes the entries from the commit log. :data:`REQUESTS`
+says which request makes each one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
+
+from ybstate.archive.actions import (
+    CrashArchiver,
+    PersistCheckpoint,
+    ReadEntries,
+    RecycleLog,
+    SealPiece,
+    SkipRecycledLog,
+    StartArchive,
+    StopArchive,
+)
+from ybstate.cluster.derive import tenant_name
+from ybstate.cluster.state import ClusterState
 
 __all__ = [
     "ArchiveStarted",
@@ -15,6 +31,7 @@ __all__ = [
     "ArchiveResumed",
     "LogRecycled",
     "ARCHIVE_EVENT_TAGS",
+    "REQUESTS",
 ]
 
 
@@ -136,3 +153,17 @@ ARCHIVE_EVENT_TAGS: dict[type, str] = {
     ArchiveResumed: "archive.resumed",
     LogRecycled: "cluster.log_recycled",
 }
+
+REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    ArchiveStarted: lambda s, e: StartArchive(
+        tenant=tenant_name(s, e.tenant_id), destination=e.destination, start_log_id=e.start_log_id
+    ),
+    EntriesRead: lambda s, e: ReadEntries(tenant_id=e.tenant_id, count=e.last_log_id - e.first_log_id + 1),
+    PieceSealed: lambda s, e: SealPiece(tenant_id=e.tenant_id),
+    CheckpointPersisted: lambda s, e: PersistCheckpoint(tenant_id=e.tenant_id),
+    ArchiverCrashed: lambda s, e: CrashArchiver(tenant_id=e.tenant_id),
+    ArchiveStopped: lambda s, e: StopArchive(tenant=tenant_name(s, e.tenant_id)),
+    ArchiveResumed: lambda s, e: SkipRecycledLog(tenant_id=e.tenant_id),
+    LogRecycled: lambda s, e: RecycleLog(through=e.through),
+}
+"""The request behind each archiving event (every one opens a decision)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from ybstate.archive.decide import entries_checksum, entries_size, kept
+from ybstate.archive.derive import entries_checksum, entries_size, kept
 from ybstate.archive.state import STOPPED, ArchiverStatus
 from ybstate.archive.window import restorable_window
 from ybstate.cluster.state import ClusterState, LogRetention

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ybstate.archive.decide import (
+from ybstate.archive.derive import (
     entries_checksum,
     entries_size,
     kept,

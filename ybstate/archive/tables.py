@@ -1,13 +1,15 @@
 """Archiving's tables computed from state, row for row: the seed's
 __all_tenant_incremental_checkpoint, and the restorable window and its holes. The SQL
-views in store/sql/archive_views.sql must agree (the Hypothesis machine checks it)."""
+views in this package's views.sql must agree (the Hypothesis machine checks it)."""
 
 from __future__ import annotations
 
 from ybstate.archive.window import restorable_window
 from ybstate.cluster.state import ClusterState
+from ybstate.kernel import StateTable
 
 __all__ = [
+    "TABLES",
     "INCREMENTAL_CHECKPOINT_COLUMNS",
     "archive_holes_rows",
     "incremental_checkpoint_rows",
@@ -55,3 +57,23 @@ def archive_holes_rows(state: ClusterState) -> list[tuple]:
         for hole in restorable_window(state, tenant_id).holes:
             rows.append((tenant_id, hole.first_log_id, hole.last_log_id, hole.reason))
     return rows
+
+
+TABLES = (
+    StateTable(
+        name="__all_tenant_incremental_checkpoint",
+        columns=INCREMENTAL_CHECKPOINT_COLUMNS,
+        rows=incremental_checkpoint_rows,
+    ),
+    StateTable(
+        name="tenant_restorable_window",
+        columns=("tenant_id", "from_ts", "to_ts", "backup_set_id"),
+        rows=restorable_window_rows,
+    ),
+    StateTable(
+        name="tenant_archive_holes",
+        columns=("tenant_id", "first_log_id", "last_log_id", "reason"),
+        rows=archive_holes_rows,
+    ),
+)
+"""Archiving's tables computed from state, each with the SQL view (views.sql) that must agree."""

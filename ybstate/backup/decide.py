@@ -2,17 +2,27 @@
 
 Pure. Protocol code only: it reads SSTables of frozen versions (ybstate.cluster.sstable)
 and backup storage, never the ghost history. Refusals raise a specific
-:class:`~ybstate.errors.ActionRejected` subclass naming the offending value.
+:class:`~ybstate.errors.ActionRejected` subclass naming the offending value. A backup's
+copies run as a DAG of the scheduler, owned by ``Owner("backup", task_id)``; when a copy
+task finishes, :data:`DAG_HOOKS` write the tablet to backup storage.
 """
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 
 from ybstate import dag
 from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
+from ybstate.backup.derive import (
+    allowed_destination,
+    available_version,
+    copy_task_name,
+    running_backup,
+    set_path,
+    tablet_of_task,
+)
 from ybstate.backup.events import (
+    BACKUP_TASK,
     BackupCancelled,
     BackupCompleted,
     BackupCopied,
@@ -26,8 +36,10 @@ from ybstate.backup.events import (
 from ybstate.backup.state import BackupPhase, BackupTask, TableSchema
 from ybstate.cluster import sstable
 from ybstate.cluster.state import ClusterState, Tablet
+from ybstate.dag.subsystem import DagHooks, Owner
 from ybstate.errors import (
     BackupInProgress,
+    BackupNotReady,
     DestinationNotAllowed,
     InvalidAction,
     NoFrozenVersion,
@@ -35,58 +47,11 @@ from ybstate.errors import (
     UnknownTenant,
     VersionPinned,
 )
-from ybstate.restore.decide import OWNER_PREFIX as RESTORE_OWNER
-from ybstate.restore.decide import finish_fetch
 
-__all__ = [
-    "BACKUP_DECIDERS",
-    "DAG_DECIDERS",
-    "allowed_destination",
-    "available_version",
-    "copy_task_name",
-    "tablet_of_task",
-    "running_backup",
-    "advanceable",
-]
+__all__ = ["BACKUP_DECIDERS", "DAG_HOOKS", "OWNER_KIND"]
 
-OWNER_PREFIX = "backup:"
-
-
-def copy_task_name(tablet_id: int) -> str:
-    return f"copy:{tablet_id:06d}"
-
-
-def tablet_of_task(task: str) -> int:
-    return int(task.split(":", 1)[1])
-
-
-def allowed_destination(destination: str, root: str) -> str | None:
-    """The normalised destination if it lies strictly below ``root``, else None."""
-    if not destination.startswith("/"):
-        return None
-    normal = posixpath.normpath(destination)
-    base = posixpath.normpath(root)
-    if normal == base or not normal.startswith(base.rstrip("/") + "/"):
-        return None
-    return normal
-
-
-def available_version(state: ClusterState, requested: int) -> int | None:
-    """The frozen version a backup asking for ``requested`` (0: newest) would copy."""
-    if requested == 0:
-        for version in range(state.frozen_version, 0, -1):
-            if state.frozen[version].available:
-                return version
-        return None
-    frozen = state.frozen.get(requested)
-    return requested if frozen is not None and frozen.available else None
-
-
-def running_backup(state: ClusterState, tenant_id: int) -> BackupTask | None:
-    for task in state.backups.values():
-        if task.tenant_id == tenant_id and not task.final:
-            return task
-    return None
+OWNER_KIND = "backup"
+"""The kind of :class:`~ybstate.dag.subsystem.Owner` of a backup's copy DAG."""
 
 
 def _task(state: ClusterState, task_id: int) -> BackupTask:
@@ -168,7 +133,7 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
         start_replay_log_id=start_replay,
         tablets=tablets,
         schema=schema,
-        manifest_path=f"{_set_path(task)}/manifest",
+        manifest_path=f"{set_path(task)}/manifest",
         dag_id=dag_id,
     )
     if not tablets:  # nothing to copy: straight to verification
@@ -179,7 +144,7 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
     submitted = dag.decide_submit(
         state.dags,
         dag_id=dag_id,
-        owner=f"{OWNER_PREFIX}{task.task_id}",
+        owner=str(Owner(OWNER_KIND, task.task_id)),
         tasks=tuple(copy_task_name(t.tablet_id) for t in tablets),
         edges=(),
         workers=task.parallel,
@@ -190,64 +155,71 @@ def _prepare(state: ClusterState, task: BackupTask) -> list[object]:
     return [prepared, *submitted]
 
 
-def _set_path(task: BackupTask) -> str:
-    return f"{task.destination}/tenant_{task.tenant_id}/backup_set_{task.set_id}"
+def _preparing(state: ClusterState, task: BackupTask) -> list[object]:
+    return [
+        BackupPreparing(seq=state.seq + 1, time=state.clock, task_id=task.task_id, tenant_id=task.tenant_id)
+    ]
+
+
+def _copies_done(state: ClusterState, task: BackupTask) -> list[object]:
+    seq, time = state.seq + 1, state.clock
+    ids = {"task_id": task.task_id, "tenant_id": task.tenant_id}
+    graph = state.dags[task.dag_id]
+    if graph.status is dag.DagStatus.SUCCEEDED:
+        return [BackupCopied(seq=seq, time=time, **ids)]
+    if graph.status is dag.DagStatus.FAILED:
+        failed = sorted(name for name, s in graph.tasks.items() if s is dag.TaskState.FAILED)
+        tablets = [tablet_of_task(name) for name in failed]
+        reason = f"copy of tablets {tablets} failed after {state.config.task_retries + 1} attempts"
+        return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
+    raise BackupNotReady(
+        task.task_id, task.phase.value, f"is still copying ({graph.succeeded} of {len(graph.order)})"
+    )
+
+
+def _verify(state: ClusterState, task: BackupTask) -> list[object]:
+    seq, time = state.seq + 1, state.clock
+    ids = {"task_id": task.task_id, "tenant_id": task.tenant_id}
+    for tablet in task.tablets:
+        stored = state.stored[(task.set_id, tablet.tablet_id)]
+        reread = sstable.tablet_checksum(stored.table_name, stored.rows)
+        if reread != stored.checksum or len(stored.rows) != stored.row_count:
+            reason = (
+                f"tablet {tablet.tablet_id}: stored checksum {stored.checksum} / "
+                f"{stored.row_count} rows, "
+                f"re-read {reread} / {len(stored.rows)} rows"
+            )
+            return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
+    size = sum(state.stored[(task.set_id, t.tablet_id)].data_size for t in task.tablets)
+    return [
+        BackupCompleted(
+            seq=seq, time=time, set_id=task.set_id, tablet_count=len(task.tablets), data_size=size, **ids
+        )
+    ]
+
+
+# The root server's next step of a backup, by the phase it is in; the final phases have none.
+_ADVANCE: dict[BackupPhase, Callable[[ClusterState, BackupTask], list[object]]] = {
+    BackupPhase.INIT: _preparing,
+    BackupPhase.PREPARING: _prepare,
+    BackupPhase.DOING: _copies_done,
+    BackupPhase.VERIFYING: _verify,
+}
 
 
 def _advance(state: ClusterState, a: AdvanceBackup) -> list[object]:
     task = _task(state, a.task_id)
-    seq, time = state.seq + 1, state.clock
-    ids = {"task_id": task.task_id, "tenant_id": task.tenant_id}
-    if task.phase is BackupPhase.INIT:
-        return [BackupPreparing(seq=seq, time=time, **ids)]
-    if task.phase is BackupPhase.PREPARING:
-        return _prepare(state, task)
-    if task.phase is BackupPhase.DOING:
-        graph = state.dags[task.dag_id]
-        if graph.status is dag.DagStatus.SUCCEEDED:
-            return [BackupCopied(seq=seq, time=time, **ids)]
-        if graph.status is dag.DagStatus.FAILED:
-            failed = sorted(name for name, s in graph.tasks.items() if s is dag.TaskState.FAILED)
-            tablets = [tablet_of_task(name) for name in failed]
-            reason = f"copy of tablets {tablets} failed after {state.config.task_retries + 1} attempts"
-            return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
-        raise InvalidAction(
-            f"backup task {task.task_id} is still copying ({graph.succeeded} of {len(graph.order)})"
-        )
-    if task.phase is BackupPhase.VERIFYING:
-        for tablet in task.tablets:
-            stored = state.stored[(task.set_id, tablet.tablet_id)]
-            reread = sstable.tablet_checksum(stored.table_name, stored.rows)
-            if reread != stored.checksum or len(stored.rows) != stored.row_count:
-                reason = (
-                    f"tablet {tablet.tablet_id}: stored checksum {stored.checksum} / "
-                    f"{stored.row_count} rows, "
-                    f"re-read {reread} / {len(stored.rows)} rows"
-                )
-                return [BackupFailed(seq=seq, time=time, reason=reason, **ids)]
-        size = sum(state.stored[(task.set_id, t.tablet_id)].data_size for t in task.tablets)
-        return [
-            BackupCompleted(
-                seq=seq, time=time, set_id=task.set_id, tablet_count=len(task.tablets), data_size=size, **ids
-            )
-        ]
-    raise UnknownBackup(task.task_id, f"is {task.phase.value}: it has nothing left to do")
-
-
-def advanceable(state: ClusterState, task: BackupTask) -> bool:
-    """Whether :class:`AdvanceBackup` would be accepted for ``task`` now."""
-    if task.final:
-        return False
-    if task.phase is BackupPhase.DOING:
-        return state.dags[task.dag_id].finished
-    return True
+    step = _ADVANCE.get(task.phase)
+    if step is None:
+        raise UnknownBackup(task.task_id, f"is {task.phase.value}: it has nothing left to do")
+    return step(state, task)
 
 
 def _cancel(state: ClusterState, a: CancelBackup) -> list[object]:
     """The backup is cancelled first, then its DAG's unfinished tasks (so the decision
     opens with the event that names the request)."""
     task = _task(state, a.task_id)
-    if task.final:
+    if not BACKUP_TASK.allows(task.phase, BackupCancelled):
         raise UnknownBackup(task.task_id, f"is already {task.phase.value}")
     seq = state.seq + 1
     events: list[object] = [
@@ -274,51 +246,39 @@ def _drop_version(state: ClusterState, a: DropVersion) -> list[object]:
     return [VersionDropped(seq=state.seq + 1, time=state.clock, version=a.version)]
 
 
-def _dag_action(state: ClusterState, action) -> list[object]:
-    graph = state.dags.get(action.dag_id)
-    if graph is None:
-        raise InvalidAction(f"there is no DAG {action.dag_id}")
-    seq = state.seq + 1
-    events = dag.decide_task(state.dags, action, seq=seq, time=state.clock)
-    if isinstance(action, dag.FinishTask) and graph.owner.startswith(OWNER_PREFIX):
-        task = state.backups[int(graph.owner[len(OWNER_PREFIX) :])]
-        events.append(_copy(state, task, tablet_of_task(action.task), seq + len(events)))
-    elif isinstance(action, dag.FinishTask) and graph.owner.startswith(RESTORE_OWNER):
-        events.extend(finish_fetch(state, graph.owner, action.task, seq + len(events), state.clock))
-    return events
-
-
-def _copy(state: ClusterState, task: BackupTask, tablet_id: int, seq: int) -> TabletCopied:
+def _copy(state: ClusterState, task_id: int, task_name: str, seq: int, time: int) -> list[object]:
+    """After a copy task succeeds: the tablet's SSTable at the backup's frozen version,
+    written to backup storage with its figures."""
+    task = state.backups[task_id]
+    tablet_id = tablet_of_task(task_name)
     tablet = next(t for t in task.tablets if t.tablet_id == tablet_id)
     table = state.tables[tablet.table_id]
     rows = sstable.read_tablet(state, tablet, task.frozen_version)
-    return TabletCopied(
-        seq=seq,
-        time=state.clock,
-        task_id=task.task_id,
-        tenant_id=task.tenant_id,
-        set_id=task.set_id,
-        tablet_id=tablet_id,
-        table_id=tablet.table_id,
-        table_name=table.name,
-        rows=rows,
-        row_count=len(rows),
-        data_size=sstable.data_size(rows),
-        checksum=sstable.tablet_checksum(table.name, rows),
-        path=f"{_set_path(task)}/tablet_{tablet_id}.sst",
-    )
+    return [
+        TabletCopied(
+            seq=seq,
+            time=time,
+            task_id=task.task_id,
+            tenant_id=task.tenant_id,
+            set_id=task.set_id,
+            tablet_id=tablet_id,
+            table_id=tablet.table_id,
+            table_name=table.name,
+            rows=rows,
+            row_count=len(rows),
+            data_size=sstable.data_size(rows),
+            checksum=sstable.tablet_checksum(table.name, rows),
+            path=f"{set_path(task)}/tablet_{tablet_id}.sst",
+        )
+    ]
 
+
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy)
+"""A finished copy task writes its tablet to backup storage (``TabletCopied``)."""
 
 BACKUP_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     StartBackup: _start,
     AdvanceBackup: _advance,
     CancelBackup: _cancel,
     DropVersion: _drop_version,
-}
-
-DAG_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
-    dag.StartTask: _dag_action,
-    dag.FinishTask: _dag_action,
-    dag.FailTask: _dag_action,
-    # No CancelDag: a backup's DAG is cancelled by cancelling the backup (CancelBackup).
 }

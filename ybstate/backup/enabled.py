@@ -1,30 +1,45 @@
-"""Backup actions that may happen next, within a :class:`~ybstate.cluster.enabled.Scope`."""
+"""Backup actions that may happen next, within the scope's ``backup`` section
+(:class:`BackupScope`) and the DAG's fault budget (``scope.dag.task_faults``)."""
 
 from __future__ import annotations
 
+import attrs
+
 from ybstate import dag
 from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
-from ybstate.backup.decide import advanceable, available_version, running_backup
+from ybstate.backup.derive import advanceable, available_version, running_backup
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["backup_enabled"]
+__all__ = ["BackupScope", "backup_enabled"]
+
+
+@attrs.frozen(kw_only=True)
+class BackupScope:
+    """How many backups may be started in all (of the scope's tenants), their parallel
+    degree, and whether backups may be cancelled and unpinned frozen versions dropped."""
+
+    max_backups: int = 0
+    backup_parallel: int = 2
+    cancel_backups: bool = False
+    drop_versions: bool = False
 
 
 def backup_enabled(state: ClusterState, scope) -> list[object]:
+    own: BackupScope = scope.backup
     actions: list[object] = []
-    if scope.max_backups and len(state.backups) < scope.max_backups and available_version(state, 0):
-        for name in scope.tenants:
+    if own.max_backups and len(state.backups) < own.max_backups and available_version(state, 0):
+        for name in scope.cluster.tenants:
             tenant = state.tenant_named(name)
             if tenant is not None and running_backup(state, tenant.tenant_id) is None:
                 actions.append(
                     StartBackup(
                         tenant=name,
                         destination=f"{state.config.backup_root}/{name}",
-                        parallel=scope.backup_parallel,
+                        parallel=own.backup_parallel,
                     )
                 )
-    faults = state.task_failures < scope.copy_faults
+    faults = state.task_failures < scope.dag.task_faults
     for task_id in sorted(state.backups.keys()):
         task = state.backups[task_id]
         if task.final:
@@ -33,9 +48,9 @@ def backup_enabled(state: ClusterState, scope) -> list[object]:
             actions.append(AdvanceBackup(task_id=task_id))
         if task.phase is BackupPhase.DOING and not state.dags[task.dag_id].finished:
             actions.extend(dag.enabled_dag(state.dags[task.dag_id], faults=faults))
-        if scope.cancel_backups:
+        if own.cancel_backups:
             actions.append(CancelBackup(task_id=task_id))
-    if scope.drop_versions:
+    if own.drop_versions:
         pinned = {task.pins for task in state.backups.values()}
         for version in range(1, state.frozen_version):
             if state.frozen[version].available and version not in pinned:

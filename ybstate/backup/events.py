@@ -1,11 +1,16 @@
-"""Events of full backups, and the table of which event moves a task to which phase."""
+"""Events of full backups, and the lifecycle of a backup task: which event moves it to which phase."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
+from ybstate.backup.actions import AdvanceBackup, CancelBackup, DropVersion, StartBackup
 from ybstate.backup.state import BackupPhase, TableSchema
-from ybstate.cluster.state import Tablet
+from ybstate.cluster.derive import tenant_name
+from ybstate.cluster.state import ClusterState, Tablet
+from ybstate.kernel import Lifecycle
 
 __all__ = [
     "BackupStarted",
@@ -18,7 +23,9 @@ __all__ = [
     "BackupCancelled",
     "VersionDropped",
     "BACKUP_EVENT_TAGS",
-    "PHASES",
+    "REQUESTS",
+    "FOLLOWERS",
+    "BACKUP_TASK",
 ]
 
 
@@ -143,17 +150,46 @@ BACKUP_EVENT_TAGS: dict[type, str] = {
     VersionDropped: "cluster.version_dropped",
 }
 
+
+def _advance(state: ClusterState, e) -> AdvanceBackup:
+    return AdvanceBackup(task_id=e.task_id)
+
+
+REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    BackupStarted: lambda s, e: StartBackup(
+        tenant=tenant_name(s, e.tenant_id),
+        destination=e.destination,
+        frozen_version=e.requested_version,
+        parallel=e.parallel,
+    ),
+    BackupPreparing: _advance,
+    BackupPrepared: _advance,
+    BackupCopied: _advance,
+    BackupCompleted: _advance,
+    BackupFailed: _advance,
+    BackupCancelled: lambda s, e: CancelBackup(task_id=e.task_id, reason=e.reason),
+    VersionDropped: lambda s, e: DropVersion(version=e.version),
+}
+"""The request behind each backup event that opens a decision."""
+
+FOLLOWERS = frozenset({TabletCopied})
+"""Backup events that only follow another in a decision (a copy follows its task's finish)."""
+
 _P = BackupPhase
 _RUNNING = (_P.INIT, _P.PREPARING, _P.DOING, _P.VERIFYING)
 
-# (phase, event type) -> next phase. A pair that is not here is illegal; phases only move
-# forward. TabletCopied keeps the task in DOING.
-PHASES: dict[tuple[BackupPhase, type], BackupPhase] = {
-    (_P.INIT, BackupPreparing): _P.PREPARING,
-    (_P.PREPARING, BackupPrepared): _P.DOING,
-    (_P.DOING, TabletCopied): _P.DOING,
-    (_P.DOING, BackupCopied): _P.VERIFYING,
-    (_P.VERIFYING, BackupCompleted): _P.COMPLETED,
-    **{(phase, BackupFailed): _P.FAILED for phase in _RUNNING if phase is not _P.INIT},
-    **{(phase, BackupCancelled): _P.CANCELLED for phase in _RUNNING},
-}
+BACKUP_TASK: Lifecycle[BackupPhase] = Lifecycle(
+    "backup task",
+    BackupPhase,
+    {
+        (_P.INIT, BackupPreparing): _P.PREPARING,
+        (_P.PREPARING, BackupPrepared): _P.DOING,
+        (_P.DOING, TabletCopied): _P.DOING,
+        (_P.DOING, BackupCopied): _P.VERIFYING,
+        (_P.VERIFYING, BackupCompleted): _P.COMPLETED,
+        **{(phase, BackupFailed): _P.FAILED for phase in _RUNNING if phase is not _P.INIT},
+        **{(phase, BackupCancelled): _P.CANCELLED for phase in _RUNNING},
+    },
+)
+"""Which event moves a backup task to which phase; phases only move forward, and
+TabletCopied keeps the task in DOING."""

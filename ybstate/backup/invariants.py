@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ybstate.backup.events import PHASES
+from ybstate.backup.events import BACKUP_TASK
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost, sstable
 from ybstate.cluster.state import ClusterState
@@ -43,7 +43,7 @@ def sets_hold_one_tenant(state: ClusterState) -> str | None:
 
 def phases_move_forward(state: ClusterState) -> str | None:
     """Each task's phases follow the phase table from INIT, never back."""
-    legal = {(before, after) for (before, _event), after in PHASES.items() if before is not after}
+    legal = {(before, after) for before, _event, after in BACKUP_TASK.edges() if before is not after}
     for task in state.backups.values():
         if task.phases[0] is not BackupPhase.INIT or task.phases[-1] is not task.phase:
             return f"backup task {task.task_id} went through {[p.value for p in task.phases]}"

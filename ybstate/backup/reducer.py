@@ -1,7 +1,7 @@
-"""``apply`` for full backups and for the DAG scheduler inside the cluster state.
+"""``apply`` for full backups.
 
-One handler per event type; each checks the task's phase against
-:data:`~ybstate.backup.events.PHASES` and raises EventOutOfOrder on an illegal move.
+One handler per event type; each moves the task along the
+:data:`~ybstate.backup.events.BACKUP_TASK` lifecycle (IllegalTransition on an illegal move).
 Storage changes per key: a stored tablet is one map entry, a set one catalog entry.
 """
 
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ybstate import dag
 from ybstate.backup.events import (
-    PHASES,
+    BACKUP_TASK,
     BackupCancelled,
     BackupCompleted,
     BackupCopied,
@@ -26,9 +25,8 @@ from ybstate.backup.state import BackupPhase, BackupSet, BackupTask, SetStatus, 
 from ybstate.cluster.state import ClusterState, FrozenVersion, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.hashing import DIGEST_MASK
 
-__all__ = ["BACKUP_HANDLERS", "DAG_HANDLERS"]
+__all__ = ["BACKUP_HANDLERS"]
 
 _evolve_task = evolver(BackupTask)
 _evolve_set = evolver(BackupSet)
@@ -41,12 +39,7 @@ def _moved(state: ClusterState, e) -> BackupTask:
         raise EventOutOfOrder("an existing backup task", sorted(state.backups.keys()), e.task_id)
     if task.tenant_id != e.tenant_id:
         raise EventOutOfOrder(f"tenant of backup task {e.task_id}", task.tenant_id, e.tenant_id)
-    following = PHASES.get((task.phase, type(e)))
-    if following is None:
-        legal = sorted(t.__name__ for (p, t) in PHASES if p is task.phase) or ["nothing"]
-        raise EventOutOfOrder(
-            f"for backup task {e.task_id} in {task.phase.value} one of", legal, type(e).__name__
-        )
+    following = BACKUP_TASK.next(task.phase, type(e), e.task_id)
     if following is task.phase:
         return task
     ended = e.time if following in (BackupPhase.COMPLETED, BackupPhase.FAILED, BackupPhase.CANCELLED) else 0
@@ -218,27 +211,4 @@ BACKUP_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     BackupFailed: _ended_badly,
     BackupCancelled: _ended_badly,
     VersionDropped: _version_dropped,
-}
-
-
-def _dag_event(state: ClusterState, e) -> ClusterState:
-    changes = {}
-    if isinstance(e, dag.DagSubmitted):
-        if e.dag_id != state.next_dag_id:
-            raise EventOutOfOrder("dag_id", state.next_dag_id, e.dag_id)
-        changes["next_dag_id"] = e.dag_id + 1
-    elif isinstance(e, dag.TaskFailed):
-        changes["task_failures"] = state.task_failures + 1
-    dags = dag.apply_dag(state.dags, e)
-    before = state.dags.get(e.dag_id)
-    dags_digest = state.dags_digest + dag.dag_digest(dags[e.dag_id])
-    if before is not None:
-        dags_digest -= dag.dag_digest(before)
-    return evolve_state(
-        state, seq=e.seq, clock=e.time, dags=dags, dags_digest=dags_digest & DIGEST_MASK, **changes
-    )
-
-
-DAG_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
-    event_type: _dag_event for event_type in dag.DAG_EVENTS
 }

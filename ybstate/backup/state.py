@@ -1,7 +1,7 @@
 """State of full (baseline) backups: tasks, backup sets, and what backup storage holds.
 
 Pure data. A backup task moves through the seed's phases (INIT, PREPARING, DOING,
-VERIFYING, then COMPLETED, FAILED or CANCELLED) along :data:`~ybstate.backup.events.PHASES`;
+VERIFYING, then COMPLETED, FAILED or CANCELLED) along :data:`~ybstate.backup.events.BACKUP_TASK`;
 its tablet copies run as one DAG of the scheduler. Backup storage is modelled as a
 catalog of backup sets per destination, each with a manifest (tablets, schema) and the
 stored rows of each tablet with their checksum.

@@ -1,6 +1,6 @@
 """The seed's backup internal tables computed from state, row for row.
 
-The same tables exist as SQL views over the events (``store/sql/backup_views.sql``); a
+The same tables exist as SQL views over the events (``views.sql`` in this package); a
 test checks, for every history Hypothesis makes, that both give the same rows. Columns
 are the seed's (docs/internal-tables.md), in the seed's order, plus ybstate's additions
 at the end.
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from ybstate.backup.state import TASK_STATUS_CODE
 from ybstate.cluster.state import ClusterState
+from ybstate.kernel import StateTable
 
 __all__ = [
+    "TABLES",
     "BACKUP_TASK_COLUMNS",
     "BACKUP_SET_COLUMNS",
     "BACKUP_TABLET_COLUMNS",
@@ -77,3 +79,11 @@ def backup_tablet_rows(state: ClusterState) -> list[tuple]:
             )
         )  # fmt: skip
     return rows
+
+
+TABLES = (
+    StateTable(name="__all_tenant_backup_task", columns=BACKUP_TASK_COLUMNS, rows=backup_task_rows),
+    StateTable(name="__all_tenant_backup_set", columns=BACKUP_SET_COLUMNS, rows=backup_set_rows),
+    StateTable(name="__all_tenant_backup_tablet", columns=BACKUP_TABLET_COLUMNS, rows=backup_tablet_rows),
+)
+"""The backup internal tables, each with the SQL view (views.sql) that must agree."""

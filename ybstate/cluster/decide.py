@@ -1,18 +1,17 @@
-"""``decide(state, action) -> [events]``: validate a request and say what happens.
+"""``decide`` for the cluster substrate: what clients and operators ask of the cluster
+itself (tenants, tables, writes, commits, freezes, time, marks), validated and turned into
+events.
 
 Pure. A rejected action raises a specific :class:`~ybstate.errors.ActionRejected`
 subclass naming the offending value; the state given is never changed (it cannot be:
 it is immutable). Times and ids are drawn from the state (the next log id, the clock),
-never from a real clock.
+never from a real clock. The composed ``decide`` (ybstate.model) dispatches here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ybstate.access import ACCESS_DECIDERS
-from ybstate.archive.decide import ARCHIVE_DECIDERS
-from ybstate.backup.decide import BACKUP_DECIDERS, DAG_DECIDERS
 from ybstate.cluster import txn
 from ybstate.cluster.actions import (
     Abort,
@@ -26,6 +25,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
+from ybstate.cluster.derive import tenant_baselines
 from ybstate.cluster.events import (
     ClusterStarted,
     HeartbeatLogged,
@@ -38,7 +38,6 @@ from ybstate.cluster.events import (
     TransactionCommitted,
     VersionFrozen,
 )
-from ybstate.cluster.reducer import tenant_baselines
 from ybstate.cluster.state import (
     KEY_SPACE,
     Cell,
@@ -52,7 +51,6 @@ from ybstate.cluster.state import (
 from ybstate.errors import (
     CrossTenantTransaction,
     DuplicateName,
-    EventOutOfOrder,
     InvalidAction,
     TableBusy,
     TenantNotWritable,
@@ -60,21 +58,10 @@ from ybstate.errors import (
     UnknownTenant,
     UnknownTransaction,
 )
-from ybstate.promote.decide import PROMOTE_DECIDERS
-from ybstate.restore.decide import RESTORE_DECIDERS
 
-__all__ = ["decide", "MAX_TABLETS"]
+__all__ = ["CLUSTER_DECIDERS", "MAX_TABLETS"]
 
 MAX_TABLETS = 4096
-
-
-def decide(state: ClusterState, action: object) -> list[object]:
-    handler = _DECIDERS.get(type(action))
-    if handler is None:
-        raise InvalidAction(f"not a cluster action: {action!r}")
-    if state.seq == 0 and type(action) is not Start:
-        raise InvalidAction(f"the cluster is not started; {type(action).__name__} needs Start first")
-    return handler(state, action)
 
 
 def _tenant(state: ClusterState, name: str) -> Tenant:
@@ -176,12 +163,10 @@ def _drop_table(state: ClusterState, a: DropTable) -> list[object]:
 
 
 def _check_phase(state: ClusterState, tx_id: int, event_type: type) -> None:
-    try:
-        txn.next_phase(txn.phase_of(state, tx_id), event_type, tx_id)
-    except EventOutOfOrder:
-        phase = txn.phase_of(state, tx_id)
+    phase = txn.phase_of(state, tx_id)
+    if not txn.TRANSACTION.allows(phase, event_type):
         why = "was never started" if phase is txn.TxPhase.NONE else f"is {phase.value}, not open"
-        raise UnknownTransaction(tx_id, why) from None
+        raise UnknownTransaction(tx_id, why)
 
 
 def _write(state: ClusterState, a: Write) -> list[object]:
@@ -272,13 +257,7 @@ def _mark(state: ClusterState, a: Mark) -> list[object]:
     return [MarkRecorded(seq=state.seq + 1, time=state.clock, name=a.name, ts=ts)]
 
 
-_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
-    **BACKUP_DECIDERS,
-    **ARCHIVE_DECIDERS,
-    **RESTORE_DECIDERS,
-    **PROMOTE_DECIDERS,
-    **ACCESS_DECIDERS,
-    **DAG_DECIDERS,
+CLUSTER_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     Start: _start,
     CreateTenant: _create_tenant,
     CreateTable: _create_table,

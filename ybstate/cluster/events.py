@@ -6,16 +6,23 @@ commit log also carry ``log_id``; for them ``time`` is the entry's timestamp, an
 COMMIT's ``time`` is the transaction's commit_ts.
 
 Each class has an explicit, stable tag in :data:`EVENT_TAGS`: the stored type names never
-depend on Python class names, so renaming a class cannot corrupt a stored history.
+depend on Python class names, so renaming a class cannot corrupt a stored history. Each
+also has, in :data:`REQUESTS`, the request that makes it (trace validation decides that
+request again and requires the recorded event).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
+from ybstate.cluster import actions as act
+from ybstate.cluster.derive import table_name, tenant_name
 from ybstate.cluster.state import (
     Cell,
     ClusterConfig,
+    ClusterState,
     LogRetention,
     OpenAtFreeze,
     Role,
@@ -39,6 +46,7 @@ __all__ = [
     "LogEntry",
     "EVENT_TAGS",
     "LOG_ENTRY_KINDS",
+    "REQUESTS",
 ]
 
 
@@ -207,3 +215,30 @@ LOG_ENTRY_KINDS: dict[type, str] = {
     VersionFrozen: "FREEZE",
     HeartbeatLogged: "HEARTBEAT",
 }
+
+
+def _write(state: ClusterState, e: MutatorLogged) -> act.Write:
+    changes = tuple(
+        act.Put(table=table_name(state, cell.table_id), key=cell.rowkey, value=cell.value) for cell in e.cells
+    )
+    tx = e.tx_id if e.tx_id in state.open_txns else None
+    return act.Write(tenant=tenant_name(state, e.tenant_id), tx=tx, changes=changes)
+
+
+REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    ClusterStarted: lambda s, e: act.Start(config=e.config),
+    TenantCreated: lambda s, e: act.CreateTenant(name=e.name, log_retention=e.log_retention),
+    TableCreated: lambda s, e: act.CreateTable(
+        tenant=tenant_name(s, e.tenant_id), table=e.name, tablets=len(e.tablets)
+    ),
+    TableDropped: lambda s, e: act.DropTable(
+        tenant=tenant_name(s, e.tenant_id), table=table_name(s, e.table_id)
+    ),
+    MutatorLogged: _write,
+    TransactionCommitted: lambda s, e: act.Commit(tx=e.tx_id),
+    TransactionAborted: lambda s, e: act.Abort(tx=e.tx_id),
+    VersionFrozen: lambda s, e: act.Freeze(),
+    HeartbeatLogged: lambda s, e: act.Tick(micros=e.time - s.clock),
+    MarkRecorded: lambda s, e: act.Mark(name=e.name),
+}
+"""The request behind each event of the cluster, when the event opens a decision."""

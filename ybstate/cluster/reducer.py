@@ -1,9 +1,10 @@
-"""The reducer: ``apply(state, event) -> state``.
+"""``apply`` for the cluster substrate: one handler per event of the cluster itself.
 
-Pure: never mutates its input, never does I/O. One handler per event type, chosen from
-an explicit dict. Each handler checks that the event can follow the state (next seq,
-next log id, time moving forward, ids that exist) and raises :class:`EventOutOfOrder`
-otherwise, so replaying a stored or foreign trace validates it as it goes.
+Pure: never mutates its input, never does I/O. Each handler checks that the event can
+follow the state (next log id, time moving forward, ids that exist, the transaction's
+phase) and raises :class:`~ybstate.errors.EventOutOfOrder` otherwise, so replaying a
+stored or foreign trace validates it as it goes; the composed ``apply``
+(ybstate.model) checks ``seq`` and the clock for every event first.
 
 Cost per event is flat in the length of the history: every collection is a persistent
 map updated per key, never copied whole.
@@ -11,15 +12,12 @@ map updated per key, never copied whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from functools import reduce
+from collections.abc import Callable
 
 import immutables
 
-from ybstate.access import ACCESS_HANDLERS
-from ybstate.archive.reducer import ARCHIVE_HANDLERS
-from ybstate.backup.reducer import BACKUP_HANDLERS, DAG_HANDLERS
 from ybstate.cluster import txn
+from ybstate.cluster.derive import tenant_baselines
 from ybstate.cluster.events import (
     ClusterStarted,
     HeartbeatLogged,
@@ -35,54 +33,23 @@ from ybstate.cluster.events import (
 from ybstate.cluster.state import (
     SYS_TENANT_ID,
     SYS_TENANT_NAME,
-    ClusterConfig,
     ClusterState,
     CommittedTxn,
     FrozenVersion,
     OpenTxn,
     Table,
     Tenant,
-    TenantBaseline,
     evolve_state,
 )
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.gcpause import paused_gc
 from ybstate.hashing import CHECKSUM_MASK, row_hash
-from ybstate.promote.reducer import PROMOTE_HANDLERS
-from ybstate.restore.reducer import RESTORE_HANDLERS
 
-__all__ = ["apply", "replay", "EMPTY", "tenant_baselines"]
+__all__ = ["CLUSTER_HANDLERS"]
 
 _evolve_state = evolve_state
 _evolve_txn = evolver(OpenTxn)
 _evolve_table = evolver(Table)
-
-EMPTY = ClusterState(config=ClusterConfig())
-"""The state before ``ClusterStarted``: every history starts here."""
-
-
-def apply(state: ClusterState, event: object) -> ClusterState:
-    """Fold one event into the state."""
-    if event.seq != state.seq + 1:
-        raise EventOutOfOrder("seq", state.seq + 1, event.seq)
-    if event.time < state.clock:
-        raise EventOutOfOrder(f"time >= {state.clock} at seq", event.seq, event.time)
-    handler = _HANDLERS.get(type(event))
-    if handler is None:
-        raise EventOutOfOrder(
-            "a cluster event type", sorted(t.__name__ for t in _HANDLERS), type(event).__name__
-        )
-    if state.seq == 0 and type(event) is not ClusterStarted:
-        raise EventOutOfOrder("ClusterStarted as the first event", "ClusterStarted", type(event).__name__)
-    return handler(state, event)
-
-
-def replay(events: Iterable[object], state: ClusterState = EMPTY) -> ClusterState:
-    """``functools.reduce(apply, events, state)``, with the cyclic collector paused (see
-    :mod:`ybstate.gcpause`: the fold makes no reference cycles)."""
-    with paused_gc():
-        return reduce(apply, events, state)
 
 
 def _started(state: ClusterState, e: ClusterStarted) -> ClusterState:
@@ -210,8 +177,7 @@ def _table_dropped(state: ClusterState, e: TableDropped) -> ClusterState:
 def _mutator(state: ClusterState, e: MutatorLogged) -> ClusterState:
     _check_entry(state, e)
     current = state.open_txns.get(e.tx_id)
-    phase = txn.phase_of(state, e.tx_id)
-    txn.next_phase(phase, MutatorLogged, e.tx_id)
+    txn.TRANSACTION.next(txn.phase_of(state, e.tx_id), MutatorLogged, e.tx_id)
     if current is None:
         if e.tx_id != state.next_tx_id:
             raise EventOutOfOrder("a new tx_id", state.next_tx_id, e.tx_id)
@@ -238,7 +204,7 @@ def _mutator(state: ClusterState, e: MutatorLogged) -> ClusterState:
 
 
 def _open_txn_for(state: ClusterState, e) -> OpenTxn:
-    txn.next_phase(txn.phase_of(state, e.tx_id), type(e), e.tx_id)
+    txn.TRANSACTION.next(txn.phase_of(state, e.tx_id), type(e), e.tx_id)
     current = state.open_txns[e.tx_id]
     if current.tenant_id != e.tenant_id:
         raise EventOutOfOrder(f"tenant of transaction {e.tx_id}", current.tenant_id, e.tenant_id)
@@ -296,21 +262,6 @@ def _aborted(state: ClusterState, e: TransactionAborted) -> ClusterState:
     )
 
 
-def tenant_baselines(state: ClusterState) -> tuple[TenantBaseline, ...]:
-    """Per-tenant (rows, checksum) of the committed data of live tables, now."""
-    baselines = []
-    for tenant_id, table_ids in sorted(state.live_tables.items()):
-        if not table_ids:
-            continue
-        rows = checksum = 0
-        for table_id in table_ids:
-            count, sums = state.table_stats[table_id]
-            rows += count
-            checksum += sums
-        baselines.append(TenantBaseline(tenant_id=tenant_id, rows=rows, checksum=checksum & CHECKSUM_MASK))
-    return tuple(baselines)
-
-
 def _frozen(state: ClusterState, e: VersionFrozen) -> ClusterState:
     _check_entry(state, e)
     if e.version != state.frozen_version + 1:
@@ -348,13 +299,7 @@ def _mark(state: ClusterState, e: MarkRecorded) -> ClusterState:
     return _evolve_state(state, seq=e.seq, clock=e.time, marks=state.marks.set(e.name, e.ts))
 
 
-_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
-    **BACKUP_HANDLERS,
-    **ARCHIVE_HANDLERS,
-    **RESTORE_HANDLERS,
-    **PROMOTE_HANDLERS,
-    **ACCESS_HANDLERS,
-    **DAG_HANDLERS,
+CLUSTER_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     ClusterStarted: _started,
     TenantCreated: _tenant_created,
     TableCreated: _table_created,

@@ -5,10 +5,10 @@ is the only thing that makes new states, and it does so by sharing structure: th
 collections are persistent maps (:class:`~ybstate.pmap.HMap`, ``immutables.Map``), so one
 event costs the same however long the history behind the state is.
 
-Which fields take part in the fingerprint: every HMap and every counter. What is derived
-from them (open and committed transactions and the rows they wrote are functions of the
-log; the indexes are functions of the catalog) is left out, so an event pays for hashing
-only what it adds to the log.
+Which fields take part in the fingerprint: every HMap and every counter, marked with
+:data:`FINGERPRINT` metadata. What is derived from them (open and committed transactions
+and the rows they wrote are functions of the log; the indexes are functions of the
+catalog) is left out, so an event pays for hashing only what it adds to the log.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ __all__ = [
     "FIRST_USER_TABLE_ID",
     "KEY_SPACE",
     "evolve_state",
+    "EMPTY",
+    "FINGERPRINT",
 ]
 
 SYS_TENANT_ID = 1
@@ -228,48 +230,68 @@ _NO_ROWS: immutables.Map = immutables.Map()
 Version = tuple
 
 
+FINGERPRINT = "ybstate.fingerprint"
+"""The attrs metadata key saying how a field of :class:`ClusterState` enters the
+fingerprint (ybstate.cluster.fingerprint): ``"counter"`` (its value), ``"map"`` (the
+content digest an HMap or PLog keeps), ``"digest"`` (an int digest its owner keeps).
+Fields without it are derived and left out."""
+
+
+def _counter(default: object):
+    return attrs.field(default=default, metadata={FINGERPRINT: "counter"})
+
+
+def _hashed(kind: type = HMap):
+    return attrs.field(factory=kind, metadata={FINGERPRINT: "map"})
+
+
 @attrs.frozen(kw_only=True)
 class ClusterState:
-    config: ClusterConfig
-    seq: int = 0
-    clock: int = 0
-    next_log_id: int = 1
-    next_tx_id: int = 1
-    next_tenant_id: int = FIRST_USER_TENANT_ID
-    next_table_id: int = FIRST_USER_TABLE_ID
-    next_tablet_id: int = 1
-    schema_version: int = 0
-    frozen_version: int = 0
-    tenants: HMap = HMap()
-    tables: HMap = HMap()
-    log: PLog = PLog()
-    frozen: HMap = HMap()
-    marks: HMap = HMap()
-    # The DAG scheduler and full backups (ybstate.dag, ybstate.backup).
-    # dag_id -> Dag. Not an HMap: a Dag's repr spells out its whole plan, so the
-    # fingerprint keeps ``dags_digest``, the sum of ybstate.dag.dag_digest (O(1) each).
+    """The whole modelled cluster: the substrate's fields first, then one group of fields
+    per subsystem (each touched only by its own handlers). The fingerprint takes the
+    marked fields in this order."""
+
+    config: ClusterConfig = attrs.field(metadata={FINGERPRINT: "counter"})
+    seq: int = _counter(0)
+    clock: int = _counter(0)
+    next_log_id: int = _counter(1)
+    next_tx_id: int = _counter(1)
+    next_tenant_id: int = _counter(FIRST_USER_TENANT_ID)
+    next_table_id: int = _counter(FIRST_USER_TABLE_ID)
+    next_tablet_id: int = _counter(1)
+    schema_version: int = _counter(0)
+    frozen_version: int = _counter(0)
+    tenants: HMap = _hashed()
+    tables: HMap = _hashed()
+    log: PLog = _hashed(PLog)
+    frozen: HMap = _hashed()
+    marks: HMap = _hashed()
+    # The DAG scheduler (ybstate.dag): dag_id -> Dag. Not an HMap: a Dag's repr spells out
+    # its whole plan, so the fingerprint keeps ``dags_digest``, the sum of
+    # ybstate.dag.dag_digest (O(1) each).
     dags: immutables.Map = attrs.field(factory=immutables.Map)
-    dags_digest: int = 0
-    backups: HMap = HMap()  # task_id -> BackupTask
-    backup_sets: HMap = HMap()  # set_id -> BackupSet
-    stored: HMap = HMap()  # (set_id, tablet_id) -> StoredTablet
-    next_dag_id: int = 1
-    next_backup_task_id: int = 1
-    next_backup_set_id: int = 1
-    task_failures: int = 0  # DAG task attempts that failed, over the whole history
+    dags_digest: int = attrs.field(default=0, metadata={FINGERPRINT: "digest"})
+    # Full backups (ybstate.backup).
+    backups: HMap = _hashed()  # task_id -> BackupTask
+    backup_sets: HMap = _hashed()  # set_id -> BackupSet
+    stored: HMap = _hashed()  # (set_id, tablet_id) -> StoredTablet
+    next_dag_id: int = _counter(1)
+    next_backup_task_id: int = _counter(1)
+    next_backup_set_id: int = _counter(1)
+    task_failures: int = _counter(0)  # DAG task attempts that failed, over the whole history
     # Log archiving (ybstate.archive).
-    archivers: HMap = HMap()  # tenant_id -> Archiver
+    archivers: HMap = _hashed()  # tenant_id -> Archiver
     # The transaction server no longer has log ids 1 .. recycled_through. The model keeps
     # the whole log as its ghost record; nothing of the protocol reads below this mark.
-    recycled_through: int = 0
+    recycled_through: int = _counter(0)
+    pieces: HMap = _hashed()  # (tenant_id, piece_no) -> Piece
     # Restores (ybstate.restore).
-    restores: HMap = HMap()  # task_id -> RestoreTask
-    next_restore_task_id: int = 1
+    restores: HMap = _hashed()  # task_id -> RestoreTask
+    next_restore_task_id: int = _counter(1)
     # Promotion and decommission (ybstate.promote): where each tenant name routes.
-    routing: HMap = HMap()  # name -> tenant_id
-    promotions: HMap = HMap()  # promotion_id -> PromotionTask
-    next_promotion_id: int = 1
-    pieces: HMap = HMap()  # (tenant_id, piece_no) -> Piece
+    routing: HMap = _hashed()  # name -> tenant_id
+    promotions: HMap = _hashed()  # promotion_id -> PromotionTask
+    next_promotion_id: int = _counter(1)
     # Derived from the log (open and committed transactions, the rows they wrote) or
     # from other fields (indexes): not part of the fingerprint.
     open_txns: immutables.Map = attrs.field(factory=immutables.Map, eq=False, repr=False)
@@ -321,3 +343,6 @@ class ClusterState:
 
 evolve_state = evolver(ClusterState)
 """``attrs.evolve`` for ClusterState, generated once (see :mod:`ybstate.evolve`)."""
+
+EMPTY = ClusterState(config=ClusterConfig())
+"""The state before ``ClusterStarted``: every history starts here."""

@@ -1,8 +1,8 @@
-"""The life of a transaction, as a table.
+"""The life of a transaction, as a :class:`~ybstate.kernel.Lifecycle`.
 
-``TRANSITIONS[(phase, EventType)]`` is the phase a transaction moves to when that event
-happens to it; a pair that is not in the table is illegal. ``decide`` and ``apply`` both
-read this table, and a notebook can draw the lifecycle from it.
+``TRANSACTION.table[(phase, EventType)]`` is the phase a transaction moves to when that
+event happens to it; a pair that is not in the table is illegal. ``decide`` and ``apply``
+both read it, and a notebook can draw it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import enum
 
 from ybstate.cluster.events import MutatorLogged, TransactionAborted, TransactionCommitted
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import EventOutOfOrder
+from ybstate.kernel import Lifecycle
 
-__all__ = ["TxPhase", "TRANSITIONS", "phase_of", "next_phase"]
+__all__ = ["TxPhase", "TRANSACTION", "phase_of"]
 
 
 class TxPhase(enum.Enum):
@@ -23,12 +23,16 @@ class TxPhase(enum.Enum):
     ABORTED = "aborted"
 
 
-TRANSITIONS: dict[tuple[TxPhase, type], TxPhase] = {
-    (TxPhase.NONE, MutatorLogged): TxPhase.OPEN,
-    (TxPhase.OPEN, MutatorLogged): TxPhase.OPEN,
-    (TxPhase.OPEN, TransactionCommitted): TxPhase.COMMITTED,
-    (TxPhase.OPEN, TransactionAborted): TxPhase.ABORTED,
-}
+TRANSACTION: Lifecycle[TxPhase] = Lifecycle(
+    "transaction",
+    TxPhase,
+    {
+        (TxPhase.NONE, MutatorLogged): TxPhase.OPEN,
+        (TxPhase.OPEN, MutatorLogged): TxPhase.OPEN,
+        (TxPhase.OPEN, TransactionCommitted): TxPhase.COMMITTED,
+        (TxPhase.OPEN, TransactionAborted): TxPhase.ABORTED,
+    },
+)
 
 
 def phase_of(state: ClusterState, tx_id: int) -> TxPhase:
@@ -39,13 +43,3 @@ def phase_of(state: ClusterState, tx_id: int) -> TxPhase:
     if 0 < tx_id < state.next_tx_id:
         return TxPhase.ABORTED
     return TxPhase.NONE
-
-
-def next_phase(phase: TxPhase, event_type: type, tx_id: int) -> TxPhase:
-    try:
-        return TRANSITIONS[(phase, event_type)]
-    except KeyError:
-        legal = sorted(t.__name__ for (p, t) in TRANSITIONS if p is phase) or ["nothing"]
-        raise EventOutOfOrder(
-            f"for {phase.value} transaction {tx_id} one of", legal, event_type.__name__
-        ) from None

@@ -5,7 +5,9 @@ predecessors have succeeded, at most ``workers`` run at once, a failed task is r
 up to ``retries`` times and then blocks only its descendants, and a DAG can be
 cancelled. ``decide_task`` turns an action into events, ``apply_dag`` folds an event
 into the map of DAGs, ``enabled_dag`` lists what may happen next; ``dag_spec`` wraps one
-DAG as a :class:`~ybstate.kernel.Spec` for the simulator and the explorer.
+DAG as a :class:`~ybstate.kernel.Spec` for the simulator and the explorer. Inside the
+cluster's state the scheduler is the ``dag`` subsystem (:data:`DAG`, in ``subsystem.py``):
+DAGs belong to an :class:`Owner`, whose :class:`DagHooks` say what a finished task does.
 
 Pure: no I/O, no clock, no randomness.
 """
@@ -30,11 +32,12 @@ from ybstate.dag.events import (
     TaskUpstreamFailed,
 )
 from ybstate.dag.invariants import DAG_INVARIANTS
-from ybstate.dag.lifecycle import TASK_TRANSITIONS
+from ybstate.dag.lifecycle import DAG_TASK
 from ybstate.dag.model import Dag, DagStatus, TaskState, dag_digest
 from ybstate.dag.plan import plan_order
 from ybstate.dag.reducer import apply_dag
 from ybstate.dag.spec import SPEC_DAG_ID, DagSpecState, dag_spec
+from ybstate.dag.subsystem import DAG, OWNER_HOOK, DagHooks, DagScope, Owner
 from ybstate.errors import (
     CyclicPlan,
     DagNotRunning,
@@ -46,6 +49,11 @@ from ybstate.errors import (
 )
 
 __all__ = [
+    "DAG",
+    "DagHooks",
+    "DagScope",
+    "OWNER_HOOK",
+    "Owner",
     "TaskState",
     "DagStatus",
     "Dag",
@@ -78,7 +86,7 @@ __all__ = [
     "decide_task",
     "apply_dag",
     "enabled_dag",
-    "TASK_TRANSITIONS",
+    "DAG_TASK",
     "DAG_INVARIANTS",
     "DagSpecState",
     "SPEC_DAG_ID",

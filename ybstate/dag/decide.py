@@ -36,7 +36,7 @@ from ybstate.dag.events import (
     TaskSucceeded,
     TaskUpstreamFailed,
 )
-from ybstate.dag.lifecycle import TASK_TRANSITIONS, legal_before
+from ybstate.dag.lifecycle import DAG_TASK
 from ybstate.dag.model import Dag, DagStatus, TaskState
 from ybstate.dag.plan import build_plan
 from ybstate.errors import (
@@ -120,8 +120,8 @@ def _require(dag: Dag, action: StartTask | FinishTask | FailTask, event_type: ty
     state = dag.tasks.get(action.task)
     if state is None:
         raise UnknownDagTask(dag.dag_id, action.task)
-    if (state, event_type) not in TASK_TRANSITIONS:
-        raise DagTaskInWrongState(action, dag.dag_id, action.task, state, legal_before(event_type))
+    if not DAG_TASK.allows(state, event_type):
+        raise DagTaskInWrongState(action, dag.dag_id, action.task, state, DAG_TASK.legal_before(event_type))
 
 
 def _start(dag: Dag, a: StartTask, seq: int, time: int) -> list[DagEvent]:
@@ -185,7 +185,7 @@ def _to_block(dag: Dag, failed: str) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        if (tasks[name], TaskUpstreamFailed) in TASK_TRANSITIONS:
+        if DAG_TASK.allows(tasks[name], TaskUpstreamFailed):
             found.append(name)
             stack.extend(successors[name])
     position = dag.position
@@ -198,7 +198,7 @@ def _cancel(dag: Dag, a: CancelDag, seq: int, time: int) -> list[DagEvent]:
     tasks = dag.tasks
     events: list[DagEvent] = []
     for name in dag.order:
-        if (tasks[name], TaskCancelled) in TASK_TRANSITIONS:
+        if DAG_TASK.allows(tasks[name], TaskCancelled):
             events.append(TaskCancelled(seq=seq + len(events), time=time, dag_id=dag_id, task=name))
     events.append(DagFinished(seq=seq + len(events), time=time, dag_id=dag_id, status=DagStatus.CANCELLED))
     return events

@@ -2,7 +2,7 @@
 
 ``dags`` is an ``immutables.Map`` from dag id to :class:`~ybstate.dag.model.Dag`. One
 handler per event type, from an explicit dict. Each checks that the event can follow the
-DAG (the move is in :data:`~ybstate.dag.lifecycle.TASK_TRANSITIONS`, and the extra
+DAG (the move is in the :data:`~ybstate.dag.lifecycle.DAG_TASK` lifecycle, and the extra
 conditions that table's module lists hold) and raises
 :class:`~ybstate.errors.EventOutOfOrder` otherwise, so a replayed or foreign history is
 validated as it goes. ``seq`` and ``time`` are not checked here: the embedding reducer
@@ -30,7 +30,7 @@ from ybstate.dag.events import (
     TaskSucceeded,
     TaskUpstreamFailed,
 )
-from ybstate.dag.lifecycle import next_task_state
+from ybstate.dag.lifecycle import DAG_TASK
 from ybstate.dag.model import Dag, DagStatus, TaskState
 from ybstate.dag.plan import build_plan
 from ybstate.errors import ActionRejected, EventOutOfOrder
@@ -146,7 +146,7 @@ def _moved(dag: Dag, task: str, before: TaskState, after: TaskState, **changes) 
 
 def _task_ready(dag: Dag, e: TaskReady) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskReady)
+    after = DAG_TASK.next(before, TaskReady, f"{e.task!r} of DAG {dag.dag_id}")
     if before is _S.PENDING and dag.unmet[e.task]:
         waiting = [p for p in dag.predecessors[e.task] if dag.tasks[p] is not _S.SUCCEEDED]
         raise EventOutOfOrder(f"task {e.task!r} of DAG {dag.dag_id} to wait for", waiting, "ready")
@@ -161,7 +161,7 @@ def _task_ready(dag: Dag, e: TaskReady) -> Dag:
 
 def _task_started(dag: Dag, e: TaskStarted) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskStarted)
+    after = DAG_TASK.next(before, TaskStarted, f"{e.task!r} of DAG {dag.dag_id}")
     if dag.running >= dag.workers:
         raise EventOutOfOrder(
             f"fewer than {dag.workers} running tasks in DAG {dag.dag_id} to start {e.task!r}",
@@ -173,7 +173,7 @@ def _task_started(dag: Dag, e: TaskStarted) -> Dag:
 
 def _task_succeeded(dag: Dag, e: TaskSucceeded) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskSucceeded)
+    after = DAG_TASK.next(before, TaskSucceeded, f"{e.task!r} of DAG {dag.dag_id}")
     following = dag.successors[e.task]
     unmet = dag.unmet
     if len(following) > 8:
@@ -197,7 +197,7 @@ def _task_succeeded(dag: Dag, e: TaskSucceeded) -> Dag:
 
 def _task_failed(dag: Dag, e: TaskFailed) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskFailed)
+    after = DAG_TASK.next(before, TaskFailed, f"{e.task!r} of DAG {dag.dag_id}")
     attempt = dag.failed_attempts(e.task) + 1
     if e.attempt != attempt:
         raise EventOutOfOrder(f"attempt of task {e.task!r} of DAG {dag.dag_id}", attempt, e.attempt)
@@ -214,7 +214,7 @@ def _task_failed(dag: Dag, e: TaskFailed) -> Dag:
 
 def _task_upstream_failed(dag: Dag, e: TaskUpstreamFailed) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskUpstreamFailed)
+    after = DAG_TASK.next(before, TaskUpstreamFailed, f"{e.task!r} of DAG {dag.dag_id}")
     blocked = _S.UPSTREAM_FAILED
     if not any(dag.tasks[p] is blocked or dag.finally_failed(p) for p in dag.predecessors[e.task]):
         raise EventOutOfOrder(
@@ -227,7 +227,7 @@ def _task_upstream_failed(dag: Dag, e: TaskUpstreamFailed) -> Dag:
 
 def _task_cancelled(dag: Dag, e: TaskCancelled) -> Dag:
     before = _state(dag, e.task)
-    after = next_task_state(dag.dag_id, e.task, before, TaskCancelled)
+    after = DAG_TASK.next(before, TaskCancelled, f"{e.task!r} of DAG {dag.dag_id}")
     return _moved(dag, e.task, before, after, unsettled=dag.unsettled - 1, cancelled=dag.cancelled + 1)
 
 

@@ -7,9 +7,15 @@ standby transactions and DDL, and a full decommission drops the tenant's tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
-from ybstate.promote.state import PromotionStep
+from ybstate.cluster.derive import tenant_name
+from ybstate.cluster.state import ClusterState
+from ybstate.kernel import Lifecycle
+from ybstate.promote import actions as act
+from ybstate.promote.state import PromotionPhase, PromotionStep
 from ybstate.restore.state import TableMapping
 
 __all__ = [
@@ -23,6 +29,8 @@ __all__ = [
     "PromotionStepFailed",
     "TenantDecommissioned",
     "PROMOTE_EVENT_TAGS",
+    "PROMOTION_TASK",
+    "REQUESTS",
 ]
 
 
@@ -146,3 +154,59 @@ PROMOTE_EVENT_TAGS: dict[type, str] = {
     PromotionStepFailed: "promotion.step_failed",
     TenantDecommissioned: "tenant.decommissioned",
 }
+
+
+def _advance(state: ClusterState, e) -> act.AdvancePromotion:
+    return act.AdvancePromotion(promotion_id=e.promotion_id)
+
+
+def _step_failed(state: ClusterState, e: PromotionStepFailed) -> object:
+    if e.fault:
+        return act.FailPromotionStep(promotion_id=e.promotion_id, reason=e.reason)
+    return act.AdvancePromotion(promotion_id=e.promotion_id)
+
+
+REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    PromotionStarted: lambda s, e: act.StartPromotion(
+        standby=tenant_name(s, e.standby_id),
+        primary=tenant_name(s, e.primary_id),
+        verify=e.verify,
+        catch_up=e.catch_up,
+    ),
+    StandbyVerified: _advance,
+    PrimaryFenced: _advance,
+    CaughtUp: _advance,
+    SchemaSwitched: _advance,
+    RoutingUpdated: _advance,
+    WritesEnabled: _advance,
+    PromotionStepFailed: _step_failed,
+    TenantDecommissioned: lambda s, e: act.Decommission(
+        tenant=tenant_name(s, e.tenant_id), read_only=e.read_only
+    ),
+}
+"""The request behind each promotion event (every one opens a decision)."""
+
+_P = PromotionPhase
+
+PROMOTION_TASK: Lifecycle[PromotionPhase] = Lifecycle(
+    "promotion",
+    PromotionPhase,
+    {
+        (_P.STARTED, StandbyVerified): _P.VERIFIED,
+        (_P.STARTED, PrimaryFenced): _P.FENCED,  # without verification
+        (_P.VERIFIED, PrimaryFenced): _P.FENCED,
+        (_P.FENCED, CaughtUp): _P.CAUGHT_UP,
+        (_P.FENCED, SchemaSwitched): _P.SWITCHED,  # without catch-up
+        (_P.CAUGHT_UP, SchemaSwitched): _P.SWITCHED,
+        (_P.SWITCHED, RoutingUpdated): _P.ROUTED,
+        (_P.ROUTED, WritesEnabled): _P.COMPLETED,
+        **{
+            (phase, PromotionStepFailed): _P.ROLLED_BACK
+            for phase in (_P.STARTED, _P.VERIFIED, _P.FENCED, _P.CAUGHT_UP, _P.SWITCHED)
+        },
+        (_P.ROUTED, PromotionStepFailed): _P.ROUTED,  # past the point of no return: retried
+    },
+)
+"""Which event moves a promotion from which phase to which. The steps a promotion takes
+(with or without verification and catch-up) are its own choice; the reducer checks the
+event is the next of those, then that the move is in this table."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ybstate.cluster import ghost
 from ybstate.cluster.state import ClusterState, Role, TenantStatus
 from ybstate.kernel import Invariant
-from ybstate.promote.decide import lost_transactions
+from ybstate.promote.derive import lost_transactions
 from ybstate.promote.state import PromotionStatus, PromotionStep
 
 __all__ = ["PROMOTE_INVARIANTS"]

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from ybstate.cluster.state import ClusterState, Role, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.promote.decide import lost_transactions
+from ybstate.promote.derive import lost_transactions
 from ybstate.promote.events import (
+    PROMOTION_TASK,
     CaughtUp,
     PrimaryFenced,
     PromotionStarted,
@@ -27,14 +28,15 @@ _evolve_task = evolver(PromotionTask)
 _evolve_tenant = evolver(Tenant)
 
 
-def _task(state: ClusterState, e, step: PromotionStep | None) -> PromotionTask:
+def _task(state: ClusterState, e, step: PromotionStep) -> PromotionTask:
     task = state.promotions.get(e.promotion_id)
     if task is None or task.final:
         raise EventOutOfOrder(
             "a running promotion", e.promotion_id, None if task is None else task.status.value
         )
-    if step is not None and task.next_step is not step:
+    if task.next_step is not step:
         raise EventOutOfOrder(f"promotion {task.promotion_id}'s next step", task.next_step, step)
+    PROMOTION_TASK.next(task.phase, type(e), task.promotion_id)
     return task
 
 

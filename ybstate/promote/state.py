@@ -19,7 +19,7 @@ import attrs
 
 from ybstate.restore.state import TableMapping
 
-__all__ = ["PromotionStep", "PromotionStatus", "PromotionTask", "STEP_ORDER"]
+__all__ = ["PromotionStep", "PromotionStatus", "PromotionPhase", "PromotionTask", "STEP_ORDER"]
 
 
 class PromotionStep(enum.Enum):
@@ -38,6 +38,29 @@ class PromotionStatus(enum.Enum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     ROLLED_BACK = "ROLLED_BACK"
+
+
+class PromotionPhase(enum.Enum):
+    """Where a promotion stands: the last step it took, or how it ended."""
+
+    STARTED = "STARTED"
+    VERIFIED = "VERIFIED"
+    FENCED = "FENCED"
+    CAUGHT_UP = "CAUGHT_UP"
+    SWITCHED = "SWITCHED"
+    ROUTED = "ROUTED"
+    COMPLETED = "COMPLETED"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
+_PHASE_AFTER = {
+    PromotionStep.VERIFY: PromotionPhase.VERIFIED,
+    PromotionStep.FENCE: PromotionPhase.FENCED,
+    PromotionStep.CATCH_UP: PromotionPhase.CAUGHT_UP,
+    PromotionStep.SWITCH_SCHEMA: PromotionPhase.SWITCHED,
+    PromotionStep.UPDATE_ROUTING: PromotionPhase.ROUTED,
+    PromotionStep.ENABLE_WRITES: PromotionPhase.COMPLETED,
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -86,6 +109,13 @@ class PromotionTask:
     @property
     def final(self) -> bool:
         return self.status is not PromotionStatus.RUNNING
+
+    @property
+    def phase(self) -> PromotionPhase:
+        """Derived from the steps done and the status (what the PROMOTION_TASK lifecycle reads)."""
+        if self.status is PromotionStatus.ROLLED_BACK:
+            return PromotionPhase.ROLLED_BACK
+        return _PHASE_AFTER[self.done[-1]] if self.done else PromotionPhase.STARTED
 
     @property
     def routed(self) -> bool:

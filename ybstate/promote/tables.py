@@ -1,7 +1,7 @@
 """The promotion internal table computed from state, row for row: the seed's
 __all_tenant_promotion_history.
 
-The same table exists as a SQL view over the events (``store/sql/promote_views.sql``);
+The same table exists as a SQL view over the events (``views.sql`` in this package);
 tests check that both give the same rows. Columns are the seed's
 (docs/internal-tables.md), in the seed's order, plus ybstate's additions at the end.
 """
@@ -9,6 +9,7 @@ tests check that both give the same rows. Columns are the seed's
 from __future__ import annotations
 
 from ybstate.cluster.state import ClusterState
+from ybstate.kernel import StateTable
 from ybstate.promote.state import PromotionStatus, PromotionStep, PromotionTask
 
 __all__ = ["PROMOTION_HISTORY_COLUMNS", "promotion_history_rows"]
@@ -45,3 +46,13 @@ def promotion_history_rows(state: ClusterState) -> list[tuple]:
             )
         )  # fmt: skip
     return rows
+
+
+TABLES = (
+    StateTable(
+        name="__all_tenant_promotion_history",
+        columns=PROMOTION_HISTORY_COLUMNS,
+        rows=promotion_history_rows,
+    ),
+)
+"""The promotion internal table, with the SQL view (views.sql) that must agree."""

@@ -1,9 +1,13 @@
-"""``decide`` for restores. Pure; refusals raise RestoreRejected / UnknownRestore.
+"""``decide`` for restores. Pure; refusals raise RestoreRejected (the restore cannot be
+done as asked), UnknownRestore (no such task, or it has ended) or RestoreNotReady (the
+task runs, but this step must wait).
 
-A decision that logs cluster entries for the standby (its tenant and tables, a loaded
-tablet, an applied transaction, a replayed DDL) builds them on a scratch state with the
-cluster's own deciders where they apply, so ids, log ids and times follow the same rules
-as any tenant's.
+A decision that logs cluster entries for the standby (its tenant and tables, an applied
+transaction, a replayed DDL) is a composite decision: it is handed a
+:class:`~ybstate.kernel.Decision` and makes those entries with the cluster's own deciders
+(``decision.decided(CreateTable(...))``), so ids, log ids and times follow the same rules
+as any tenant's. The baseline's tablet fetches run as a DAG owned by
+``Owner("restore", task_id)``; when a fetch finishes, :data:`DAG_HOOKS` load the tablet.
 """
 
 from __future__ import annotations
@@ -13,16 +17,11 @@ from collections.abc import Callable
 from ybstate import dag
 from ybstate.backup.state import BackupSet
 from ybstate.cluster.actions import CreateTable, DropTable
-from ybstate.cluster.events import (
-    MutatorLogged,
-    TableCreated,
-    TableDropped,
-    TenantCreated,
-    TransactionAborted,
-    TransactionCommitted,
-)
+from ybstate.cluster.events import MutatorLogged, TenantCreated, TransactionCommitted
 from ybstate.cluster.state import Cell, ClusterState, Role, TenantStatus
-from ybstate.errors import InvalidAction, RestoreRejected, UnknownRestore
+from ybstate.dag.subsystem import DagHooks, Owner
+from ybstate.errors import InvalidAction, RestoreNotReady, RestoreRejected, UnknownRestore
+from ybstate.kernel import Decision
 from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
@@ -33,7 +32,17 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
+from ybstate.restore.derive import (
+    applier_outcome,
+    fetch_task_name,
+    pending_of,
+    restore_advanceable,
+    rewrite_cells,
+    tablet_of_fetch,
+    timed_out,
+)
 from ybstate.restore.events import (
+    RESTORE_TASK,
     EntryApplied,
     EntryRead,
     EntryRewritten,
@@ -49,30 +58,13 @@ from ybstate.restore.events import (
     WorkerStalled,
 )
 from ybstate.restore.plan import incremental_entries, plan_restore
-from ybstate.restore.state import RestorePhase, RestoreTask, TableMapping
+from ybstate.restore.state import Outcome, RestorePhase, RestoreTask, TableMapping
 from ybstate.restore.verify import compare, expected_content, standby_content
 
-__all__ = [
-    "OWNER_PREFIX",
-    "RESTORE_DECIDERS",
-    "Scratch",
-    "standby_txn",
-    "fetch_task_name",
-    "finish_fetch",
-    "pending_of",
-    "restore_advanceable",
-    "tablet_of_fetch",
-]
+__all__ = ["COMPOSITE_DECIDERS", "DAG_HOOKS", "OWNER_KIND", "RESTORE_DECIDERS", "standby_txn"]
 
-OWNER_PREFIX = "restore:"
-
-
-def fetch_task_name(tablet_id: int) -> str:
-    return f"fetch tablet {tablet_id}"
-
-
-def tablet_of_fetch(task: str) -> int:
-    return int(task.rsplit(" ", 1)[1])
+OWNER_KIND = "restore"
+"""The kind of :class:`~ybstate.dag.subsystem.Owner` of a restore's baseline DAG."""
 
 
 def _task(state: ClusterState, task_id: object) -> RestoreTask:
@@ -84,11 +76,17 @@ def _task(state: ClusterState, task_id: object) -> RestoreTask:
     return task
 
 
-def _running(state: ClusterState, task_id: object, phase: RestorePhase) -> RestoreTask:
+def _taking(state: ClusterState, task_id: object, event_type: type) -> RestoreTask:
+    """The task, if its phase lets ``event_type`` happen (the RESTORE_TASK lifecycle says)."""
     task = _task(state, task_id)
-    if task.phase is not phase:
-        raise UnknownRestore(task.task_id, f"is {task.phase.value}, not {phase.value}")
+    if not RESTORE_TASK.allows(task.phase, event_type):
+        legal = " or ".join(p.value for p in RESTORE_TASK.legal_before(event_type))
+        raise RestoreNotReady(task.task_id, task.phase.value, f"is {task.phase.value}, not {legal}")
     return task
+
+
+def _waits(task: RestoreTask, awaited: str) -> RestoreNotReady:
+    return RestoreNotReady(task.task_id, task.phase.value, awaited)
 
 
 def _start(state: ClusterState, a: StartRestore) -> list[object]:
@@ -127,32 +125,17 @@ def _start(state: ClusterState, a: StartRestore) -> list[object]:
     ]
 
 
-class Scratch:
-    """Events of one decision, each applied to a scratch state as it is made."""
-
-    def __init__(self, state: ClusterState) -> None:
-        from ybstate.cluster.reducer import apply  # the cluster's apply dispatches to ours
-
-        self._apply = apply
-        self.state = state
-        self.events: list[object] = []
-
-    def add(self, event: object) -> None:
-        self.state = self._apply(self.state, event)
-        self.events.append(event)
-
-    def decided(self, action: object) -> None:
-        from ybstate.cluster.decide import decide
-
-        for event in decide(self.state, action):
-            self.add(event)
-
-    @property
-    def seq(self) -> int:
-        return self.state.seq + 1
+# -- AdvanceRestore: the root server's next step, by phase --------------------------------------
 
 
-def _prepare(state: ClusterState, task: RestoreTask) -> list[object]:
+def _preparing(d: Decision, task: RestoreTask) -> None:
+    d.add(RestorePreparing(seq=d.seq, time=d.state.clock, task_id=task.task_id))
+
+
+def _prepare(d: Decision, task: RestoreTask) -> None:
+    """The standby tenant and its tables (from the set's schema, with new ids), and the
+    baseline DAG of tablet fetches."""
+    state = d.state
     chosen: BackupSet = state.backup_sets[task.set_id]
     schema = sorted(chosen.schema, key=lambda t: t.table_id)
     mapping = tuple(
@@ -165,10 +148,9 @@ def _prepare(state: ClusterState, task: RestoreTask) -> list[object]:
         for i, t in enumerate(schema)
     )
     dag_id = state.next_dag_id if chosen.tablets else 0
-    scratch = Scratch(state)
-    scratch.add(
+    d.add(
         RestorePrepared(
-            seq=scratch.seq,
+            seq=d.seq,
             time=state.clock,
             task_id=task.task_id,
             target_tenant_id=state.next_tenant_id,
@@ -177,9 +159,9 @@ def _prepare(state: ClusterState, task: RestoreTask) -> list[object]:
             tablets=len(chosen.tablets),
         )
     )
-    scratch.add(
+    d.add(
         TenantCreated(
-            seq=scratch.seq,
+            seq=d.seq,
             time=state.clock,
             tenant_id=state.next_tenant_id,
             name=task.target_name,
@@ -189,27 +171,116 @@ def _prepare(state: ClusterState, task: RestoreTask) -> list[object]:
         )
     )
     for table in schema:
-        scratch.decided(CreateTable(tenant=task.target_name, table=table.name, tablets=len(table.tablets)))
+        d.decided(CreateTable(tenant=task.target_name, table=table.name, tablets=len(table.tablets)))
     if chosen.tablets:
         for event in dag.decide_submit(
-            scratch.state.dags,
+            d.state.dags,
             dag_id=dag_id,
-            owner=f"{OWNER_PREFIX}{task.task_id}",
+            owner=str(Owner(OWNER_KIND, task.task_id)),
             tasks=tuple(fetch_task_name(t) for t in chosen.tablets),
             edges=(),
             workers=state.config.dag_workers,
             retries=state.config.task_retries,
-            seq=scratch.seq,
-            time=scratch.state.clock,
+            seq=d.seq,
+            time=d.state.clock,
         ):
-            scratch.add(event)
-    return scratch.events
+            d.add(event)
 
 
-def finish_fetch(state: ClusterState, owner: str, task_name: str, seq: int, time: int) -> list[object]:
+def _baseline_done(d: Decision, task: RestoreTask) -> None:
+    state, seq, time = d.state, d.seq, d.state.clock
+    graph = state.dags.get(task.dag_id) if task.dag_id else None
+    if graph is not None and graph.status is dag.DagStatus.FAILED:
+        failed = sorted(tablet_of_fetch(n) for n, s in graph.tasks.items() if s is dag.TaskState.FAILED)
+        reason = f"fetch of tablets {failed} failed after {state.config.task_retries + 1} attempts"
+        d.add(RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=reason))
+        return
+    if graph is not None and not graph.finished:
+        raise _waits(task, f"is still restoring its baseline ({task.loaded} of {task.tablets} tablets)")
+    entries = incremental_entries(state, task.source_tenant_id, task.start_log_id, task.until_ts)
+    if entries is None:
+        reason = f"no archive segment holds the replay start, log id {task.start_log_id}"
+        d.add(RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=reason))
+        return
+    d.add(
+        IncrementalStarted(
+            seq=seq,
+            time=time,
+            task_id=task.task_id,
+            entries=len(entries),
+            first_log_id=entries[0].log_id if entries else 0,
+            last_log_id=entries[-1].log_id if entries else 0,
+        )
+    )
+
+
+def _replay_done(d: Decision, task: RestoreTask) -> None:
+    if not restore_advanceable(d.state, task):
+        raise _waits(task, f"is still replaying ({task.applied} of {task.entries} entries applied)")
+    buffered = d.state.restore_buffers.get(task.task_id, {})
+    d.add(RestoreVerifying(seq=d.seq, time=d.state.clock, task_id=task.task_id, open_dropped=len(buffered)))
+
+
+def _verify(d: Decision, task: RestoreTask) -> None:
+    state, seq, time = d.state, d.seq, d.state.clock
+    found = standby_content(state, task)
+    problem = compare(expected_content(state, task), found)
+    if problem is not None:
+        d.add(RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=f"verification: {problem}"))
+        return
+    rows, checksum = found.totals()
+    d.add(
+        RestoreCompleted(
+            seq=seq,
+            time=time,
+            task_id=task.task_id,
+            target_tenant_id=task.target_tenant_id,
+            rows=rows,
+            checksum=checksum,
+        )
+    )
+
+
+# The root server's next step of a restore, by the phase it is in; the final phases have none.
+_ADVANCE: dict[RestorePhase, Callable[[Decision, RestoreTask], None]] = {
+    RestorePhase.INIT: _preparing,
+    RestorePhase.PREPARING: _prepare,
+    RestorePhase.RESTORING_BASELINE: _baseline_done,
+    RestorePhase.RESTORING_INCREMENTAL: _replay_done,
+    RestorePhase.VERIFYING: _verify,
+}
+
+
+def _advance(d: Decision, a: AdvanceRestore) -> None:
+    task = _task(d.state, a.task_id)
+    step = _ADVANCE.get(task.phase)
+    if step is None:
+        raise UnknownRestore(task.task_id, f"is {task.phase.value}: it has nothing left to do")
+    step(d, task)
+
+
+def _cancel(state: ClusterState, a: CancelRestore) -> list[object]:
+    task = _task(state, a.task_id)
+    if not RESTORE_TASK.allows(task.phase, RestoreCancelled):
+        raise UnknownRestore(task.task_id, f"is already {task.phase.value}")
+    seq = state.seq + 1
+    events: list[object] = [
+        RestoreCancelled(seq=seq, time=state.clock, task_id=task.task_id, reason=a.reason)
+    ]
+    graph = state.dags.get(task.dag_id) if task.dag_id else None
+    if graph is not None and not graph.finished:
+        cancel = dag.CancelDag(dag_id=graph.dag_id, reason=a.reason)
+        events.extend(dag.decide_task(state.dags, cancel, seq=seq + 1, time=state.clock))
+    return events
+
+
+# -- the baseline: a finished fetch ----------------------------------------------------------------
+
+
+def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: int) -> list[object]:
     """After a baseline DAG task succeeds: the tablet is fetched from backup storage, its
     table id rewritten, loaded as one standby transaction and checked against the manifest."""
-    task = state.restores[int(owner[len(OWNER_PREFIX) :])]
+    task = state.restores[task_id]
     tablet_id = tablet_of_fetch(task_name)
     stored = state.stored[(task.set_id, tablet_id)]
     mapped = task.mapped(stored.table_id)
@@ -233,6 +304,11 @@ def finish_fetch(state: ClusterState, owner: str, task_name: str, seq: int, time
     return events
 
 
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_fetched)
+"""A finished fetch task loads its tablet into the standby (``TabletRestored`` and a
+standby transaction)."""
+
+
 def standby_txn(state: ClusterState, tenant_id: int, tx_id: int, cells, seq: int) -> list[object]:
     """One transaction of a standby: its MUTATOR and COMMIT entries."""
     ids = {"tenant_id": tenant_id, "tx_id": tx_id}
@@ -242,109 +318,16 @@ def standby_txn(state: ClusterState, tenant_id: int, tx_id: int, cells, seq: int
     ]
 
 
-def restore_advanceable(state: ClusterState, task: RestoreTask) -> bool:
-    """Whether :class:`AdvanceRestore` would be accepted for ``task`` now."""
-    if task.final:
-        return False
-    if task.phase is RestorePhase.RESTORING_BASELINE:
-        return not task.dag_id or state.dags[task.dag_id].finished
-    if task.phase is RestorePhase.RESTORING_INCREMENTAL:
-        return task.stopped or task.applied == task.entries
-    return True
-
-
-def _advance(state: ClusterState, a: AdvanceRestore) -> list[object]:
-    task = _task(state, a.task_id)
-    seq, time = state.seq + 1, state.clock
-    if task.phase is RestorePhase.INIT:
-        return [RestorePreparing(seq=seq, time=time, task_id=task.task_id)]
-    if task.phase is RestorePhase.PREPARING:
-        return _prepare(state, task)
-    if task.phase is RestorePhase.RESTORING_BASELINE:
-        graph = state.dags.get(task.dag_id) if task.dag_id else None
-        if graph is not None and graph.status is dag.DagStatus.FAILED:
-            failed = sorted(tablet_of_fetch(n) for n, s in graph.tasks.items() if s is dag.TaskState.FAILED)
-            reason = f"fetch of tablets {failed} failed after {state.config.task_retries + 1} attempts"
-            return [RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=reason)]
-        if graph is not None and not graph.finished:
-            raise UnknownRestore(
-                task.task_id, f"is still restoring its baseline ({task.loaded} of {task.tablets} tablets)"
-            )
-        entries = incremental_entries(state, task.source_tenant_id, task.start_log_id, task.until_ts)
-        if entries is None:
-            reason = f"no archive segment holds the replay start, log id {task.start_log_id}"
-            return [RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=reason)]
-        return [
-            IncrementalStarted(
-                seq=seq,
-                time=time,
-                task_id=task.task_id,
-                entries=len(entries),
-                first_log_id=entries[0].log_id if entries else 0,
-                last_log_id=entries[-1].log_id if entries else 0,
-            )
-        ]
-    if task.phase is RestorePhase.RESTORING_INCREMENTAL:
-        if not restore_advanceable(state, task):
-            raise UnknownRestore(
-                task.task_id, f"is still replaying ({task.applied} of {task.entries} entries applied)"
-            )
-        buffered = state.restore_buffers.get(task.task_id, {})
-        return [RestoreVerifying(seq=seq, time=time, task_id=task.task_id, open_dropped=len(buffered))]
-    if task.phase is RestorePhase.VERIFYING:
-        expected = expected_content(state, task)
-        found = standby_content(state, task)
-        problem = compare(expected, found)
-        if problem is not None:
-            return [
-                RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=f"verification: {problem}")
-            ]
-        rows, checksum = found.totals()
-        return [
-            RestoreCompleted(
-                seq=seq,
-                time=time,
-                task_id=task.task_id,
-                target_tenant_id=task.target_tenant_id,
-                rows=rows,
-                checksum=checksum,
-            )
-        ]
-    raise UnknownRestore(task.task_id, f"is {task.phase.value}: it has nothing left to do")
-
-
-def _cancel(state: ClusterState, a: CancelRestore) -> list[object]:
-    task = _task(state, a.task_id)
-    if task.final:
-        raise UnknownRestore(task.task_id, f"is already {task.phase.value}")
-    seq = state.seq + 1
-    events: list[object] = [
-        RestoreCancelled(seq=seq, time=state.clock, task_id=task.task_id, reason=a.reason)
-    ]
-    graph = state.dags.get(task.dag_id) if task.dag_id else None
-    if graph is not None and not graph.finished:
-        cancel = dag.CancelDag(dag_id=graph.dag_id, reason=a.reason)
-        events.extend(dag.decide_task(state.dags, cancel, seq=seq + 1, time=state.clock))
-    return events
-
-
-def pending_of(task: RestoreTask, worker: int) -> int | None:
-    """The oldest entry ``worker`` holds and has not rewritten yet, if any."""
-    first = task.applied + 1 + (worker - task.applied) % task.workers
-    for entry_seq in range(first, task.read + 1, task.workers):
-        if entry_seq not in task.rewritten:
-            return entry_seq
-    return None
+# -- the incremental pipeline: reader, workers, reorder queue, applier ----------------------------
 
 
 def _read(state: ClusterState, a: ReadArchived) -> list[object]:
-    task = _running(state, a.task_id, RestorePhase.RESTORING_INCREMENTAL)
+    task = _taking(state, a.task_id, EntryRead)
     if task.stopped or task.read >= task.entries:
-        raise UnknownRestore(task.task_id, "has no archived entry left to read")
+        raise _waits(task, "has no archived entry left to read")
     if task.read - task.applied >= task.capacity:
-        raise UnknownRestore(
-            task.task_id,
-            f"has {task.capacity} entries in flight, its reorder queue's bound: the reader waits",
+        raise _waits(
+            task, f"has {task.capacity} entries in flight, its reorder queue's bound: the reader waits"
         )
     entry_seq = task.read + 1
     entry = state.restore_entries[task.task_id][task.read]
@@ -360,109 +343,71 @@ def _read(state: ClusterState, a: ReadArchived) -> list[object]:
     ]
 
 
+def _worker(task: RestoreTask, worker: object) -> int:
+    if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < task.workers:
+        raise InvalidAction(f"restore {task.task_id} has workers 0..{task.workers - 1}, not {worker!r}")
+    return worker
+
+
 def _rewrite(state: ClusterState, a: RewriteEntry) -> list[object]:
-    task = _running(state, a.task_id, RestorePhase.RESTORING_INCREMENTAL)
-    if isinstance(a.worker, bool) or not isinstance(a.worker, int) or not 0 <= a.worker < task.workers:
-        raise InvalidAction(f"restore {task.task_id} has workers 0..{task.workers - 1}, not {a.worker!r}")
-    if a.worker in task.stalled:
-        raise UnknownRestore(task.task_id, f"has worker {a.worker} stalled")
-    entry_seq = pending_of(task, a.worker)
+    task = _taking(state, a.task_id, EntryRewritten)
+    worker = _worker(task, a.worker)
+    if worker in task.stalled:
+        raise _waits(task, f"has worker {worker} stalled")
+    entry_seq = pending_of(task, worker)
     if entry_seq is None:
-        raise UnknownRestore(task.task_id, f"has nothing for worker {a.worker} to rewrite")
+        raise _waits(task, f"has nothing for worker {worker} to rewrite")
     return [
         EntryRewritten(
-            seq=state.seq + 1, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, worker=a.worker
+            seq=state.seq + 1, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, worker=worker
         )
     ]
 
 
-def _apply_entry(state: ClusterState, a: ApplyEntry) -> list[object]:
-    task = _running(state, a.task_id, RestorePhase.RESTORING_INCREMENTAL)
+def _apply_entry(d: Decision, a: ApplyEntry) -> None:
+    state = d.state
+    task = _taking(state, a.task_id, EntryApplied)
     entry_seq = task.applied + 1
     if task.stopped or entry_seq not in task.rewritten:
-        raise UnknownRestore(task.task_id, f"waits for entry {entry_seq} in its reorder queue")
+        raise _waits(task, f"waits for entry {entry_seq} in its reorder queue")
     entry = state.restore_entries[task.task_id][task.applied]
-    outcome, extra = applier_outcome(state, task, entry)
-    scratch = Scratch(state)
+    step = applier_outcome(state, task, entry)
     applied = EntryApplied(
-        seq=scratch.seq,
+        seq=d.seq,
         time=state.clock,
         task_id=task.task_id,
         entry_seq=entry_seq,
         log_id=entry.log_id,
-        outcome=outcome,
-        **extra,
+        outcome=step.outcome,
+        source_tx_id=step.source_tx_id,
+        target_tx_id=step.target_tx_id,
+        target_table_id=step.target_table_id,
     )
-    scratch.add(applied)
-    if outcome == "applied":
+    d.add(applied)
+    if step.outcome is Outcome.APPLIED:
         cells = rewrite_cells(task, state.restore_buffers[task.task_id][entry.tx_id])
-        for event in standby_txn(
-            scratch.state, task.target_tenant_id, applied.target_tx_id, cells, scratch.seq
-        ):
-            scratch.add(event)
-    elif outcome == "table created":
-        scratch.decided(CreateTable(tenant=task.target_name, table=entry.name, tablets=len(entry.tablets)))
-    elif outcome == "table dropped":
-        target = state.tables[applied.target_table_id]
-        scratch.decided(DropTable(tenant=task.target_name, table=target.name))
-    return scratch.events
-
-
-def rewrite_cells(task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
-    """A transaction's cells with the source table ids rewritten to the standby's."""
-    rewritten = []
-    for cell in cells:
-        mapped = task.mapped(cell.table_id)
-        if mapped is None or mapped.dropped:
-            raise UnknownRestore(task.task_id, f"maps no live standby table for source table {cell.table_id}")
-        rewritten.append(Cell(table_id=mapped.target_table_id, rowkey=cell.rowkey, value=cell.value))
-    return tuple(rewritten)
-
-
-def applier_outcome(state: ClusterState, task: RestoreTask, entry: object) -> tuple[str, dict]:
-    """What the applier does with ``entry`` (and the ids it names): see EntryApplied."""
-    if entry.time > task.until_ts:
-        return "past T", {}
-    freeze_log_id = state.frozen[state.backup_sets[task.set_id].frozen_version].log_id
-    if isinstance(entry, MutatorLogged):
-        return "buffered", {"source_tx_id": entry.tx_id}
-    if isinstance(entry, TransactionCommitted):
-        if entry.log_id <= freeze_log_id:
-            return "in baseline", {"source_tx_id": entry.tx_id}
-        return "applied", {"source_tx_id": entry.tx_id, "target_tx_id": state.next_tx_id}
-    if isinstance(entry, TransactionAborted):
-        return "dropped", {"source_tx_id": entry.tx_id}
-    if isinstance(entry, TableCreated | TableDropped) and entry.log_id <= freeze_log_id:
-        return "in baseline", {}  # the set's schema already has it (or not)
-    if isinstance(entry, TableCreated):
-        return "table created", {"target_table_id": state.next_table_id}
-    if isinstance(entry, TableDropped):
-        return "table dropped", {"target_table_id": task.mapped(entry.table_id).target_table_id}
-    return "time", {}
+        for event in standby_txn(d.state, task.target_tenant_id, step.target_tx_id, cells, d.seq):
+            d.add(event)
+    elif step.outcome is Outcome.TABLE_CREATED:
+        d.decided(CreateTable(tenant=task.target_name, table=entry.name, tablets=len(entry.tablets)))
+    elif step.outcome is Outcome.TABLE_DROPPED:
+        target = state.tables[step.target_table_id]
+        d.decided(DropTable(tenant=task.target_name, table=target.name))
 
 
 def _stall(state: ClusterState, a: StallWorker) -> list[object]:
-    task = _running(state, a.task_id, RestorePhase.RESTORING_INCREMENTAL)
-    if isinstance(a.worker, bool) or not isinstance(a.worker, int) or not 0 <= a.worker < task.workers:
-        raise InvalidAction(f"restore {task.task_id} has workers 0..{task.workers - 1}, not {a.worker!r}")
-    if a.worker in task.stalled:
-        raise UnknownRestore(task.task_id, f"has worker {a.worker} stalled already")
-    return [WorkerStalled(seq=state.seq + 1, time=state.clock, task_id=task.task_id, worker=a.worker)]
-
-
-def timed_out(task: RestoreTask) -> int | None:
-    """The entry the reorder queue waits for in vain (its worker stalled), if any."""
-    waiting = task.applied + 1
-    if task.stopped or waiting > task.read or waiting in task.rewritten:
-        return None
-    return waiting if task.worker_of(waiting) in task.stalled else None
+    task = _taking(state, a.task_id, WorkerStalled)
+    worker = _worker(task, a.worker)
+    if worker in task.stalled:
+        raise _waits(task, f"has worker {worker} stalled already")
+    return [WorkerStalled(seq=state.seq + 1, time=state.clock, task_id=task.task_id, worker=worker)]
 
 
 def _timeout(state: ClusterState, a: TimeOutRestore) -> list[object]:
-    task = _running(state, a.task_id, RestorePhase.RESTORING_INCREMENTAL)
+    task = _taking(state, a.task_id, EntryApplied)  # the applier waits for the missing entry
     missing = timed_out(task)
     if missing is None:
-        raise UnknownRestore(task.task_id, "waits for no entry held by a stalled worker")
+        raise _waits(task, "waits for no entry held by a stalled worker")
     log_id = state.restore_entries[task.task_id][missing - 1].log_id
     reason = (
         f"sequence number {missing} (log id {log_id}) missing past the timeout: "
@@ -473,11 +418,15 @@ def _timeout(state: ClusterState, a: TimeOutRestore) -> list[object]:
 
 RESTORE_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     StartRestore: _start,
-    AdvanceRestore: _advance,
     CancelRestore: _cancel,
     ReadArchived: _read,
     RewriteEntry: _rewrite,
-    ApplyEntry: _apply_entry,
     StallWorker: _stall,
     TimeOutRestore: _timeout,
 }
+
+COMPOSITE_DECIDERS: dict[type, Callable[[Decision, object], None]] = {
+    AdvanceRestore: _advance,
+    ApplyEntry: _apply_entry,
+}
+"""Decisions that log standby entries with the cluster's own deciders."""

@@ -1,7 +1,10 @@
-"""Restore actions that may happen next, within a Scope (restore_sources, max_restores,
-restore_workers, restore_capacity, worker_stalls, copy_faults, cancel_restores)."""
+"""Restore actions that may happen next, within the scope's ``restore`` section
+(:class:`RestoreScope`) and the DAG's fault budget (``scope.dag.task_faults``: baseline
+fetches fail within it, as backup copies do)."""
 
 from __future__ import annotations
+
+import attrs
 
 from ybstate import dag
 from ybstate.cluster.state import ClusterState
@@ -16,18 +19,33 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.decide import pending_of, restore_advanceable, timed_out
+from ybstate.restore.derive import pending_of, restore_advanceable, timed_out
 from ybstate.restore.plan import plan_restore
 from ybstate.restore.state import RestorePhase
 
-__all__ = ["restore_enabled"]
+__all__ = ["RestoreScope", "restore_enabled"]
+
+
+@attrs.frozen(kw_only=True)
+class RestoreScope:
+    """Which tenants may be restored (to "latest" or to a mark), how many restores in all,
+    the pipeline's workers and reorder bound (0: twice the workers), how many workers may
+    stall in all, and whether restores may be cancelled."""
+
+    restore_sources: tuple[str, ...] = ()
+    max_restores: int = 0
+    restore_workers: int = 2
+    restore_capacity: int = 0
+    worker_stalls: int = 0
+    cancel_restores: bool = False
 
 
 def restore_enabled(state: ClusterState, scope) -> list[object]:
+    own: RestoreScope = scope.restore
     actions: list[object] = []
-    if len(state.restores) < scope.max_restores:
+    if len(state.restores) < own.max_restores:
         target = f"r{state.next_restore_task_id}"
-        for source in scope.restore_sources:
+        for source in own.restore_sources:
             for until in ("latest", *sorted(state.marks.keys())):
                 try:
                     plan_restore(state, source, until)
@@ -38,12 +56,12 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
                         source=source,
                         target=target,
                         until=until,
-                        workers=scope.restore_workers,
-                        capacity=scope.restore_capacity,
+                        workers=own.restore_workers,
+                        capacity=own.restore_capacity,
                     )
                 )
-    faults = state.task_failures < scope.copy_faults
-    stalls = sum(len(t.stalled) for t in state.restores.values()) < scope.worker_stalls
+    faults = state.task_failures < scope.dag.task_faults
+    stalls = sum(len(t.stalled) for t in state.restores.values()) < own.worker_stalls
     for task_id in sorted(state.restores.keys()):
         task = state.restores[task_id]
         if task.final:
@@ -72,6 +90,6 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
                     for w in range(task.workers)
                     if w not in task.stalled
                 )
-        if scope.cancel_restores:
+        if own.cancel_restores:
             actions.append(CancelRestore(task_id=task_id))
     return actions

@@ -1,4 +1,4 @@
-"""Events of restores, and the table of which event moves a task to which phase.
+"""Events of restores, and the lifecycle of a restore task: which event moves it to which phase.
 
 A decision of the restore may also log cluster entries after its own event: PREPARING
 creates the standby tenant and tables (TenantCreated, TableCreated), a loaded tablet and
@@ -9,9 +9,15 @@ derived from the commit log like any tenant's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
-from ybstate.restore.state import RestorePhase, TableMapping
+from ybstate.cluster.derive import tenant_name
+from ybstate.cluster.state import ClusterState
+from ybstate.kernel import Lifecycle
+from ybstate.restore import actions as act
+from ybstate.restore.state import Outcome, RestorePhase, TableMapping
 
 __all__ = [
     "RestoreStarted",
@@ -28,7 +34,9 @@ __all__ = [
     "RestoreFailed",
     "RestoreCancelled",
     "RESTORE_EVENT_TAGS",
-    "RESTORE_PHASES",
+    "REQUESTS",
+    "FOLLOWERS",
+    "RESTORE_TASK",
 ]
 
 
@@ -139,7 +147,7 @@ class EntryApplied:
     task_id: int
     entry_seq: int
     log_id: int
-    outcome: str
+    outcome: Outcome
     source_tx_id: int = 0
     target_tx_id: int = 0
     target_table_id: int = 0
@@ -209,21 +217,68 @@ RESTORE_EVENT_TAGS: dict[type, str] = {
     RestoreCancelled: "restore.cancelled",
 }
 
+
+def _started(state: ClusterState, e: RestoreStarted) -> act.StartRestore:
+    until = "latest" if e.latest else (e.mark or e.until_ts)
+    return act.StartRestore(
+        source=tenant_name(state, e.source_tenant_id),
+        target=e.target_name,
+        until=until,
+        backup_set=e.set_id,
+        workers=e.workers,
+        capacity=e.capacity,
+    )
+
+
+def _failed(state: ClusterState, e: RestoreFailed) -> object:
+    task = state.restores.get(e.task_id)
+    if task is not None and task.phase is RestorePhase.RESTORING_INCREMENTAL:
+        return act.TimeOutRestore(task_id=e.task_id)
+    return act.AdvanceRestore(task_id=e.task_id)
+
+
+def _advance(state: ClusterState, e) -> act.AdvanceRestore:
+    return act.AdvanceRestore(task_id=e.task_id)
+
+
+REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
+    RestoreStarted: _started,
+    RestorePreparing: _advance,
+    RestorePrepared: _advance,
+    IncrementalStarted: _advance,
+    RestoreVerifying: _advance,
+    RestoreCompleted: _advance,
+    RestoreFailed: _failed,
+    RestoreCancelled: lambda s, e: act.CancelRestore(task_id=e.task_id, reason=e.reason),
+    EntryRead: lambda s, e: act.ReadArchived(task_id=e.task_id),
+    EntryRewritten: lambda s, e: act.RewriteEntry(task_id=e.task_id, worker=e.worker),
+    EntryApplied: lambda s, e: act.ApplyEntry(task_id=e.task_id),
+    WorkerStalled: lambda s, e: act.StallWorker(task_id=e.task_id, worker=e.worker),
+}
+"""The request behind each restore event that opens a decision."""
+
+FOLLOWERS = frozenset({TabletRestored})
+"""Restore events that only follow another in a decision (a loaded tablet follows its fetch)."""
+
 _P = RestorePhase
 _RUNNING = (_P.INIT, _P.PREPARING, _P.RESTORING_BASELINE, _P.RESTORING_INCREMENTAL, _P.VERIFYING)
 
-RESTORE_PHASES: dict[tuple[RestorePhase, type], RestorePhase] = {
-    (_P.INIT, RestorePreparing): _P.PREPARING,
-    (_P.PREPARING, RestorePrepared): _P.RESTORING_BASELINE,
-    (_P.RESTORING_BASELINE, TabletRestored): _P.RESTORING_BASELINE,
-    (_P.RESTORING_BASELINE, IncrementalStarted): _P.RESTORING_INCREMENTAL,
-    (_P.RESTORING_INCREMENTAL, EntryRead): _P.RESTORING_INCREMENTAL,
-    (_P.RESTORING_INCREMENTAL, EntryRewritten): _P.RESTORING_INCREMENTAL,
-    (_P.RESTORING_INCREMENTAL, EntryApplied): _P.RESTORING_INCREMENTAL,
-    (_P.RESTORING_INCREMENTAL, WorkerStalled): _P.RESTORING_INCREMENTAL,
-    (_P.RESTORING_INCREMENTAL, RestoreVerifying): _P.VERIFYING,
-    (_P.VERIFYING, RestoreCompleted): _P.COMPLETED,
-    **{(phase, RestoreFailed): _P.FAILED for phase in _RUNNING if phase is not _P.INIT},
-    **{(phase, RestoreCancelled): _P.CANCELLED for phase in _RUNNING},
-}
-"""(phase, event type) -> the phase after it; a pair not listed is out of order."""
+RESTORE_TASK: Lifecycle[RestorePhase] = Lifecycle(
+    "restore task",
+    RestorePhase,
+    {
+        (_P.INIT, RestorePreparing): _P.PREPARING,
+        (_P.PREPARING, RestorePrepared): _P.RESTORING_BASELINE,
+        (_P.RESTORING_BASELINE, TabletRestored): _P.RESTORING_BASELINE,
+        (_P.RESTORING_BASELINE, IncrementalStarted): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, EntryRead): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, EntryRewritten): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, EntryApplied): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, WorkerStalled): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, RestoreVerifying): _P.VERIFYING,
+        (_P.VERIFYING, RestoreCompleted): _P.COMPLETED,
+        **{(phase, RestoreFailed): _P.FAILED for phase in _RUNNING if phase is not _P.INIT},
+        **{(phase, RestoreCancelled): _P.CANCELLED for phase in _RUNNING},
+    },
+)
+"""Which event moves a restore task to which phase; a pair not listed is out of order."""

@@ -1,26 +1,39 @@
-"""Invariants of restores, over whole states (oracles: they may read the ghost)."""
+"""Invariants of restores, over whole states (oracles: they may read the ghost).
+
+Three of them hold only while a standby is in the restore's custody: once another
+subsystem takes the standby over (a promotion replays more into it or makes it a
+writable primary) that subsystem's invariants take over. Restore does not know who may do
+so; a subsystem that may lends a ``released(state, tenant_id) -> bool`` under the hook
+point :data:`STANDBY_RELEASED`, and the composition root binds them here
+(:func:`restore_invariants`). A decommissioned standby is released by itself.
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
 
 from ybstate.cluster import ghost
 from ybstate.cluster.state import ClusterState, TenantStatus
 from ybstate.kernel import Invariant
-from ybstate.restore.events import RESTORE_PHASES
+from ybstate.restore.events import RESTORE_TASK
 from ybstate.restore.state import RestorePhase
 
-__all__ = ["RESTORE_INVARIANTS"]
+__all__ = ["RESTORE_INVARIANTS", "STANDBY_RELEASED", "restore_invariants"]
+
+STANDBY_RELEASED = "restore.standby_released"
+"""The hook point of ``released(state, tenant_id) -> bool`` functions: whether another
+subsystem has taken a standby out of the restore's custody."""
+
+Released = Callable[[ClusterState, int], bool]
 
 
-def _moved_on(state: ClusterState, tenant_id: int) -> bool:
-    """Whether the standby has moved on since its restore: a promotion replayed more into
-    it or made it a writable primary (the promotion's invariants take over), or it was
-    removed."""
+def _moved_on(state: ClusterState, tenant_id: int, released: Sequence[Released]) -> bool:
+    """Whether the standby has left the restore's custody: removed, or released by another
+    subsystem."""
     if state.tenants[tenant_id].status is TenantStatus.DECOMMISSIONED:
         return True
-    return any(
-        p.standby_id == tenant_id and (p.caught_up_through or p.status.value == "COMPLETED")
-        for p in state.promotions.values()
-    )
+    return any(r(state, tenant_id) for r in released)
 
 
 def _diff(found: dict, expected: dict) -> str:
@@ -29,11 +42,13 @@ def _diff(found: dict, expected: dict) -> str:
     return f"missing {missing}, unexpected {extra}"
 
 
-def completed_standby_is_the_source_at_t(state: ClusterState) -> str | None:
+def completed_standby_is_the_source_at_t(
+    state: ClusterState, released: Sequence[Released] = ()
+) -> str | None:
     """PITR: a completed standby holds exactly the source's transactions with commit_ts <= T
     (through the table mapping: tables keep their names), and is a read-only standby."""
     for task in state.restores.values():
-        if task.phase is not RestorePhase.COMPLETED or _moved_on(state, task.target_tenant_id):
+        if task.phase is not RestorePhase.COMPLETED or _moved_on(state, task.target_tenant_id, released):
             continue
         standby = state.tenants[task.target_tenant_id]
         if (
@@ -49,12 +64,14 @@ def completed_standby_is_the_source_at_t(state: ClusterState) -> str | None:
     return None
 
 
-def standby_shows_whole_transactions(state: ClusterState) -> str | None:
+def standby_shows_whole_transactions(state: ClusterState, released: Sequence[Released] = ()) -> str | None:
     """Atomicity: from the end of its baseline on, at every step, a standby holds exactly
     the source as of the last log entry its applier handled: whole transactions, in commit
     order, never part of one."""
     for task in state.restores.values():
-        if RestorePhase.RESTORING_INCREMENTAL not in task.phases or _moved_on(state, task.target_tenant_id):
+        if RestorePhase.RESTORING_INCREMENTAL not in task.phases or _moved_on(
+            state, task.target_tenant_id, released
+        ):
             continue
         frozen = state.frozen[state.backup_sets[task.set_id].frozen_version]
         through = max(frozen.log_id, task.restored_log_id)
@@ -91,7 +108,7 @@ def applier_takes_entries_in_order(state: ClusterState) -> str | None:
     return None
 
 
-def restores_touch_only_their_standby(state: ClusterState) -> str | None:
+def restores_touch_only_their_standby(state: ClusterState, released: Sequence[Released] = ()) -> str | None:
     """Isolation: a restore's mapping goes from the source's tables to its own standby's,
     no two restores share a standby, and a standby is never writable."""
     targets: dict[int, int] = {}
@@ -101,7 +118,9 @@ def restores_touch_only_their_standby(state: ClusterState) -> str | None:
         if targets.setdefault(task.target_tenant_id, task.task_id) != task.task_id:
             other = targets[task.target_tenant_id]
             return f"restores {other} and {task.task_id} share tenant {task.target_tenant_id}"
-        if state.tenants[task.target_tenant_id].writable and not _moved_on(state, task.target_tenant_id):
+        if state.tenants[task.target_tenant_id].writable and not _moved_on(
+            state, task.target_tenant_id, released
+        ):
             return f"restore {task.task_id}: standby {task.target_tenant_id} is writable"
         for mapping in task.mapping:
             source = state.tables.get(mapping.source_table_id)
@@ -117,8 +136,8 @@ def restores_touch_only_their_standby(state: ClusterState) -> str | None:
 
 
 def restore_phases_move_forward(state: ClusterState) -> str | None:
-    """Each task went through the seed's phases along RESTORE_PHASES, never back."""
-    allowed = {(before, after) for (before, _), after in RESTORE_PHASES.items()}
+    """Each task went through the seed's phases along the RESTORE_TASK lifecycle, never back."""
+    allowed = {(before, after) for before, _event, after in RESTORE_TASK.edges()}
     for task in state.restores.values():
         if task.phases[:1] != (RestorePhase.INIT,) or task.phases[-1] is not task.phase:
             return f"restore {task.task_id}: phases {[p.value for p in task.phases]} now {task.phase.value}"
@@ -128,12 +147,30 @@ def restore_phases_move_forward(state: ClusterState) -> str | None:
     return None
 
 
-RESTORE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
-    Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward),
-    Invariant(name="restore_applier_takes_entries_in_order", check=applier_takes_entries_in_order),
-    Invariant(name="restore_touches_only_its_standby", check=restores_touch_only_their_standby),
-    Invariant(name="restore_standby_shows_whole_transactions", check=standby_shows_whole_transactions),
-    Invariant(
-        name="restore_completed_standby_is_the_source_at_t", check=completed_standby_is_the_source_at_t
-    ),
-)
+def _bound(
+    check: Callable[..., str | None], released: Sequence[Released]
+) -> Callable[[ClusterState], str | None]:
+    return functools.update_wrapper(functools.partial(check, released=tuple(released)), check)
+
+
+def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[ClusterState], ...]:
+    """Restore's invariants, a standby leaving custody when any of ``released`` says so."""
+    return (
+        Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward),
+        Invariant(name="restore_applier_takes_entries_in_order", check=applier_takes_entries_in_order),
+        Invariant(
+            name="restore_touches_only_its_standby", check=_bound(restores_touch_only_their_standby, released)
+        ),
+        Invariant(
+            name="restore_standby_shows_whole_transactions",
+            check=_bound(standby_shows_whole_transactions, released),
+        ),
+        Invariant(
+            name="restore_completed_standby_is_the_source_at_t",
+            check=_bound(completed_standby_is_the_source_at_t, released),
+        ),
+    )
+
+
+RESTORE_INVARIANTS = restore_invariants()
+"""Restore's invariants with nothing but decommission releasing a standby."""

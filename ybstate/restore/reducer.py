@@ -9,9 +9,9 @@ import immutables
 from ybstate.cluster.state import ClusterState, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.restore.decide import applier_outcome, pending_of
+from ybstate.restore.derive import applier_outcome, pending_of
 from ybstate.restore.events import (
-    RESTORE_PHASES,
+    RESTORE_TASK,
     EntryApplied,
     EntryRead,
     EntryRewritten,
@@ -27,7 +27,7 @@ from ybstate.restore.events import (
     WorkerStalled,
 )
 from ybstate.restore.plan import incremental_entries
-from ybstate.restore.state import RestorePhase, RestoreTask, TableMapping
+from ybstate.restore.state import Outcome, RestorePhase, RestoreTask, TableMapping
 
 __all__ = ["RESTORE_HANDLERS"]
 
@@ -40,16 +40,12 @@ def _task(state: ClusterState, e) -> RestoreTask:
     task = state.restores.get(e.task_id)
     if task is None:
         raise EventOutOfOrder("an existing restore task", "one", e.task_id)
-    phase = RESTORE_PHASES.get((task.phase, type(e)))
-    if phase is None:
-        raise EventOutOfOrder(
-            f"restore task {e.task_id} in a phase that takes {type(e).__name__}", "", task.phase.value
-        )
+    RESTORE_TASK.next(task.phase, type(e), e.task_id)
     return task
 
 
 def _moved(task: RestoreTask, e, **changes) -> RestoreTask:
-    phase = RESTORE_PHASES[(task.phase, type(e))]
+    phase = RESTORE_TASK.table[(task.phase, type(e))]
     if phase is not task.phase:
         changes["phases"] = (*task.phases, phase)
     return _evolve_task(task, phase=phase, **changes)
@@ -180,15 +176,10 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
             e.entry_seq,
         )
     entry = state.restore_entries[task.task_id][task.applied]
-    outcome, extra = applier_outcome(state, task, entry)
-    expected = (
-        entry.log_id,
-        outcome,
-        extra.get("source_tx_id", 0),
-        extra.get("target_tx_id", 0),
-        extra.get("target_table_id", 0),
-    )
-    recorded = (e.log_id, e.outcome, e.source_tx_id, e.target_tx_id, e.target_table_id)
+    step = applier_outcome(state, task, entry)
+    outcome = step.outcome
+    expected = (entry.log_id, outcome.value, step.source_tx_id, step.target_tx_id, step.target_table_id)
+    recorded = (e.log_id, str(e.outcome), e.source_tx_id, e.target_tx_id, e.target_table_id)
     if recorded != expected:
         raise EventOutOfOrder(
             "what the applier does with the entry (log id, outcome, ids)", expected, recorded
@@ -197,21 +188,21 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     changes: dict = {
         "applied": e.entry_seq,
         "rewritten": tuple(s for s in task.rewritten if s != e.entry_seq),
-        "restored_log_id": e.log_id if outcome != "past T" else task.restored_log_id,
+        "restored_log_id": e.log_id if outcome is not Outcome.PAST_T else task.restored_log_id,
     }
-    if outcome == "past T":
+    if outcome is Outcome.PAST_T:
         changes["stopped"] = True
-    elif outcome == "buffered":
+    elif outcome is Outcome.BUFFERED:
         # Source cells: a transaction that commits before the freeze (in the baseline) may
         # have written a table the set's schema no longer has; only applied ones are rewritten.
         buffers = buffers.set(entry.tx_id, buffers.get(entry.tx_id, ()) + entry.cells)
-    elif outcome in ("applied", "in baseline", "dropped") and hasattr(entry, "tx_id"):
+    elif outcome in (Outcome.APPLIED, Outcome.IN_BASELINE, Outcome.DROPPED) and hasattr(entry, "tx_id"):
         if entry.tx_id in buffers:
             buffers = buffers.delete(entry.tx_id)
-        if outcome == "applied":
+        if outcome is Outcome.APPLIED:
             changes["applied_txns"] = task.applied_txns + 1
             changes["applied_ts"] = entry.time
-    elif outcome == "table created":
+    elif outcome is Outcome.TABLE_CREATED:
         added = TableMapping(
             source_table_id=entry.table_id,
             target_table_id=e.target_table_id,
@@ -219,7 +210,7 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
             schema_version=state.schema_version + 1,
         )
         changes["mapping"] = (*task.mapping, added)
-    elif outcome == "table dropped":
+    elif outcome is Outcome.TABLE_DROPPED:
         changes["mapping"] = tuple(
             TableMapping(
                 source_table_id=m.source_table_id,

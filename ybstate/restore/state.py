@@ -20,7 +20,14 @@ import enum
 
 import attrs
 
-__all__ = ["RestorePhase", "FINAL_RESTORE_PHASES", "RESTORE_STATUS_CODE", "TableMapping", "RestoreTask"]
+__all__ = [
+    "RestorePhase",
+    "FINAL_RESTORE_PHASES",
+    "RESTORE_STATUS_CODE",
+    "Outcome",
+    "TableMapping",
+    "RestoreTask",
+]
 
 
 class RestorePhase(enum.Enum):
@@ -47,6 +54,20 @@ RESTORE_STATUS_CODE = {
     RestorePhase.FAILED: 6,
     RestorePhase.CANCELLED: 7,
 }
+
+
+class Outcome(enum.StrEnum):
+    """What the applier does with an archived entry the reorder queue releases (stored by
+    its value in ``EntryApplied.outcome``)."""
+
+    BUFFERED = "buffered"  # a mutator: held until its transaction ends
+    APPLIED = "applied"  # a commit at or before T: the transaction becomes a standby transaction
+    IN_BASELINE = "in baseline"  # a commit the backup set already holds
+    DROPPED = "dropped"  # an abort: its buffered mutators are dropped
+    TABLE_CREATED = "table created"  # a DDL after the set's freeze, replayed on the standby
+    TABLE_DROPPED = "table dropped"
+    TIME = "time"  # a freeze or a heartbeat: time passes
+    PAST_T = "past T"  # the first entry after T: the applier stops
 
 
 @attrs.frozen(kw_only=True, repr=False)

@@ -1,7 +1,7 @@
 """The restore internal tables computed from state, row for row: the seed's
 __all_tenant_restore_task and ybstate's __all_tenant_schema_mapping.
 
-The same tables exist as SQL views over the events (``store/sql/restore_views.sql``);
+The same tables exist as SQL views over the events (``views.sql`` in this package);
 tests check that both give the same rows. Columns are the seed's
 (docs/internal-tables.md), in the seed's order, plus ybstate's additions at the end.
 """
@@ -9,9 +9,11 @@ tests check that both give the same rows. Columns are the seed's
 from __future__ import annotations
 
 from ybstate.cluster.state import ClusterState
+from ybstate.kernel import StateTable
 from ybstate.restore.state import RESTORE_STATUS_CODE
 
 __all__ = [
+    "TABLES",
     "RESTORE_TASK_COLUMNS",
     "SCHEMA_MAPPING_COLUMNS",
     "restore_task_rows",
@@ -59,3 +61,10 @@ def schema_mapping_rows(state: ClusterState) -> list[tuple]:
                 )
             )  # fmt: skip
     return rows
+
+
+TABLES = (
+    StateTable(name="__all_tenant_restore_task", columns=RESTORE_TASK_COLUMNS, rows=restore_task_rows),
+    StateTable(name="__all_tenant_schema_mapping", columns=SCHEMA_MAPPING_COLUMNS, rows=schema_mapping_rows),
+)
+"""The restore internal tables, each with the SQL view (views.sql) that must agree."""

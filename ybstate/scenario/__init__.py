@@ -1,12 +1,11 @@
 """Scenario files (DESIGN 9): parse and check them, then run them into a store."""
 
-from ybstate.scenario.run import RunResult, ScenarioFailed, StepOutcome, run_scenario
+from ybstate.scenario.run import RunResult, StepOutcome, run_scenario
 from ybstate.scenario.steps import Scenario, load_scenario, parse_scenario
 
 __all__ = [
     "RunResult",
     "Scenario",
-    "ScenarioFailed",
     "StepOutcome",
     "load_scenario",
     "parse_scenario",

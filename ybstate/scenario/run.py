@@ -29,24 +29,22 @@ from ybstate.archive.actions import (
 )
 from ybstate.archive.state import ArchiverStatus
 from ybstate.backup.actions import AdvanceBackup, StartBackup
-from ybstate.backup.decide import tablet_of_task
+from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster import actions as act
-from ybstate.cluster.decide import decide
-from ybstate.cluster.fingerprint import fingerprint_hex
-from ybstate.cluster.reducer import EMPTY, apply, replay
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import (
     ActionRejected,
     ArchiveRejected,
     InvalidAction,
+    ScenarioFailed,
     SpecError,
     UnknownTable,
     UnknownTenant,
-    YbstateError,
 )
+from ybstate.model import EMPTY, apply, decide, fingerprint_hex, replay
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
-from ybstate.promote.decide import archived_through, catch_up_target
+from ybstate.promote.derive import archived_through, catch_up_target
 from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.restore.actions import (
     AdvanceRestore,
@@ -57,7 +55,7 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.decide import pending_of, restore_advanceable, tablet_of_fetch
+from ybstate.restore.derive import pending_of, restore_advanceable, tablet_of_fetch
 from ybstate.restore.state import RestorePhase
 from ybstate.scenario.steps import (
     ArchiveStartStep,
@@ -80,23 +78,11 @@ from ybstate.scenario.steps import (
 )
 from ybstate.store.base import EventStore
 
-__all__ = ["ScenarioFailed", "RunResult", "StepOutcome", "run_scenario"]
+__all__ = ["RunResult", "StepOutcome", "run_scenario"]
 
 
-class ScenarioFailed(YbstateError):
-    """A step was rejected unexpectedly, accepted when it should not be, or an expect failed."""
-
-    def __init__(self, scenario: Scenario, step: int, kind: str, reason: str, seq: int) -> None:
-        self.path = scenario.path
-        self.step = step
-        self.kind = kind
-        self.reason = reason
-        self.seed = scenario.seed
-        self.seq = seq
-        super().__init__(
-            f"{scenario.path}, step {step} ({kind}): {reason} "
-            f"[seed {scenario.seed}, last event seq {seq}; nothing was stored]"
-        )
+def _failure(scenario: Scenario, step: int, kind: str, reason: str, seq: int) -> ScenarioFailed:
+    return ScenarioFailed(scenario.path, scenario.seed, step, kind, reason, seq)
 
 
 @attrs.frozen(kw_only=True)
@@ -547,16 +533,14 @@ def _expect(run: _Run, step: ExpectStep) -> str:
     try:
         rows = [_normalise(row) for row in run.query(step.sql)]
     except Exception as error:  # DuckDB reports every SQL problem as its own error type
-        raise ScenarioFailed(
-            run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq
-        ) from None
+        raise _failure(run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq) from None
     wanted = step.equals
     if isinstance(wanted, list):
         found: Any = rows
         wanted = [_normalise(row) if isinstance(row, list) else [row] for row in wanted]
     else:
         if len(rows) != 1 or len(rows[0]) != 1:
-            raise ScenarioFailed(
+            raise _failure(
                 run.scenario,
                 step.number,
                 "expect",
@@ -566,7 +550,7 @@ def _expect(run: _Run, step: ExpectStep) -> str:
         found = rows[0][0]
     if found != wanted:
         message = f" ({step.message})" if step.message else ""
-        raise ScenarioFailed(
+        raise _failure(
             run.scenario,
             step.number,
             "expect",
@@ -649,7 +633,7 @@ def run_scenario(
                 note = _RUNNERS[type(step)](run, step)
             except ActionRejected as refusal:
                 if not getattr(step, "expect_rejected", False):
-                    raise ScenarioFailed(
+                    raise _failure(
                         scenario, step.number, kind, f"rejected: {refusal}", run.state.seq
                     ) from refusal
                 # A step rejected as expected leaves no trace, even if it had partly run.
@@ -658,7 +642,7 @@ def run_scenario(
                 note = f"rejected as expected: {refusal}"
             else:
                 if getattr(step, "expect_rejected", False):
-                    raise ScenarioFailed(
+                    raise _failure(
                         scenario,
                         step.number,
                         kind,

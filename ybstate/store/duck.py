@@ -1,8 +1,9 @@
 """The event store in a DuckDB file (DESIGN 10).
 
 The file holds the ``events`` table, a ``ybstate_meta`` table that marks it as a ybstate
-history, and views over the events (``commit_log`` and friends, then the internal tables
-of later features). Batches are appended through Arrow in one transaction. A file that
+history, and views over the events: each subsystem's ``views.sql`` (the cluster's
+``commit_log`` and friends, then the internal tables of backups, archiving, restores and
+promotion). Batches are appended through Arrow in one transaction. A file that
 is not a ybstate history is refused and left untouched.
 """
 
@@ -15,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from ybstate.errors import ForeignDatabase, StoreError
+from ybstate.model import MODEL
 from ybstate.sqlfiles import package_sql
 from ybstate.store.base import FORMAT, FORMAT_VERSION, EventStore
 
@@ -22,9 +24,12 @@ __all__ = ["DuckDBStore", "connect", "MEMORY"]
 
 MEMORY = ":memory:"
 
-# Files of views over the events, created (or replaced) whenever a history is opened for
-# writing, in this order.
-VIEW_FILES = ("schema.sql", "backup_views.sql", "archive_views.sql", "restore_views.sql", "promote_views.sql")
+# The tables of a history, created once.
+SCHEMA = ("ybstate.store", "sql/schema.sql")
+
+# Each subsystem's views over the events, created (or replaced) whenever a history is
+# opened for writing, in the order of the subsystems.
+VIEW_FILES = MODEL.views
 
 _ARROW_SCHEMA = pa.schema(
     [
@@ -94,7 +99,7 @@ class DuckDBStore(EventStore):
             raise ForeignDatabase(self.path, f"it has tables {sorted(tables)} but no ybstate_meta")
         if read_only:
             raise ForeignDatabase(self.path, "it is an empty database")
-        statements = package_sql("schema.sql")
+        statements = package_sql(*SCHEMA)
         self.con.begin()
         self.con.execute(statements["create_meta"].sql)
         self.con.execute(statements["create_events"].sql)
@@ -106,10 +111,9 @@ class DuckDBStore(EventStore):
         self.con.commit()
 
     def _create_views(self) -> None:
-        for filename in VIEW_FILES:
-            for name, statement in package_sql(filename).items():
-                if name not in ("create_meta", "create_events"):
-                    self.con.execute(statement.sql)
+        for package, filename in VIEW_FILES:
+            for statement in package_sql(package, filename).values():
+                self.con.execute(statement.sql)
 
     def last_seq(self) -> int:
         return self.con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
