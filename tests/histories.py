@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,30 @@ import duckdb
 import pytest
 
 from ybstate import dag
+from ybstate.archive.actions import (
+    PersistCheckpoint,
+    ReadEntries,
+    RecycleLog,
+    SealPiece,
+    SkipRecycledLog,
+    StartArchive,
+)
+from ybstate.archive.events import (
+    ArchiveResumed,
+)
 from ybstate.backup.actions import AdvanceBackup
 from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
-from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Put, Start, Write
+from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Put, Start, Tick, Write
 from ybstate.cluster.enabled import setup_actions
-from ybstate.cluster.state import ClusterConfig, ClusterState
-from ybstate.errors import EventOutOfOrder
+from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention
+from ybstate.errors import (
+    EventOutOfOrder,
+)
 from ybstate.kernel import step
 from ybstate.model import (
     EMPTY,
+    INVARIANTS,
     SUBSYSTEMS,
     Model,
     Scope,
@@ -215,3 +230,139 @@ def variant(part: str, **changes: Any) -> Model:
     if parts == SUBSYSTEMS:
         raise ValueError(f"no subsystem {part!r}")
     return compose(parts)
+
+
+# -- two tenants whose log entries interleave: the worlds of the archiving tests -----------------
+
+RETENTION_INVARIANTS = {"archive_holes_account_for_the_rest", "archive_backup_first_pins_its_log"}
+"""The archive invariants about log retention: their planted corruptions are in test_retention.py."""
+
+SHOP, BLOG = 1001, 1002  # tenant ids, in order of creation
+CONFIG = ClusterConfig(data_servers=1, piece_entries=3)
+
+
+# The log busy_world builds: (log id, what, tenant id or None for a cluster-wide entry).
+BUSY_LOG = (
+    (1, "DDL", SHOP),
+    (2, "DDL", BLOG),
+    (3, "MUTATOR", SHOP),
+    (4, "MUTATOR", BLOG),
+    (5, "HEARTBEAT", None),
+    (6, "COMMIT", SHOP),
+    (7, "COMMIT", BLOG),
+    (8, "FREEZE", None),
+    (9, "MUTATOR", BLOG),
+    (10, "COMMIT", BLOG),
+    (11, "HEARTBEAT", None),
+    (12, "MUTATOR", SHOP),
+    (13, "COMMIT", SHOP),
+    (14, "HEARTBEAT", None),
+)
+
+
+def assert_invariants(state: ClusterState) -> None:
+    broken = {inv.name: inv.check(state) for inv in INVARIANTS}
+    assert {name: why for name, why in broken.items() if why is not None} == {}
+
+
+def put(tenant: str, table: str, key: str, tx: int | None = None) -> Write:
+    return Write(tenant=tenant, tx=tx, changes=(Put(table=table, key=key, value="v"),))
+
+
+def busy_world(config: ClusterConfig = CONFIG) -> ClusterState:
+    """shop (table orders) and blog (table posts), and the log of BUSY_LOG."""
+    state = backup_world({"shop": {"orders": 1}, "blog": {"posts": 1}}, config)
+    state, _ = act(state, put("shop", "orders", "o1"), put("blog", "posts", "p1"), Tick(micros=10))
+    state, _ = act(state, Commit(tx=1), Commit(tx=2), Freeze())
+    state = commit_rows(state, "blog", {("posts", "p2"): "v"})
+    state, _ = act(state, Tick(micros=10))
+    state = commit_rows(state, "shop", {("orders", "o2"): "v"})
+    return act(state, Tick(micros=10))[0]
+
+
+def start(state: ClusterState, tenant: str = "shop", start_log_id: int = 1) -> ClusterState:
+    action = StartArchive(tenant=tenant, destination=f"/backup/{tenant}", start_log_id=start_log_id)
+    return act(state, action)[0]
+
+
+def read(state: ClusterState, count: int = 1, tenant_id: int = SHOP) -> ClusterState:
+    return act(state, ReadEntries(tenant_id=tenant_id, count=count))[0]
+
+
+def seal(state: ClusterState, tenant_id: int = SHOP) -> ClusterState:
+    return act(state, SealPiece(tenant_id=tenant_id))[0]
+
+
+def next_step(state: ClusterState, tenant_id: int, *, idle_checkpoints: bool) -> object | None:
+    """The archiver's next own step: seal a full piece, persist an idle checkpoint (when
+    asked to), read on, seal what is left at the end of the log; None when all is archived."""
+    archiver = state.archivers[tenant_id]
+    piece = archiver.piece
+    if piece is not None and piece.kept >= state.config.piece_entries:
+        return SealPiece(tenant_id=tenant_id)
+    idle = piece is None or piece.tenant_entries == 0
+    if idle_checkpoints and idle and archiver.next_log_id - 1 > archiver.checkpoint.last_log_id:
+        return PersistCheckpoint(tenant_id=tenant_id)
+    if archiver.next_log_id <= state.last_log_id:
+        return ReadEntries(tenant_id=tenant_id)
+    if piece is not None and piece.kept:
+        return SealPiece(tenant_id=tenant_id)
+    return None
+
+
+def archive_all(state: ClusterState, tenant_id: int = SHOP, *, idle_checkpoints: bool = False):
+    while (action := next_step(state, tenant_id, idle_checkpoints=idle_checkpoints)) is not None:
+        state, _ = act(state, action)
+    return state
+
+
+def tenant_log_ids(state: ClusterState, tenant_id: int) -> list[int]:
+    """Log ids of the tenant's entries, read from the log."""
+    return [log_id for log_id, entry in state.log.items() if getattr(entry, "tenant_id", None) == tenant_id]
+
+
+def archived_log_ids(state: ClusterState, tenant_id: int) -> Counter:
+    """How often each log id is held by one of the tenant's pieces."""
+    return Counter(e.log_id for p in state.pieces.values() if p.tenant_id == tenant_id for e in p.entries)
+
+
+def pieces_of(state: ClusterState, tenant_id: int = SHOP) -> list:
+    return sorted((p for p in state.pieces.values() if p.tenant_id == tenant_id), key=lambda p: p.piece_no)
+
+
+def ranges(state: ClusterState, tenant_id: int = SHOP) -> list[tuple[int, int]]:
+    return [(p.first_log_id, p.last_log_id) for p in pieces_of(state, tenant_id)]
+
+
+def held(state: ClusterState, piece_no: int, tenant_id: int = SHOP) -> list[int]:
+    return [e.log_id for e in state.pieces[(tenant_id, piece_no)].entries]
+
+
+def retention_world(
+    shop: LogRetention = LogRetention.BACKUP_FIRST, blog: LogRetention = LogRetention.BACKUP_FIRST
+) -> ClusterState:
+    """The busy world (the log of BUSY_LOG), with shop's and blog's log
+    retention chosen: shop (table orders), blog (table posts)."""
+    state = act(
+        EMPTY,
+        Start(config=CONFIG),
+        CreateTenant(name="shop", log_retention=shop),
+        CreateTable(tenant="shop", table="orders", tablets=1),
+        CreateTenant(name="blog", log_retention=blog),
+        CreateTable(tenant="blog", table="posts", tablets=1),
+    )[0]
+    state, _ = act(state, put("shop", "orders", "o1"), put("blog", "posts", "p1"), Tick(micros=10))
+    state, _ = act(state, Commit(tx=1), Commit(tx=2), Freeze())
+    state = commit_rows(state, "blog", {("posts", "p2"): "v"})
+    state, _ = act(state, Tick(micros=10))
+    state = commit_rows(state, "shop", {("orders", "o2"): "v"})
+    return act(state, Tick(micros=10))[0]
+
+
+def recycle(state: ClusterState, through: int = 0) -> ClusterState:
+    return act(state, RecycleLog(through=through))[0]
+
+
+def skip(state: ClusterState, tenant_id: int = SHOP) -> tuple[ClusterState, ArchiveResumed]:
+    state, (event,) = act(state, SkipRecycledLog(tenant_id=tenant_id))
+    return state, event

@@ -19,8 +19,16 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from histories import act, assert_catches, assert_forgery_refused, backup_world, commit_rows, drive_backup
-from test_archive import archive_all, assert_invariants
+from histories import (
+    act,
+    archive_all,
+    assert_catches,
+    assert_forgery_refused,
+    assert_invariants,
+    backup_world,
+    commit_rows,
+    drive_backup,
+)
 
 from ybstate import dag
 from ybstate.archive.actions import PersistCheckpoint, ReadEntries, StartArchive, StopArchive

@@ -15,8 +15,7 @@ fence bug's exploration.
 from __future__ import annotations
 
 import attrs
-from histories import act, commit_rows, drive_backup, variant
-from test_archive import archive_all
+from histories import act, archive_all, commit_rows, drive_backup, variant
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup

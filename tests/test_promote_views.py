@@ -1,5 +1,5 @@
 """The promotion internal table: the SQL view __all_tenant_promotion_history of
-store/sql/promote_views.sql equals the same table computed from state
+ybstate/promote/views.sql equals the same table computed from state
 (ybstate/promote/tables.py), at the end of histories holding promotions driven to each of
 their ends, and after every promotion event of one history holding them all: a
 switchover (verified, caught up: nothing lost), a failover (neither verified nor caught
@@ -7,13 +7,12 @@ up: the old primary's commits after the standby's T are lost), a promotion rolle
 by a fault at FENCE, one whose ENABLE_WRITES fails once and is retried, and decommissions
 (read-only, then full).
 
-Histories are built by the model itself (``decide`` then ``apply``), on the source
-history of tests/test_restore_views.py: shop, backed up and archived, restored to the mark
+Histories are built by the model itself (``decide`` then ``apply``, tests/driven.py), on
+its source history: shop, backed up and archived, restored to the mark
 m1 into a standby; then shop writes on past m1 (a commit, a CREATE TABLE and a row in
 it, a transaction left open) and archives it all before the promotion. The state
-invariants (ybstate.cluster.spec.INVARIANTS) are checked on them too. test_sql_invariants
-uses :func:`several_promotions` as a healthy history.
-
+invariants (ybstate.model.INVARIANTS) are checked on them too. test_sql_invariants uses
+``driven.several_promotions`` as a healthy history.
 """
 
 from __future__ import annotations
@@ -22,17 +21,27 @@ from collections.abc import Callable
 from functools import cache
 
 import pytest
+from driven import (
+    Driven,
+    decommissioned,
+    enable_writes_retried,
+    fail_at,
+    failover,
+    promote,
+    promotion,
+    restored,
+    rolled_back_at_fence,
+    several_promotions,
+    start_promotion,
+    switchover,
+)
 from histories import store_history
-from test_restore_views import Driven, restore_completed, source_history
 
-from ybstate.archive.actions import ReadEntries, SealPiece
-from ybstate.cluster.actions import CreateTable, Put, Tick, Write
 from ybstate.cluster.events import TransactionAborted, TransactionCommitted
 from ybstate.cluster.state import TenantStatus
 from ybstate.errors import PromotionRejected
 from ybstate.model import EMPTY, apply
 from ybstate.model import INVARIANTS as STATE_INVARIANTS
-from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
 from ybstate.promote.events import (
     PROMOTE_EVENT_TAGS,
     PrimaryFenced,
@@ -40,7 +49,7 @@ from ybstate.promote.events import (
     PromotionStepFailed,
     WritesEnabled,
 )
-from ybstate.promote.state import PromotionStatus, PromotionStep, PromotionTask
+from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.promote.tables import PROMOTION_HISTORY_COLUMNS, promotion_history_rows
 from ybstate.store import DuckDBStore
 
@@ -50,128 +59,6 @@ SHOP, STANDBY = 1001, 1003  # shop is the first tenant; blog 1002; the first sta
 
 
 # -- building histories ---------------------------------------------------------------------------
-
-
-def archive_all(h: Driven, tenant_id: int = SHOP) -> None:
-    """The tenant's archiver reads every entry logged so far and seals its piece."""
-    while h.state.archivers[tenant_id].next_log_id <= h.state.last_log_id:
-        h.do(ReadEntries(tenant_id=tenant_id, count=100))
-    h.do(SealPiece(tenant_id=tenant_id))
-
-
-def writes_past_the_standby(h: Driven) -> None:
-    """shop goes on past m1 (the standbys' T): a commit, a CREATE TABLE and a commit into
-    it, and a transaction left open (the fence aborts it); all archived."""
-    h.commit("shop", {("orders", "k5"): "e", ("orders", "k2"): None})
-    h.do(CreateTable(tenant="shop", table="extra", tablets=1))
-    h.commit("shop", {("extra", "x1"): "xx"})
-    h.do(Write(tenant="shop", tx=None, changes=(Put(table="orders", key="k6", value="open"),)))
-    archive_all(h)
-
-
-def restored(standby: str = "back", seed: int = 1) -> Driven:
-    """The source history, a completed restore of shop to m1 into ``standby``, then shop's
-    writes past m1."""
-    h = source_history()
-    restore_completed(h, standby, "m1", seed=seed)
-    writes_past_the_standby(h)
-    return h
-
-
-def start_promotion(h: Driven, standby: str, *, verify: bool = True, catch_up: bool = True) -> int:
-    (started,) = h.do(StartPromotion(standby=standby, primary="shop", verify=verify, catch_up=catch_up))
-    return started.promotion_id
-
-
-def promotion(h: Driven, promotion_id: int) -> PromotionTask:
-    return h.state.promotions[promotion_id]
-
-
-def advance_until(h: Driven, promotion_id: int, until: Callable[[PromotionTask], bool]) -> None:
-    """Take the promotion's next steps until ``until`` holds of it (or it ended)."""
-    while not promotion(h, promotion_id).final and not until(promotion(h, promotion_id)):
-        h.do(AdvancePromotion(promotion_id=promotion_id))
-
-
-def promote(h: Driven, standby: str, *, verify: bool = True, catch_up: bool = True) -> int:
-    """Start a promotion of ``standby`` over shop and take its steps to its end."""
-    promotion_id = start_promotion(h, standby, verify=verify, catch_up=catch_up)
-    advance_until(h, promotion_id, lambda task: False)
-    return promotion_id
-
-
-def fail_at(h: Driven, promotion_id: int, step: PromotionStep, reason: str) -> None:
-    """Advance the promotion to ``step`` and make that step fail."""
-    advance_until(h, promotion_id, lambda task: task.next_step is step)
-    assert promotion(h, promotion_id).next_step is step
-    h.do(FailPromotionStep(promotion_id=promotion_id, reason=reason))
-
-
-def switchover(h: Driven, standby: str = "back") -> int:
-    """A planned promotion: verified, caught up to the old primary's last commit; 2.5 ms
-    pass between the fence and the catch-up."""
-    promotion_id = start_promotion(h, standby, verify=True, catch_up=True)
-    advance_until(h, promotion_id, lambda task: PromotionStep.FENCE in task.done)
-    h.do(Tick(micros=2_500))
-    advance_until(h, promotion_id, lambda task: False)
-    return promotion_id
-
-
-def failover(h: Driven, standby: str = "back") -> int:
-    """An emergency promotion: no verification, no catch-up; the commits past T are lost."""
-    return promote(h, standby, verify=False, catch_up=False)
-
-
-def rolled_back_at_fence(h: Driven, standby: str = "back") -> int:
-    promotion_id = start_promotion(h, standby)
-    fail_at(h, promotion_id, PromotionStep.FENCE, "the old primary did not answer")
-    return promotion_id
-
-
-def enable_writes_retried(h: Driven, standby: str = "back") -> int:
-    """ENABLE_WRITES fails once, past the routing update: retried, then completed."""
-    promotion_id = start_promotion(h, standby)
-    fail_at(h, promotion_id, PromotionStep.ENABLE_WRITES, "the standby's servers were busy")
-    advance_until(h, promotion_id, lambda task: False)
-    return promotion_id
-
-
-def decommissioned(h: Driven) -> int:
-    """A switchover, then the old primary decommissioned read-only, then fully."""
-    promotion_id = switchover(h)
-    old = h.state.tenants[SHOP].name
-    h.do(Decommission(tenant=old, read_only=True))
-    h.do(Decommission(tenant=old, read_only=False))
-    return promotion_id
-
-
-def several_promotions() -> Driven:
-    """One history holding a promotion of each end, over three standbys of shop (back1,
-    back2 and spare, restored to m1): back1's promotion rolled back at FENCE; back2's
-    rolled back at SWITCH_SCHEMA, after its fence and catch-up, and shop (writable again)
-    commits on; back1 promoted again, its ENABLE_WRITES failing once (completed); the old
-    shop decommissioned read-only then fully, and spare, a standby never promoted, fully
-    (its fence is the log's end then); last, two commits of the new shop."""
-    h = source_history()
-    for seed, standby in enumerate(("back1", "back2", "spare"), 1):
-        restore_completed(h, standby, "m1", seed=seed)
-    writes_past_the_standby(h)
-    rolled_back_at_fence(h, "back1")
-    h.commit("shop", {("orders", "k7"): "f"})
-    archive_all(h)
-    back2 = start_promotion(h, "back2")
-    fail_at(h, back2, PromotionStep.SWITCH_SCHEMA, "the schema service refused the rename")
-    h.commit("shop", {("orders", "k8"): "g"})
-    h.commit("shop", {("extra", "x2"): "yy"})
-    archive_all(h)
-    enable_writes_retried(h, "back1")
-    old = h.state.tenants[SHOP].name
-    h.do(Decommission(tenant=old, read_only=True))
-    h.do(Decommission(tenant=old, read_only=False))
-    h.do(Decommission(tenant="spare", read_only=False))
-    h.commit("shop", {("orders", "k9"): "h"})  # the new primary takes writes
-    h.commit("shop", {("extra", "x3"): "zz"})
-    return h
 
 
 def _single(build: Callable[[Driven], int]) -> Callable[[], tuple[Driven, int]]:

@@ -290,8 +290,8 @@ def test_different_states_have_different_fingerprints():
 
 def test_fingerprint_does_not_depend_on_the_process_hash_seed():
     code = (
-        "from tests.test_reducer import _history; from ybstate.cluster.fingerprint import fingerprint;"
-        "print(fingerprint(_history(5, 50)[0]))"
+        "import sys; sys.path.insert(0, 'tests'); from histories import simulated_history;"
+        "from ybstate.model import fingerprint; print(fingerprint(simulated_history(5, 200)[1]))"
     )
     outputs = {
         subprocess.run(

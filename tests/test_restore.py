@@ -18,10 +18,21 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from histories import act, assert_catches, assert_forgery_refused, backup_world, commit_rows, drive_backup
-from test_archive import archive_all, assert_invariants, read, seal
-from test_retention import recycle, skip
-from test_retention import world as retention_world
+from histories import (
+    act,
+    archive_all,
+    assert_catches,
+    assert_forgery_refused,
+    assert_invariants,
+    backup_world,
+    commit_rows,
+    drive_backup,
+    read,
+    recycle,
+    retention_world,
+    seal,
+    skip,
+)
 
 from ybstate import dag
 from ybstate.archive.actions import StartArchive, StopArchive

@@ -19,8 +19,7 @@ from functools import cache
 import attrs
 import immutables
 import pytest
-from histories import act, commit_rows, drive_backup, variant
-from test_archive import archive_all
+from histories import act, archive_all, commit_rows, drive_backup, variant
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup

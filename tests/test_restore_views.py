@@ -1,47 +1,37 @@
-"""The restore internal tables: the SQL views of store/sql/restore_views.sql equal the same
+"""The restore internal tables: the SQL views of ybstate/restore/views.sql equal the same
 tables computed from state (ybstate/restore/tables.py), at the end of histories holding
 restores driven to each of their ends, and after every restore event of one history
 holding them all: completed (to a mark, replaying a CREATE TABLE and a DROP
 TABLE made after the backup, and to "latest"), failed (a stalled worker timed out, a
 baseline fetch failing past its retries) and cancelled.
 
-Histories are built by the model itself (``decide`` then ``apply``), as in
-tests/histories.py; a restore's own steps are chosen at random (seeded) among those
-``restore_enabled`` offers, with the faults injected by name. test_sql_invariants uses
-:func:`several_restores` as a healthy history.
+Histories are built by the model itself (``decide`` then ``apply``, tests/driven.py); a
+restore's own steps are chosen at random (seeded) among those ``restore_enabled`` offers,
+with the faults injected by name. test_sql_invariants uses ``driven.several_restores`` as
+a healthy history.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from functools import cache
-from typing import Any
 
 import pytest
-from histories import act, drive_backup, store_history
-
-from ybstate import dag
-from ybstate.archive.actions import ReadEntries, SealPiece, StartArchive
-from ybstate.backup.actions import StartBackup
-from ybstate.cluster.actions import (
-    Commit,
-    CreateTable,
-    CreateTenant,
-    DropTable,
-    Freeze,
-    Mark,
-    Put,
-    Start,
-    Tick,
-    Write,
+from driven import (
+    Driven,
+    in_incremental_with_applied,
+    restore_cancelled,
+    restore_completed,
+    restore_fetch_failed,
+    restore_timed_out,
+    several_restores,
+    source_history,
 )
+from histories import store_history
+
 from ybstate.cluster.events import TableDropped
-from ybstate.cluster.state import ClusterConfig, ClusterState
-from ybstate.model import EMPTY, Scope, apply
-from ybstate.restore.actions import CancelRestore, StallWorker, StartRestore
-from ybstate.restore.derive import fetch_task_name
-from ybstate.restore.enabled import restore_enabled
+from ybstate.cluster.state import ClusterState
+from ybstate.model import EMPTY, apply
 from ybstate.restore.events import (
     RESTORE_EVENT_TAGS,
     EntryApplied,
@@ -51,7 +41,7 @@ from ybstate.restore.events import (
     RestoreFailed,
     RestoreStarted,
 )
-from ybstate.restore.state import RestorePhase, RestoreTask
+from ybstate.restore.state import RestorePhase
 from ybstate.restore.tables import (
     RESTORE_TASK_COLUMNS,
     SCHEMA_MAPPING_COLUMNS,
@@ -64,156 +54,6 @@ VIEWS: dict[str, Callable[[ClusterState], list[tuple]]] = {
     "__all_tenant_restore_task": restore_task_rows,
     "__all_tenant_schema_mapping": schema_mapping_rows,
 }
-
-# No operator cancel, no stalls, no fetch faults: the restore's own steps only.
-QUIET = Scope()
-
-
-class Driven:
-    """A history built through decide and apply: the state and every event so far."""
-
-    def __init__(self) -> None:
-        self.state: ClusterState = EMPTY
-        self.events: list[Any] = []
-
-    def do(self, *actions: object) -> list[Any]:
-        self.state, new = act(self.state, *actions)
-        self.events.extend(new)
-        return new
-
-    def commit(self, tenant: str, rows: dict[tuple[str, str], str | None]) -> None:
-        puts = tuple(Put(table=table, key=key, value=value) for (table, key), value in rows.items())
-        (written,) = self.do(Write(tenant=tenant, tx=None, changes=puts))
-        self.do(Commit(tx=written.tx_id))
-
-    def task(self, task_id: int) -> RestoreTask:
-        return self.state.restores[task_id]
-
-    def of_task(self, task_id: int, kind: type) -> list[Any]:
-        return [e for e in self.events if type(e) is kind and e.task_id == task_id]
-
-
-def source_history() -> Driven:
-    """shop (orders: 2 tablets, users: 1) and blog; a transaction straddling the freeze; a
-    full backup of shop; then, archived: a write and a delete, CREATE TABLE later (with a
-    row), DROP TABLE users, the mark m1, one more commit and a tick. Every shop entry is
-    archived in sealed pieces."""
-    h = Driven()
-    h.do(
-        Start(config=ClusterConfig(data_servers=2)),
-        CreateTenant(name="shop"),
-        CreateTable(tenant="shop", table="orders", tablets=2),
-        CreateTable(tenant="shop", table="users", tablets=1),
-        CreateTenant(name="blog"),
-        CreateTable(tenant="blog", table="posts", tablets=1),
-    )
-    h.commit("shop", {("orders", "k1"): "a", ("users", "u1"): "ann"})
-    (straddler,) = h.do(Write(tenant="shop", tx=None, changes=(Put(table="orders", key="k2", value="b"),)))
-    h.do(Freeze())
-    h.commit("blog", {("posts", "p"): "x"})
-    h.do(Commit(tx=straddler.tx_id))
-    (backup,) = h.do(StartBackup(tenant="shop", destination="/backup/shop"))
-    h.state, new = drive_backup(h.state, backup.task_id)
-    h.events.extend(new)
-    h.do(StartArchive(tenant="shop", destination="/backup/shop"))
-    h.commit("shop", {("orders", "k3"): "c", ("orders", "k1"): None})
-    h.do(CreateTable(tenant="shop", table="later", tablets=1))
-    h.commit("shop", {("later", "z"): "zz"})
-    h.do(DropTable(tenant="shop", table="users"))
-    h.do(Mark(name="m1"))
-    h.commit("shop", {("orders", "k4"): "d"})
-    h.do(Tick(micros=100))
-    shop = h.state.tenant_named("shop").tenant_id
-    while h.state.archivers[shop].next_log_id <= h.state.last_log_id:
-        h.do(ReadEntries(tenant_id=shop, count=100))
-    h.do(SealPiece(tenant_id=shop))
-    return h
-
-
-def drive(
-    h: Driven,
-    rng: random.Random,
-    *,
-    scope: Scope = QUIET,
-    until: Callable[[Driven], bool] | None = None,
-    swap: Callable[[object], object] | None = None,
-) -> None:
-    """Take random enabled restore steps until none is left (or ``until`` holds);
-    ``swap`` may replace the chosen action (to inject a fault)."""
-    while until is None or not until(h):
-        actions = restore_enabled(h.state, scope)
-        if not actions:
-            return
-        action = rng.choice(actions)
-        h.do(action if swap is None else swap(action))
-
-
-def start(h: Driven, target: str, until: int | str, *, workers: int = 3, capacity: int = 4) -> int:
-    restore = StartRestore(source="shop", target=target, until=until, workers=workers, capacity=capacity)
-    (started,) = h.do(restore)
-    return started.task_id
-
-
-def restore_completed(h: Driven, target: str, until: int | str, seed: int) -> int:
-    task_id = start(h, target, until)
-    drive(h, random.Random(seed))
-    return task_id
-
-
-def restore_timed_out(h: Driven, target: str, seed: int) -> int:
-    """Worker of the entry the applier waits for stalls once three entries are applied;
-    the restore then times out on it."""
-    task_id = start(h, target, "m1")
-
-    def waiting_in_vain_soon(h: Driven) -> bool:
-        task = h.task(task_id)
-        return task.applied >= 3 and task.read > task.applied and task.applied + 1 not in task.rewritten
-
-    drive(h, random.Random(seed), until=waiting_in_vain_soon)
-    task = h.task(task_id)
-    h.do(StallWorker(task_id=task_id, worker=task.worker_of(task.applied + 1)))
-    drive(h, random.Random(seed))
-    return task_id
-
-
-def restore_fetch_failed(h: Driven, target: str, seed: int) -> int:
-    """Every fetch of the baseline's tablet 1 fails: past task_retries the DAG fails."""
-    task_id = start(h, target, "m1")
-    first_tablet = fetch_task_name(1)
-
-    def fail_tablet_1(action: object) -> object:
-        if isinstance(action, dag.FinishTask) and action.task == first_tablet:
-            return dag.FailTask(dag_id=action.dag_id, task=action.task, reason="storage unreachable")
-        return action
-
-    drive(h, random.Random(seed), swap=fail_tablet_1)
-    return task_id
-
-
-def restore_cancelled(h: Driven, target: str, seed: int, *, when: Callable[[RestoreTask], bool]) -> int:
-    task_id = start(h, target, "latest")
-    drive(h, random.Random(seed), until=lambda h: when(h.task(task_id)))
-    h.do(CancelRestore(task_id=task_id, reason="the operator changed their mind"))
-    drive(h, random.Random(seed))
-    return task_id
-
-
-def _in_incremental_with_applied(n: int) -> Callable[[RestoreTask], bool]:
-    return lambda task: task.phase is RestorePhase.RESTORING_INCREMENTAL and task.applied >= n
-
-
-def several_restores() -> Driven:
-    """One history holding a restore of each kind, one after the other: to m1 (replaying
-    the CREATE and the DROP), to latest, timed out, fetch failed, cancelled in INIT and
-    cancelled while replaying."""
-    h = source_history()
-    restore_completed(h, "to_m1", "m1", seed=1)
-    restore_completed(h, "to_latest", "latest", seed=2)
-    restore_timed_out(h, "stalled", seed=3)
-    restore_fetch_failed(h, "unfetched", seed=4)
-    restore_cancelled(h, "early", seed=5, when=lambda task: task.phase is RestorePhase.INIT)
-    restore_cancelled(h, "late", seed=6, when=_in_incremental_with_applied(2))
-    return h
 
 
 def _single(build: Callable[[Driven], int]) -> Callable[[], tuple[Driven, int]]:
@@ -229,9 +69,7 @@ HISTORIES: dict[str, Callable[[], tuple[Driven, int]]] = {
     "to-latest": _single(lambda h: restore_completed(h, "back", "latest", seed=2)),
     "timed-out": _single(lambda h: restore_timed_out(h, "back", seed=3)),
     "fetch-failed": _single(lambda h: restore_fetch_failed(h, "back", seed=4)),
-    "cancelled": _single(
-        lambda h: restore_cancelled(h, "back", seed=6, when=_in_incremental_with_applied(2))
-    ),
+    "cancelled": _single(lambda h: restore_cancelled(h, "back", seed=6, when=in_incremental_with_applied(2))),
     "several": lambda: (several_restores(), 1),
 }
 

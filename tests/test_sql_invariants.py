@@ -17,9 +17,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from driven import several_promotions, several_restores
 from histories import RETENTION, duck_query, edit_payload, run_quickstart, simulated_history, store_history
-from test_promote_views import several_promotions
-from test_restore_views import several_restores
 
 from ybstate.history import invariants_dir, sql_invariants
 from ybstate.scenario import load_scenario, parse_scenario, run_scenario
