@@ -185,6 +185,8 @@ def test_ybstate_call_with_wait_runs_the_task_to_its_end_and_the_history_still_v
         (("tenant_backup_status", "task_id"), "an argument is KEY=VALUE"),
         (("--as", "sys", "tenant_backup_status", "task_id=1"), "--as is TENANT:USER:ROLE"),
         (("--wait", "tenant_restore_start", "source=shop"), "needs argument 'target'"),
+        (("--wait", "tenant_restore_start", "source=shop", "target=x", "workers=-1"), "'workers' must be 0"),
+        (("--wait", "tenant_decommission", "tenant=shop", "force=true"), "unexpected argument 'force'"),
     ],
 )
 def test_ybstate_call_with_bad_input_exits_2(history, args, words):

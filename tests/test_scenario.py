@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import textwrap
 import tomllib
+from pathlib import Path
 
+import attrs
 import pytest
 from histories import QUICKSTART, duck_query, event_rows, run_quickstart
 
+from ybstate.api import COMMANDS
 from ybstate.cluster import ghost
 from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import verify_store
 from ybstate.model import fingerprint_hex, replay
-from ybstate.scenario import load_scenario, parse_scenario, run_scenario
+from ybstate.scenario import STEPS, load_scenario, parse_scenario, run_scenario
+from ybstate.scenario.parse import COMMAND_STEPS, command_step
+from ybstate.scenario.run import RUNNERS
+from ybstate.scenario.steps import FaultStep, step_tag
 from ybstate.store import DuckDBStore
 
 # Two tenants; the steps of each test follow this head.
@@ -539,3 +547,102 @@ def test_appended_scenario_that_contradicts_the_history_is_refused(tmp_path, cha
     assert caught.value.path == "second.toml"
     assert named in str(caught.value)
     assert event_rows(path) == rows
+
+
+# The step-kind registry: one list for the parser, the runner, `call --wait` and the docs --
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in attrs.fields(cls) if f.name not in ("number", "expect_rejected")]
+
+
+def test_every_step_kind_has_one_tag_and_one_runner():
+    tags = [step_tag(cls) for cls in STEPS]
+    assert len(set(tags)) == len(tags)
+    assert set(RUNNERS) == set(STEPS)
+
+
+@pytest.mark.parametrize("cls", STEPS, ids=step_tag)
+def test_every_step_kind_parses_from_its_documented_keys_and_refuses_a_key_of_its_own(cls):
+    """The parser knows each class of the registry: a table holding ``do`` (and a fault's
+    ``kind``) and the class's required keys parses to that class; a stray key is refused."""
+    values = {int: 1, str: "x", bool: True}
+    table = {"do": cls.kind} | ({"kind": cls.fault} if issubclass(cls, FaultStep) else {})
+    if cls.kind == "write":
+        table["put"] = [["x", "k", "v"]]  # a write writes something
+    for field in attrs.fields(cls):
+        if field.default is attrs.NOTHING:
+            table[field.name] = {"step": "verify", "equals": 1}.get(field.name, values.get(field.type, "x"))
+    body = "\n".join(
+        f"{key} = {value!r}".replace("True", "true").replace("'", '"') for key, value in table.items()
+    )
+    text = 'name = "t"\n[[tenants]]\nname = "x"\ntables = { x = 1 }\n[[steps]]\n' + body + "\n"
+    if cls.rejectable:
+        text += 'expect = "rejected"\n'  # lenient names: "x" is then any tenant, table or mark
+    (step,) = parse_scenario(text, "k.toml").steps
+    assert type(step) is cls and step.number == 1
+    with pytest.raises(SpecError, match=r"k.toml, step 1: .*unexpected key 'number'"):
+        parse_scenario(text + "number = 3\n", "k.toml")
+
+
+def test_docs_list_every_step_kind_of_the_registry_with_all_its_keys():
+    text = (Path(__file__).parent.parent / "docs" / "scenarios.md").read_text()
+    documented: dict[str, str] = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        if not line.startswith("| `") or cells[0] == "`do`":
+            continue
+        for kind in re.findall(r"`(\w+)`", cells[0]):
+            fault = re.match(r"`kind` = `(\w+)`", cells[1]) if kind == "fault" else None
+            documented[f"fault:{fault.group(1)}" if fault else kind] = cells[1]
+    assert set(documented) == {step_tag(cls) for cls in STEPS}
+    for cls in STEPS:
+        keys = documented[step_tag(cls)]
+        missing = [f for f in _fields(cls) if f"`{f}`" not in keys and f"`{f} =" not in keys]
+        assert missing == [], f"docs/scenarios.md does not document {missing} of {step_tag(cls)}"
+
+
+def test_every_command_step_names_a_command_whose_arguments_are_keys_of_the_step():
+    assert set(COMMAND_STEPS) <= set(COMMANDS)
+    for command, cls in COMMAND_STEPS.items():
+        parameters = set(inspect.signature(COMMANDS[command].function).parameters) - {"state"}
+        assert set(cls.command_arguments) == parameters, command
+        assert set(cls.command_arguments.values()) <= set(_fields(cls)), command
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments", "words"),
+    [
+        ("tenant_restore_start", {"source": "shop"}, "tenant_restore_start needs argument 'target'"),
+        (
+            "tenant_restore_start",
+            {"source": "shop", "target": "x", "backup_set_id": -1},
+            "'backup_set_id' must be 0 (the default) or more, found -1",
+        ),
+        (
+            "tenant_restore_start",
+            {"source": "shop", "target": "x", "capacity": 3},
+            "unexpected argument 'capacity'",
+        ),
+        ("tenant_promote_standby", {"standby": "a", "old_primary": 3}, "'old_primary' must be str, found 3"),
+        ("tenant_backup_start", {"tenant": "shop", "parallel": True}, "'parallel' must be int, found True"),
+    ],
+)
+def test_a_command_run_as_a_step_is_checked_like_the_step_naming_the_commands_arguments(
+    command, arguments, words
+):
+    with pytest.raises(SpecError) as caught:
+        command_step(command, arguments)
+    assert str(caught.value).startswith(f"<ybstate call {command}>: ") and words in str(caught.value)
+
+
+def test_a_command_run_as_a_step_is_the_steps_class_with_its_defaults():
+    step = command_step("tenant_restore_start", {"source": "shop", "target": "x", "backup_set_id": 2})
+    assert (type(step).kind, step.source, step.target, step.backup_set, step.until, step.wait) == (
+        "restore",
+        "shop",
+        "x",
+        2,
+        "latest",
+        True,
+    )

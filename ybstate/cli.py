@@ -31,7 +31,7 @@ from ybstate.history import open_history, replay_store, verify_store
 from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
 from ybstate.restore.plan import plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
-from ybstate.scenario import steps as st
+from ybstate.scenario.parse import COMMAND_STEPS, command_step
 from ybstate.store.duck import DuckDBStore
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
@@ -468,48 +468,6 @@ def _argument(text: str) -> tuple[str, object]:
     return key, value
 
 
-def _step(command: str, a: dict):
-    """The scenario step that runs a task-starting command to its end (``--wait``)."""
-    one = {"number": 1}
-    if command == "tenant_backup_start":
-        return st.BackupStep(
-            tenant=a["tenant"],
-            destination=a.get("destination"),
-            frozen_version=a.get("frozen_version", 0),
-            parallel=a.get("parallel", 0),
-            wait=True,
-            **one,
-        )
-    if command == "tenant_incremental_backup_start":
-        return st.ArchiveStartStep(
-            tenant=a["tenant"], destination=a.get("destination"), start_log_id=a.get("start_log_id", 0), **one
-        )
-    if command == "tenant_incremental_backup_stop":
-        return st.ArchiveStopStep(tenant=a["tenant"], **one)
-    if command == "tenant_restore_start":
-        return st.RestoreStep(
-            source=a["source"],
-            target=a["target"],
-            until=a.get("until", "latest"),
-            backup_set=a.get("backup_set_id", 0),
-            workers=a.get("workers", 0),
-            capacity=0,
-            wait=True,
-            **one,
-        )
-    if command == "tenant_promote_standby":
-        return st.PromoteStep(
-            standby=a["standby"],
-            primary=a["old_primary"],
-            verify=a.get("verify", True),
-            catch_up=a.get("catch_up", True),
-            **one,
-        )
-    if command == "tenant_decommission":
-        return st.DecommissionStep(tenant=a["tenant"], read_only=a.get("read_only", True), **one)
-    return None
-
-
 @cli.command("call")
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option(
@@ -537,11 +495,11 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
         raise _bad_input(error) from None
     try:
         state = model.replay(store.load())
-        if wait and _step_kinds(command) and permission(state, who, COMMANDS[command], given) is None:
+        if wait and command in COMMAND_STEPS and permission(state, who, COMMANDS[command], given) is None:
             try:
-                step = _step(command, given)
-            except KeyError as missing:
-                raise Failure(f"{command} needs argument {missing}", EXIT_BAD_INPUT) from None
+                step = command_step(command, given)
+            except SpecError as error:
+                raise _bad_input(error) from None
             scenario = Scenario(
                 path=f"<ybstate call {command}>",
                 name=command,
@@ -571,17 +529,6 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
             raise Failure(f"{command}: {reply.message}", EXIT_CHECK_FAILED)
     finally:
         store.close()
-
-
-def _step_kinds(command: str) -> bool:
-    return command in (
-        "tenant_backup_start",
-        "tenant_incremental_backup_start",
-        "tenant_incremental_backup_stop",
-        "tenant_restore_start",
-        "tenant_promote_standby",
-        "tenant_decommission",
-    )
 
 
 def main() -> None:

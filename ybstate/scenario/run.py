@@ -36,6 +36,7 @@ from ybstate.cluster.state import ClusterState
 from ybstate.errors import (
     ActionRejected,
     ArchiveRejected,
+    CompositionError,
     InvalidAction,
     ScenarioFailed,
     SpecError,
@@ -58,6 +59,9 @@ from ybstate.restore.actions import (
 from ybstate.restore.derive import pending_of, restore_advanceable, tablet_of_fetch
 from ybstate.restore.state import RestorePhase
 from ybstate.scenario.steps import (
+    STEPS,
+    ArchiverCrash,
+    ArchiverStall,
     ArchiveStartStep,
     ArchiveStopStep,
     BackupStep,
@@ -65,14 +69,18 @@ from ybstate.scenario.steps import (
     DecommissionStep,
     DropTableStep,
     ExpectStep,
-    FaultStep,
     FreezeStep,
     MarkStep,
     PromoteStep,
+    PromotionStepFault,
     RecycleLogStep,
     RestoreStep,
     Scenario,
+    Step,
+    TabletCopyFault,
+    TabletFetchFault,
     TickStep,
+    WorkerStall,
     WorkloadStep,
     WriteStep,
 )
@@ -148,6 +156,21 @@ class _ArmedFault:
     remaining: int
 
 
+RUNNERS: dict[type[Step], Callable[[_Run, Any], str]] = {}
+
+
+def _runs(cls: type[Step]) -> Callable[[Callable[[_Run, Any], str]], Callable[[_Run, Any], str]]:
+    """Register the decorated function as the runner of step class ``cls``; it returns the
+    step's note."""
+
+    def register(runner: Callable[[_Run, Any], str]) -> Callable[[_Run, Any], str]:
+        RUNNERS[cls] = runner
+        return runner
+
+    return register
+
+
+@_runs(BackupStep)
 def _backup(run: _Run, step: BackupStep) -> str:
     destination = step.destination or f"{run.state.config.backup_root}/{step.tenant}"
     action = StartBackup(
@@ -203,6 +226,7 @@ def _armed(faults: list[_ArmedFault], tenant_id: int, tablet_id: int) -> _ArmedF
     return None
 
 
+@_runs(ArchiveStartStep)
 def _archive_start(run: _Run, step: ArchiveStartStep) -> str:
     destination = step.destination or f"{run.state.config.backup_root}/{step.tenant}"
     (started,) = run.do(
@@ -211,6 +235,7 @@ def _archive_start(run: _Run, step: ArchiveStartStep) -> str:
     return f"archiving from log id {started.start_log_id} (run {started.run})"
 
 
+@_runs(ArchiveStopStep)
 def _archive_stop(run: _Run, step: ArchiveStopStep) -> str:
     tenant = run.state.tenant_named(step.tenant)
     if tenant is not None and tenant.tenant_id in run.state.archivers and not run.held.get(tenant.tenant_id):
@@ -282,33 +307,56 @@ def _read(run: _Run, tenant_id: int, limit: int | None) -> None:
         done += read.last_log_id - read.first_log_id + 1
 
 
-def _fault(run: _Run, step: FaultStep) -> str:
-    tenant = run.state.tenant_named(step.tenant)
+def _tenant_id(run: _Run, name: str) -> int:
+    tenant = run.state.tenant_named(name)
     if tenant is None:
-        raise UnknownTenant(step.tenant)
-    if step.kind == "promotion_step_fail":
-        failing = run.promotion_faults.setdefault(tenant.tenant_id, {})
-        failing[step.promotion_step] = failing.get(step.promotion_step, 0) + step.times
-        what = step.promotion_step.value
-        return f"armed: step {what} of the next promotion of {step.tenant!r} fails {step.times} time(s)"
-    if step.kind == "worker_stall":
-        run.stalls[tenant.tenant_id] = step.worker
-        return f"armed: worker {step.worker} of the next restore of {step.tenant!r} stalls when it replays"
-    if step.kind in ("archiver_crash", "archiver_stall"):
-        archiver = run.state.archivers.get(tenant.tenant_id)
-        if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
-            raise ArchiveRejected(step.tenant, f"no archiver is running to {step.kind.split('_')[1]}")
-        if step.kind == "archiver_stall":
-            # +1: the catch-up right after this step sits out too, and is not one of the steps.
-            run.held[tenant.tenant_id] = step.steps + 1
-            return f"armed: the archiver reads nothing during the next {step.steps} steps"
-        run.crashes[tenant.tenant_id] = (step.read, step.steps)
-        down = f", and stays down for {step.steps} steps" if step.steps else ""
-        return f"armed: the archiver crashes after reading {step.read} entries, before sealing them{down}"
+        raise UnknownTenant(name)
+    return tenant.tenant_id
+
+
+@_runs(PromotionStepFault)
+def _promotion_step_fault(run: _Run, step: PromotionStepFault) -> str:
+    failing = run.promotion_faults.setdefault(_tenant_id(run, step.tenant), {})
+    failing[step.step] = failing.get(step.step, 0) + step.times
+    return (
+        f"armed: step {step.step.value} of the next promotion of {step.tenant!r} fails {step.times} time(s)"
+    )
+
+
+@_runs(WorkerStall)
+def _worker_stall(run: _Run, step: WorkerStall) -> str:
+    run.stalls[_tenant_id(run, step.tenant)] = step.worker
+    return f"armed: worker {step.worker} of the next restore of {step.tenant!r} stalls when it replays"
+
+
+def _running_archiver(run: _Run, step: ArchiverCrash | ArchiverStall, what: str) -> int:
+    tenant_id = _tenant_id(run, step.tenant)
+    archiver = run.state.archivers.get(tenant_id)
+    if archiver is None or archiver.status is not ArchiverStatus.RUNNING:
+        raise ArchiveRejected(step.tenant, f"no archiver is running to {what}")
+    return tenant_id
+
+
+@_runs(ArchiverStall)
+def _archiver_stall(run: _Run, step: ArchiverStall) -> str:
+    # +1: the catch-up right after this step sits out too, and is not one of the steps.
+    run.held[_running_archiver(run, step, "stall")] = step.steps + 1
+    return f"armed: the archiver reads nothing during the next {step.steps} steps"
+
+
+@_runs(ArchiverCrash)
+def _archiver_crash(run: _Run, step: ArchiverCrash) -> str:
+    run.crashes[_running_archiver(run, step, "crash")] = (step.read, step.steps)
+    down = f", and stays down for {step.steps} steps" if step.steps else ""
+    return f"armed: the archiver crashes after reading {step.read} entries, before sealing them{down}"
+
+
+def _armed_tablets(run: _Run, step: TabletCopyFault) -> tuple[_ArmedFault, str]:
+    tenant_id = _tenant_id(run, step.tenant)
     tablet_ids = None
     target = f"any tablet of tenant {step.tenant!r}"
     if step.table is not None:
-        table = run.state.table_named(tenant.tenant_id, step.table)
+        table = run.state.table_named(tenant_id, step.table)
         if table is None:
             raise UnknownTable(step.tenant, step.table)
         chosen = table.tablets if step.tablet is None else table.tablets[step.tablet : step.tablet + 1]
@@ -318,14 +366,24 @@ def _fault(run: _Run, step: FaultStep) -> str:
             )
         tablet_ids = frozenset(t.tablet_id for t in chosen)
         target = f"tablets {sorted(tablet_ids)} of table {step.table!r}"
-    armed = _ArmedFault(tenant_id=tenant.tenant_id, tablet_ids=tablet_ids, remaining=step.times)
-    if step.kind == "tablet_fetch_fail":
-        run.fetch_faults.append(armed)
-        return f"armed: the next {step.times} restore fetches of {target} fail"
+    return _ArmedFault(tenant_id=tenant_id, tablet_ids=tablet_ids, remaining=step.times), target
+
+
+@_runs(TabletFetchFault)
+def _tablet_fetch_fault(run: _Run, step: TabletFetchFault) -> str:
+    armed, target = _armed_tablets(run, step)
+    run.fetch_faults.append(armed)
+    return f"armed: the next {step.times} restore fetches of {target} fail"
+
+
+@_runs(TabletCopyFault)
+def _tablet_copy_fault(run: _Run, step: TabletCopyFault) -> str:
+    armed, target = _armed_tablets(run, step)
     run.faults.append(armed)
     return f"armed: the next {step.times} copy attempts of {target} fail"
 
 
+@_runs(RestoreStep)
 def _restore(run: _Run, step: RestoreStep) -> str:
     action = StartRestore(
         source=step.source,
@@ -396,6 +454,7 @@ def _next_restore_action(run: _Run, task_id: int) -> object:
     return AdvanceRestore(task_id=task_id)
 
 
+@_runs(PromoteStep)
 def _promote(run: _Run, step: PromoteStep) -> str:
     action = StartPromotion(
         standby=step.standby, primary=step.primary, verify=step.verify, catch_up=step.catch_up
@@ -434,40 +493,22 @@ def _promote(run: _Run, step: PromoteStep) -> str:
     )
 
 
+@_runs(DecommissionStep)
 def _decommission(run: _Run, step: DecommissionStep) -> str:
     run.do(Decommission(tenant=step.tenant, read_only=step.read_only))
     return f"tenant {step.tenant!r} {'read-only' if step.read_only else 'removed'}"
 
 
+@_runs(RecycleLogStep)
 def _recycle_log(run: _Run, step: RecycleLogStep) -> str:
     (event,) = run.do(RecycleLog(through=step.through))
     return f"log recycled through log id {event.through}"
 
 
-def _kind(step: object) -> str:
-    return {
-        WriteStep: "write",
-        WorkloadStep: "workload",
-        CreateTableStep: "create_table",
-        DropTableStep: "drop_table",
-        FreezeStep: "freeze",
-        TickStep: "tick",
-        MarkStep: "mark",
-        BackupStep: "backup",
-        ArchiveStartStep: "archive_start",
-        ArchiveStopStep: "archive_stop",
-        RecycleLogStep: "recycle_log",
-        RestoreStep: "restore",
-        PromoteStep: "promote",
-        DecommissionStep: "decommission",
-        FaultStep: "fault",
-        ExpectStep: "expect",
-    }[type(step)]
-
-
+@_runs(WriteStep)
 def _write(run: _Run, step: WriteStep) -> str:
-    changes = tuple(act.Put(table=t, key=k, value=v) for t, k, v in step.puts) + tuple(
-        act.Put(table=t, key=k, value=None) for t, k in step.deletes
+    changes = tuple(act.Put(table=t, key=k, value=v) for t, k, v in step.put) + tuple(
+        act.Put(table=t, key=k, value=None) for t, k in step.delete
     )
     tx = run.tx_ids.get(step.tx) if step.tx is not None else None
     if changes:
@@ -483,6 +524,7 @@ def _write(run: _Run, step: WriteStep) -> str:
     return f"transaction {tx} {outcome}"
 
 
+@_runs(WorkloadStep)
 def _workload(run: _Run, step: WorkloadStep) -> str:
     rng = random.Random(run.scenario.seed * 1_000_003 + step.number)
     keys = [f"k{i}" for i in range(step.keys)]
@@ -526,6 +568,7 @@ def _normalise(value: Any) -> Any:
     return value
 
 
+@_runs(ExpectStep)
 def _expect(run: _Run, step: ExpectStep) -> str:
     run.flush()
     if run.query is None:
@@ -560,49 +603,41 @@ def _expect(run: _Run, step: ExpectStep) -> str:
     return f"holds: {found!r}"
 
 
+@_runs(CreateTableStep)
 def _create_table(run: _Run, step: CreateTableStep) -> str:
     run.do(act.CreateTable(tenant=step.tenant, table=step.table, tablets=step.tablets))
     return f"table {step.table!r} created with {step.tablets} tablets"
 
 
+@_runs(DropTableStep)
 def _drop_table(run: _Run, step: DropTableStep) -> str:
     run.do(act.DropTable(tenant=step.tenant, table=step.table))
     return f"table {step.table!r} dropped"
 
 
+@_runs(FreezeStep)
 def _freeze(run: _Run, step: FreezeStep) -> str:
     (event,) = run.do(act.Freeze())
     return f"frozen version {event.version} at log id {event.log_id}"
 
 
+@_runs(TickStep)
 def _tick(run: _Run, step: TickStep) -> str:
     run.do(act.Tick(micros=step.micros))
     return f"clock at {run.state.clock}"
 
 
+@_runs(MarkStep)
 def _mark(run: _Run, step: MarkStep) -> str:
     (event,) = run.do(act.Mark(name=step.name))
     return f"mark {step.name!r} = {event.ts}"
 
 
-_RUNNERS: dict[type, Callable[[_Run, Any], str]] = {
-    WriteStep: _write,
-    WorkloadStep: _workload,
-    CreateTableStep: _create_table,
-    DropTableStep: _drop_table,
-    FreezeStep: _freeze,
-    TickStep: _tick,
-    MarkStep: _mark,
-    BackupStep: _backup,
-    ArchiveStartStep: _archive_start,
-    ArchiveStopStep: _archive_stop,
-    RecycleLogStep: _recycle_log,
-    RestoreStep: _restore,
-    PromoteStep: _promote,
-    DecommissionStep: _decommission,
-    FaultStep: _fault,
-    ExpectStep: _expect,
-}
+_UNRUN = set(STEPS) ^ set(RUNNERS)
+if _UNRUN:  # the registry and the runners must name the same step kinds
+    raise CompositionError(
+        f"step kinds without a runner, or runners of no step kind: {sorted(c.__name__ for c in _UNRUN)}"
+    )
 
 
 def run_scenario(
@@ -626,13 +661,13 @@ def run_scenario(
         run.flush()
         outcomes = []
         for step in scenario.steps:
-            kind = _kind(step)
+            kind = step.kind
             before = len(run.pending)
             checkpoint = run.state
             try:
-                note = _RUNNERS[type(step)](run, step)
+                note = RUNNERS[type(step)](run, step)
             except ActionRejected as refusal:
-                if not getattr(step, "expect_rejected", False):
+                if not step.expect_rejected:
                     raise _failure(
                         scenario, step.number, kind, f"rejected: {refusal}", run.state.seq
                     ) from refusal
@@ -641,7 +676,7 @@ def run_scenario(
                 del run.pending[before:]
                 note = f"rejected as expected: {refusal}"
             else:
-                if getattr(step, "expect_rejected", False):
+                if step.expect_rejected:
                     raise _failure(
                         scenario,
                         step.number,
