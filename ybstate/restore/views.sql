@@ -1,18 +1,29 @@
 -- name: create_restore_task_view
 -- __all_tenant_restore_task (the seed's columns, then ybstate's until_ts and
 -- target_name): one row per restore task. status: 0 init, 1 prepare, 2 baseline,
--- 3 incremental, 4 verify, 5 success, 6 failed, 7 canceled, read from the task's last
--- restore event. dest_tenant_id is 0 until PREPARING created the standby;
--- restore_timestamp is 0 for a restore asked for "latest", else T (until_ts is T as
--- resolved); backup_dest is the backup set's destination (its backup's); end_time 0 while the task
--- runs. baseline_progress: tablets loaded / tablets in percent (0 before PREPARING ended;
+-- 3 incremental, 4 verify, 5 success, 6 failed, 7 canceled, from the task's last event
+-- that moved it to a new phase (events within a phase need no entry here).
+-- dest_tenant_id is 0 until PREPARING created the standby; restore_timestamp is 0 for a
+-- restore asked for "latest", else T (until_ts is T as resolved); backup_dest is the
+-- backup set's destination (its backup's); end_time 0 while the task runs. baseline_progress: tablets loaded / tablets in percent (0 before PREPARING ended;
 -- an empty set: 100 from then on); incremental_progress: entries applied / entries
 -- to replay in percent, 100 from VERIFYING on; restored_log_id: the log id of the last
 -- entry the applier handled (the first entry past T does not count); error_msg: why the
 -- task failed or was cancelled.
 CREATE OR REPLACE VIEW __all_tenant_restore_task AS
 WITH ev AS (
-    SELECT seq, time, type, payload, CAST(payload ->> 'task_id' AS BIGINT) AS task_id
+    SELECT seq, time, type, payload, CAST(payload ->> 'task_id' AS BIGINT) AS task_id,
+           -- the status an event moves its task to; NULL for events within a phase
+           CASE type
+               WHEN 'restore.started' THEN 0
+               WHEN 'restore.preparing' THEN 1
+               WHEN 'restore.prepared' THEN 2
+               WHEN 'restore.incremental_started' THEN 3
+               WHEN 'restore.verifying' THEN 4
+               WHEN 'restore.completed' THEN 5
+               WHEN 'restore.failed' THEN 6
+               WHEN 'restore.cancelled' THEN 7
+           END AS entered
     FROM events
     WHERE type LIKE 'restore.%'
 ),
@@ -27,7 +38,7 @@ started AS (
 ),
 progress AS (
     SELECT task_id,
-           arg_max(type, seq) AS last_type,
+           arg_max(entered, seq) FILTER (WHERE entered IS NOT NULL) AS status,
            max(CAST(payload ->> 'target_tenant_id' AS BIGINT)) FILTER (WHERE type = 'restore.prepared')
                AS dest_tenant_id,
            max(CAST(payload ->> 'tablets' AS BIGINT)) FILTER (WHERE type = 'restore.prepared') AS tablets,
@@ -45,25 +56,6 @@ progress AS (
                AS error_msg
     FROM ev
     GROUP BY task_id
-),
-coded AS (
-    SELECT p.*,
-           CASE p.last_type
-               WHEN 'restore.started' THEN 0
-               WHEN 'restore.preparing' THEN 1
-               WHEN 'restore.prepared' THEN 2
-               WHEN 'restore.tablet_restored' THEN 2
-               WHEN 'restore.incremental_started' THEN 3
-               WHEN 'restore.entry_read' THEN 3
-               WHEN 'restore.entry_rewritten' THEN 3
-               WHEN 'restore.entry_applied' THEN 3
-               WHEN 'restore.worker_stalled' THEN 3
-               WHEN 'restore.verifying' THEN 4
-               WHEN 'restore.completed' THEN 5
-               WHEN 'restore.failed' THEN 6
-               WHEN 'restore.cancelled' THEN 7
-           END AS status
-    FROM progress p
 )
 SELECT s.task_id,
        s.src_tenant_id,
@@ -89,7 +81,7 @@ SELECT s.task_id,
        s.until_ts,
        s.target_name
 FROM started s
-JOIN coded c USING (task_id)
+JOIN progress c USING (task_id)
 LEFT JOIN (
     SELECT CAST(payload ->> 'set_id' AS BIGINT) AS backup_set_id, payload ->> 'destination' AS backup_dest
     FROM events WHERE type = 'backup.started'
