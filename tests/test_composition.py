@@ -4,6 +4,7 @@ view comparison)."""
 
 from __future__ import annotations
 
+import enum
 import inspect
 
 import attrs
@@ -29,6 +30,7 @@ from ybstate.promote import actions as promote_actions
 from ybstate.promote import events as promote_events
 from ybstate.restore import actions as restore_actions
 from ybstate.restore import events as restore_events
+from ybstate.restore.state import RestorePhase, RestoreTask, TableMapping
 from ybstate.store import DuckDBStore
 
 # Attrs classes of the actions modules that are not requests of the model: a field of a
@@ -122,6 +124,42 @@ def test_every_hashed_part_of_the_state_is_in_the_fingerprint():
     for field in attrs.fields(ClusterState):
         if field.type in ("HMap", "PLog") or field.type in (HMap, PLog):
             assert field.metadata.get(FINGERPRINT) == "map", field.name
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, enum.Enum):
+        return next(member for member in type(value) if member is not value)
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    assert isinstance(value, tuple) and value, value
+    return value[:-1]
+
+
+MAPPING = TableMapping(source_table_id=3001, target_table_id=3005, name="orders", schema_version=2)
+HAND_WRITTEN_REPRS = [
+    MAPPING,
+    RestoreTask(
+        task_id=1, source_tenant_id=1001, target_name="dr", set_id=1, until_ts=9, until="m1",
+        start_log_id=2, end_log_id=8, workers=2, capacity=4, phase=RestorePhase.RESTORING_INCREMENTAL,
+        started_ts=5, ended_ts=7, error="e", phases=(RestorePhase.INIT, RestorePhase.PREPARING),
+        target_tenant_id=1003, mapping=(MAPPING,), dag_id=1, tablets=2, loaded=2, entries=6, read=4,
+        rewritten=(2, 3), applied=1, stalled=(0,), stopped=False, applied_txns=1, applied_ts=6,
+        restored_log_id=3,
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", HAND_WRITTEN_REPRS, ids=lambda v: type(v).__name__)
+def test_a_hand_written_repr_shows_every_field(value):
+    """The state's digest hashes these reprs: a field missing from one would make two
+    different states one state to the explorer."""
+    for field in attrs.fields(type(value)):
+        other = attrs.evolve(value, **{field.name: _changed(getattr(value, field.name))})
+        assert repr(other) != repr(value), field.name
 
 
 # -- compose refuses what does not fit -------------------------------------------------------------
