@@ -5,14 +5,18 @@ own tenant only, anyone else is refused, and each refusal is an event of the his
 from __future__ import annotations
 
 import pytest
-from histories import act, backup_world, commit_rows
+from click.testing import CliRunner
+from histories import act, backup_world, commit_rows, run_quickstart
 
 from ybstate.access import CommandDenied
 from ybstate.api import ADMIN, COMMANDS, USER, Caller, call
+from ybstate.cli import cli
 from ybstate.cluster.actions import Freeze
 from ybstate.codec import make_codec
 from ybstate.commands import ResultCode
+from ybstate.history import open_history, verify_store
 from ybstate.model import apply, validate_trace
+from ybstate.store import DuckDBStore
 
 R = ResultCode
 SYS = Caller(tenant="sys", user="root", role=ADMIN)
@@ -121,9 +125,6 @@ def test_a_refusal_replays_under_trace_validation(world):
 
 @pytest.fixture
 def history(tmp_path):
-    from histories import run_quickstart
-
-    from ybstate.store import DuckDBStore
 
     path = tmp_path / "h.duckdb"
     with DuckDBStore(path) as store:
@@ -132,15 +133,11 @@ def history(tmp_path):
 
 
 def _call(*args: str):
-    from click.testing import CliRunner
-
-    from ybstate.cli import cli
 
     return CliRunner().invoke(cli, ["call", *args], catch_exceptions=False)
 
 
 def _rows(path, sql: str) -> list[tuple]:
-    from ybstate.history import open_history
 
     with open_history(path) as store:
         return store.con.execute(sql).fetchall()
@@ -164,7 +161,6 @@ def test_ybstate_call_refused_for_rights_exits_1_and_stores_the_refusal(history)
 
 
 def test_ybstate_call_with_wait_runs_the_task_to_its_end_and_the_history_still_verifies(history):
-    from ybstate.history import open_history, verify_store
 
     shown = _call(
         "--db", str(history), "--as", "shop:ann:admin", "--wait", "tenant_backup_start", "tenant=shop"

@@ -16,6 +16,7 @@ import pytest
 from histories import act, commit_rows
 
 from ybstate.archive import decide as archive_decide
+from ybstate.archive import enabled as archive_enabled
 from ybstate.archive import reducer as archive_reducer
 from ybstate.archive.actions import CrashArchiver, StartArchive
 from ybstate.archive.state import Archiver
@@ -195,7 +196,6 @@ RETAINED = attrs.evolve(
 def plant_retention(monkeypatch, limit) -> None:
     """Make the server's recycling limit ``limit(state)``: decide, apply and enabled all
     consult it, so all three are replaced."""
-    from ybstate.archive import enabled as archive_enabled
 
     for module in (archive_decide, archive_reducer, archive_enabled):
         monkeypatch.setattr(module, "retention_limit", limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -236,7 +237,6 @@ def test_apply_validates_events_it_did_not_decide():
 
 
 def _history(seed: int, steps: int):
-    import random
 
     rng = random.Random(seed)
     state = start_state(MACHINE_SCOPE)

@@ -11,7 +11,7 @@ from histories import REPO, duck_query
 from ybstate.cli import cli
 from ybstate.cluster import ghost
 from ybstate.commands import ResultCode, tenant_restore_start, tenant_restore_status
-from ybstate.errors import SpecError
+from ybstate.errors import ScenarioFailed, SpecError
 from ybstate.history import open_history, verify_store
 from ybstate.model import fingerprint_hex
 from ybstate.restore.state import RestorePhase
@@ -240,7 +240,6 @@ def test_a_stalled_worker_fails_the_restore_naming_the_missing_sequence_number(t
 
 
 def test_a_restore_step_refused_without_expect_fails_the_run_naming_the_step(tmp_path):
-    from ybstate.errors import ScenarioFailed
 
     with pytest.raises(ScenarioFailed) as failed:
         _run(HEAD + _step("restore", source="shop", target="back", until=1), tmp_path)
