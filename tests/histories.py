@@ -44,6 +44,7 @@ from ybstate.model import (
     EMPTY,
     INVARIANTS,
     SUBSYSTEMS,
+    ClusterScope,
     Model,
     Scope,
     apply,
@@ -221,6 +222,21 @@ def assert_catches(invariants, name: str, state: ClusterState, corrupt: Callable
     assert invariant.check(state) is None
     message = invariant.check(corrupted)
     assert message is not None and expected in message, message
+
+
+ONE_KEY = ClusterScope(
+    tenants=("t1",),
+    tables=(("a", 1),),
+    keys=("k1",),
+    values=("x",),
+    deletes=False,
+    max_open_txns=1,
+    freeze=False,
+    tick=None,
+    config=ClusterConfig(data_servers=1),
+)
+"""The smallest cluster the exploration tests start from: one tenant t1, one table a of one
+tablet, one key k1 with one value x, one transaction at a time, no freeze, no tick."""
 
 
 def variant(part: str, **changes: Any) -> Model:

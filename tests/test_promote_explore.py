@@ -15,19 +15,18 @@ fence bug's exploration.
 from __future__ import annotations
 
 import attrs
-from histories import act, archive_all, commit_rows, drive_backup, variant
+from histories import ONE_KEY, act, archive_all, commit_rows, drive_backup, variant
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Commit, CreateTable, Freeze, Mark, Put, Write
-from ybstate.cluster.state import ClusterConfig, ClusterState, Role, TenantStatus, evolve_state
+from ybstate.cluster.state import ClusterState, Role, TenantStatus, evolve_state
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Invariant, Spec
 from ybstate.model import (
     MODEL,
     ArchiveScope,
-    ClusterScope,
     Model,
     PromoteScope,
     Scope,
@@ -44,17 +43,7 @@ from ybstate.restore.enabled import restore_enabled
 S = PromotionStep
 T1, STANDBY = 1001, 1002
 BASE = Scope(
-    cluster=ClusterScope(
-        tenants=("t1",),
-        tables=(("a", 1),),
-        keys=("k1",),
-        values=("x",),
-        deletes=False,
-        max_open_txns=1,
-        freeze=False,
-        tick=None,
-        config=ClusterConfig(data_servers=1),
-    ),
+    cluster=ONE_KEY,
     archive=ArchiveScope(
         archive_tenants=("t1",),
         archive_batch=50,  # one read takes the archiver to the end of the log

@@ -19,17 +19,17 @@ from functools import cache
 import attrs
 import immutables
 import pytest
-from histories import act, archive_all, commit_rows, drive_backup, variant
+from histories import ONE_KEY, act, archive_all, commit_rows, drive_backup, variant
 
 from ybstate.archive.actions import StartArchive
 from ybstate.backup.actions import StartBackup
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Commit, Freeze, Mark, Put, Write
 from ybstate.cluster.events import TransactionCommitted
-from ybstate.cluster.state import ClusterConfig, ClusterState, evolve_state
+from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Decision, Invariant, Spec
-from ybstate.model import INVARIANTS, MODEL, ClusterScope, Model, RestoreScope, Scope, model_spec, start_state
+from ybstate.model import INVARIANTS, MODEL, Model, RestoreScope, Scope, model_spec, start_state
 from ybstate.restore import RESTORE
 from ybstate.restore import decide as restore_decide
 from ybstate.restore import reducer as restore_reducer
@@ -40,17 +40,7 @@ from ybstate.restore.state import Outcome, RestorePhase
 
 T1, STANDBY = 1001, 1002
 BASE = Scope(
-    cluster=ClusterScope(
-        tenants=("t1",),
-        tables=(("a", 1),),
-        keys=("k1",),
-        values=("x",),
-        deletes=False,
-        max_open_txns=1,
-        freeze=False,
-        tick=None,
-        config=ClusterConfig(data_servers=1),
-    ),
+    cluster=ONE_KEY,
     restore=RestoreScope(
         restore_sources=("t1",),
         max_restores=1,  # the one started already

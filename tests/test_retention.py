@@ -25,6 +25,7 @@ from histories import (
     BLOG,
     BUSY_LOG,
     CONFIG,
+    ONE_KEY,
     RETENTION_INVARIANTS,
     SHOP,
     act,
@@ -72,7 +73,7 @@ from ybstate.errors import (
     StartLogRecycled,
 )
 from ybstate.kernel import Invariant, Spec
-from ybstate.model import EMPTY, ArchiveScope, ClusterScope, Scope, apply, decide, fingerprint, model_spec
+from ybstate.model import EMPTY, ArchiveScope, Scope, apply, decide, fingerprint, model_spec
 
 BACKUP_FIRST, BUSINESS_FIRST = LogRetention.BACKUP_FIRST, LogRetention.BUSINESS_FIRST
 FREEZE_AT_8 = "the newest freeze entry is log id 8"
@@ -743,17 +744,11 @@ def test_each_retention_invariant_catches_its_planted_corruption(retained, name,
 
 T1 = 1001
 TINY = Scope(
-    cluster=ClusterScope(
-        tenants=("t1",),
-        tables=(("a", 1),),
-        keys=("k1",),
-        values=("x",),
-        deletes=False,
-        max_open_txns=1,
+    cluster=attrs.evolve(
+        ONE_KEY,
         max_cells_per_txn=1,
         max_log=3,  # the DDL entry and two more: a write, its commit, a freeze
         freeze=True,
-        tick=None,
         config=ClusterConfig(data_servers=1, piece_entries=2),
     ),
     archive=ArchiveScope(
