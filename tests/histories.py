@@ -111,7 +111,7 @@ def store_history(store: EventStore, events: list[Any], state: ClusterState) -> 
 
 
 def duck_query(store: DuckDBStore) -> Callable[[str], list[tuple]]:
-    return lambda sql: store.con.execute(sql).fetchall()
+    return lambda sql: store.query(sql)[1]
 
 
 def run_quickstart(store: DuckDBStore) -> RunResult:

@@ -9,11 +9,14 @@ tenant). Messages go to standard error, results to standard output.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 
 import click
-import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,7 +28,7 @@ from ybstate.archive.window import restorable_window
 from ybstate.cluster import ghost
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
-from ybstate.errors import RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
+from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.history import open_history, replay_store, verify_store
 from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
@@ -101,7 +104,7 @@ def run(spec: str, db: str) -> None:
         result = run_scenario(
             scenario,
             store,
-            query=lambda sql: store.con.execute(sql).fetchall(),
+            query=lambda sql: store.query(sql)[1],
             on_step=lambda o: table.add_row(str(o.number), o.kind, str(o.events), escape(o.note)),
         )
     except ScenarioFailed as error:
@@ -303,6 +306,8 @@ def verify(db: str, directory: str | None) -> None:
     try:
         with err.status(f"running every invariant over {escape(db)} ..."):
             results = verify_store(store, Path(directory) if directory else None)
+    except StoreError as error:  # an invariants directory or file that cannot be run
+        raise _bad_input(error) from None
     except YbstateError as error:
         raise Failure(f"{db}: {error}", EXIT_CHECK_FAILED) from None
     finally:
@@ -330,10 +335,8 @@ def sql(db: str, as_csv: bool, query: str) -> None:
     """Run a SQL QUERY over the history (events, commit_log and the other views)."""
     store = _open(db)
     try:
-        cursor = store.con.execute(query)
-        rows = cursor.fetchall()
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-    except duckdb.Error as error:
+        columns, rows = store.query(query)
+    except QueryRefused as error:
         raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
     finally:
         store.close()
@@ -346,6 +349,43 @@ def sql(db: str, as_csv: bool, query: str) -> None:
     for row in rows:
         table.add_row(*("NULL" if v is None else escape(str(v)) for v in row))
     out.print(table)
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--format", "kind", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--out", "target", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (never the history itself).")
+@click.argument("query")
+def export(db: str, kind: str, target: str, force: bool, query: str) -> None:
+    """Write what QUERY returns over the history to a Parquet or CSV file.
+
+    The one way to write a file from a history: the query runs sandboxed like `ybstate sql`
+    (no COPY there), and OUT is written whole or not at all."""
+    out_path = Path(target)
+    if out_path.exists() and not force:
+        raise Failure(f"{target} exists; pass --force to replace it", EXIT_BAD_INPUT)
+    if out_path.exists() and out_path.resolve() == Path(db).resolve():
+        raise Failure(f"{target} is the history itself; refusing to replace it", EXIT_BAD_INPUT)
+    store = _open(db)
+    try:
+        table = store.query_arrow(query)
+    except QueryRefused as error:
+        raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
+    finally:
+        store.close()
+    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+    try:
+        if kind == "parquet":
+            pq.write_table(table, partial)
+        else:
+            pa_csv.write_csv(table, partial)
+        os.replace(partial, out_path)
+    except (OSError, pa.ArrowException) as error:
+        partial.unlink(missing_ok=True)
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise Failure(f"{target}: cannot write it: {why}", EXIT_BAD_INPUT) from None
+    out.print(f"{table.num_rows} rows written to {target} ({kind})", highlight=False)
 
 
 @cli.command()

@@ -25,6 +25,7 @@ __all__ = [
     "SpecError",
     "StoreError",
     "ForeignDatabase",
+    "QueryRefused",
     "ExplorationError",
     "ActionNotEnabled",
     "InvalidParameter",
@@ -181,6 +182,15 @@ class SpecError(YbstateError, ValueError):
 
 class StoreError(YbstateError):
     """An event store could not be opened, read or written."""
+
+
+class QueryRefused(StoreError):
+    """A user's SQL that ybstate will not run: it is not one statement that reads, or it
+    does not parse, or it fails. Nothing was read or written outside the history."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__(f"query refused: {why}")
 
 
 class ForeignDatabase(StoreError):

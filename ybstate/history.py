@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import StoreError, YbstateError
+from ybstate.errors import QueryRefused, StoreError, YbstateError
 from ybstate.model import EMPTY, INVARIANTS, fingerprint_hex, replay, validate_trace
 from ybstate.store.duck import DuckDBStore
 
@@ -114,9 +114,11 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
     SQL invariants still say what is wrong with it."""
     results = []
     for inv in sql_invariants(directory):
-        cursor = store.con.execute(inv.sql)
-        rows = cursor.fetchall()
-        columns = tuple(d[0] for d in cursor.description)
+        try:
+            names, rows = store.query(inv.sql)
+        except QueryRefused as error:
+            raise StoreError(f"{inv.path}: {error}") from None
+        columns = tuple(names)
         results.append(
             InvariantResult(
                 name=inv.name, kind="sql", doc=inv.doc, violations=tuple(rows[:50]), columns=columns

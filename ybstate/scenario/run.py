@@ -38,6 +38,7 @@ from ybstate.errors import (
     ArchiveRejected,
     CompositionError,
     InvalidAction,
+    QueryRefused,
     ScenarioFailed,
     SpecError,
     UnknownTable,
@@ -575,8 +576,8 @@ def _expect(run: _Run, step: ExpectStep) -> str:
         raise SpecError(run.scenario.path, step.number, "expect steps need a DuckDB store to query")
     try:
         rows = [_normalise(row) for row in run.query(step.sql)]
-    except Exception as error:  # DuckDB reports every SQL problem as its own error type
-        raise _failure(run.scenario, step.number, "expect", f"query failed: {error}", run.state.seq) from None
+    except QueryRefused as error:
+        raise SpecError(run.scenario.path, step.number, f"expect: {error}") from None
     wanted = step.equals
     if isinstance(wanted, list):
         found: Any = rows

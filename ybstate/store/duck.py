@@ -5,22 +5,32 @@ history, and views over the events: each subsystem's ``views.sql`` (the cluster'
 ``commit_log`` and friends, then the internal tables of backups, archiving, restores and
 promotion). Batches are appended through Arrow in one transaction. A file that
 is not a ybstate history is refused and left untouched.
+
+Every connection is sandboxed (:data:`SANDBOX`): DuckDB may touch no file but the
+history's own, load or install no extension, and its configuration is locked, so SQL run
+over a history reads that history and nothing else. :meth:`DuckDBStore.query` runs a
+user's query: one statement that reads (a SELECT), on the read-only connection of a
+history opened for reading, or, on a history being written (a scenario's ``expect``
+steps), on an in-memory copy of its events inside a transaction that is rolled back, so
+that it never runs on the writing connection.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from ybstate.errors import ForeignDatabase, StoreError
+from ybstate.errors import ForeignDatabase, QueryRefused, StoreError
 from ybstate.model import MODEL
 from ybstate.sqlfiles import package_sql
 from ybstate.store.base import FORMAT, FORMAT_VERSION, EventStore
 
-__all__ = ["DuckDBStore", "connect", "MEMORY"]
+__all__ = ["DuckDBStore", "connect", "MEMORY", "SANDBOX"]
 
 MEMORY = ":memory:"
 
@@ -42,9 +52,18 @@ _ARROW_SCHEMA = pa.schema(
 )
 
 
+SANDBOX = {
+    "enable_external_access": False,  # no file but the database's own: no COPY, ATTACH, read_csv, glob
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "lock_configuration": True,  # and no SET can undo the above
+}
+"""DuckDB settings of every connection ybstate opens."""
+
+
 def connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the settings ybstate relies on."""
-    config = {"python_enable_replacements": False}
+    """A sandboxed DuckDB connection with the settings ybstate relies on."""
+    config = {"python_enable_replacements": False, **SANDBOX}
     try:
         return duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.IOException as error:
@@ -69,6 +88,8 @@ class DuckDBStore(EventStore):
             if read_only:
                 raise StoreError(f"{self.path}: no such history file to read")
         self.created = is_file and not Path(self.path).exists()
+        self.read_only = read_only
+        self._copy: DuckDBStore | None = None  # what a user's query reads while this store writes
         self.con = connect(self.path, read_only=read_only)
         try:
             self._check_or_initialise(read_only)
@@ -92,8 +113,12 @@ class DuckDBStore(EventStore):
                     self.path,
                     f"format version {meta.get('format_version')!r}, this ybstate reads {FORMAT_VERSION!r}",
                 )
-            if not read_only:
+            if not read_only and meta.get("views") != _views_digest():
+                # Views written by another version of ybstate: replace them. Otherwise the
+                # file is not touched until something is appended.
+                self.con.begin()
                 self._create_views()
+                self.con.commit()
             return
         if tables:
             raise ForeignDatabase(self.path, f"it has tables {sorted(tables)} but no ybstate_meta")
@@ -114,6 +139,7 @@ class DuckDBStore(EventStore):
         for package, filename in VIEW_FILES:
             for statement in package_sql(package, filename).values():
                 self.con.execute(statement.sql)
+        self.con.execute("INSERT OR REPLACE INTO ybstate_meta VALUES ('views', ?)", [_views_digest()])
 
     def last_seq(self) -> int:
         return self.con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
@@ -177,5 +203,79 @@ class DuckDBStore(EventStore):
         if self._depth == 0:
             self.con.rollback()
 
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """The column names and rows of a user's query over the history: one statement that
+        reads, run sandboxed (see the module). Raises :class:`QueryRefused` naming why."""
+        if self.read_only:
+            return _run_query(self.con, sql)
+        if self._copy is None:
+            self._copy = DuckDBStore()
+        copied = self._copy.last_seq()
+        rows = self.con.execute(
+            "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR) FROM events "
+            "WHERE seq > ? ORDER BY seq",
+            [copied],
+        ).fetchall()
+        if rows:
+            fresh = pa.Table.from_arrays(
+                [pa.array(column, type=field.type) for column, field in zip(zip(*rows), _ARROW_SCHEMA)],
+                schema=_ARROW_SCHEMA,
+            )
+            self._copy.con.register("copied_events", fresh)
+            try:
+                self._copy.con.execute("INSERT INTO events SELECT * FROM copied_events")
+            finally:
+                self._copy.con.unregister("copied_events")
+        self._copy.con.begin()
+        try:
+            return _run_query(self._copy.con, sql)
+        finally:
+            self._copy.con.rollback()  # a statement that writes (a DELETE in a CTE) leaves nothing
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        """A user's query over a history opened for reading, as an Arrow table (for export)."""
+        if not self.read_only:
+            raise StoreError("export reads a history opened for reading")
+        _check_query(self.con, sql)
+        try:
+            return self.con.sql(sql).to_arrow_table()
+        except duckdb.Error as error:
+            raise QueryRefused(str(error)) from None
+
     def close(self) -> None:
+        if self._copy is not None:
+            self._copy.close()
         self.con.close()
+
+
+@functools.cache
+def _views_digest() -> str:
+    """A digest of every view's SQL: the views a history holds are this ybstate's if equal."""
+    text = "\n".join(s.sql for package, name in VIEW_FILES for s in package_sql(package, name).values())
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run_query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    _check_query(con, sql)
+    try:
+        cursor = con.execute(sql)
+        rows = cursor.fetchall()
+    except duckdb.Error as error:
+        raise QueryRefused(str(error)) from None
+    return [d[0] for d in cursor.description or ()], rows
+
+
+def _check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    if not sql.strip():
+        raise QueryRefused("the query is empty")
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as error:
+        raise QueryRefused(str(error)) from None
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement per query, found {len(statements)}")
+    kind = statements[0].type.name
+    if kind != "SELECT":
+        raise QueryRefused(
+            f"only a statement that reads (SELECT, SHOW, DESCRIBE) runs over a history, found {kind}"
+        )

@@ -1,6 +1,7 @@
 -- name: create_meta
 -- Marks the file as a ybstate history and records what was stored with it: the format,
--- its version, and the state fingerprint after the last stored event.
+-- its version, the state fingerprint after the last stored event, and a digest of the
+-- views' SQL (views written by another ybstate are replaced when the file is opened for writing).
 CREATE TABLE IF NOT EXISTS ybstate_meta (
     key   VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL

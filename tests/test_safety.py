@@ -1,0 +1,219 @@
+"""Nothing a user types changes a history, reaches outside it, crashes or hangs (issue 11).
+
+Each case of the issue has its test here: the SQL sandbox (`ybstate sql`, `expect` steps,
+`verify --invariants`, `ybstate export`), and the refusals that replaced tracebacks.
+Commands run in-process through click's CliRunner, in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from histories import QUICKSTART, event_rows
+
+from ybstate.cli import cli
+
+HEAD = """
+name = "s"
+[[tenants]]
+name = "shop"
+tables = { orders = 1 }
+[[steps]]
+do = "write"
+tenant = "shop"
+put = [["orders", "k1", "v1"]]
+"""
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def quickstart_file(tmp_path_factory):
+    where = tmp_path_factory.mktemp("quickstart")
+    result = CliRunner().invoke(cli, ["run", str(QUICKSTART), "--db", str(where / "q.duckdb")])
+    assert result.exit_code == 0, result.output
+    return where / "q.duckdb"
+
+
+@pytest.fixture
+def history(quickstart_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "h.duckdb"
+    shutil.copy(quickstart_file, path)
+    return path
+
+
+def ybstate(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# -- ybstate sql: one statement that reads, nothing outside the history --------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("COPY events TO 'stolen.csv'", "found COPY"),
+        ("DELETE FROM events WHERE seq > 10", "found DELETE"),
+        ("DROP VIEW tenants", "found DROP"),
+        ("INSTALL httpfs", "found LOAD"),
+        ("SET enable_external_access = true", "found SET"),
+        ("SELECT 1; DELETE FROM events", "one statement per query, found 2"),
+        ("", "the query is empty"),
+        ("   ", "the query is empty"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+        ("SELECT * FROM read_text('/etc/hostname')", "file system operations are disabled"),
+        ("SELECT * FROM glob('/etc/*')", "file system operations are disabled"),
+        ("WITH gone AS (DELETE FROM events RETURNING *) SELECT count(*) FROM gone", "read-only"),
+        ("SELEC 1", "syntax error"),
+    ],
+)
+def test_sql_refuses_what_is_not_one_read_of_the_history(history, query, words):
+    before = _digest(history)
+    shown = ybstate("sql", "--db", history, query)
+    assert shown.exit_code == 2 and words in _flat(shown.output), shown.output
+    assert "Traceback" not in shown.output
+    assert _digest(history) == before
+    assert not (history.parent / "stolen.csv").exists()
+
+
+def test_sql_cannot_attach_and_change_another_history(history, quickstart_file):
+    other = history.parent / "other.duckdb"
+    shutil.copy(quickstart_file, other)
+    before = _digest(other)
+    shown = ybstate("sql", "--db", history, f"ATTACH '{other}' AS o (READ_WRITE)")
+    assert shown.exit_code == 2 and "found ATTACH" in _flat(shown.output)
+    shown = ybstate("sql", "--db", history, f"SELECT count(*) FROM '{other}'")
+    assert shown.exit_code == 2 and "disabled" in _flat(shown.output)
+    assert _digest(other) == before
+
+
+def test_sql_still_reads_the_history_its_views_and_describes_them(history):
+    assert ybstate("sql", "--db", history, "SELECT count(*) FROM events").exit_code == 0
+    assert ybstate("sql", "--db", history, "DESCRIBE __all_tenant_restore_task").exit_code == 0
+    assert ybstate("sql", "--db", history, "SHOW TABLES").exit_code == 0
+
+
+# -- expect steps: sandboxed, never on the writing connection -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("DELETE FROM events WHERE seq BETWEEN 2 AND 4", "found DELETE"),
+        ("UPDATE events SET time = 0", "found UPDATE"),
+        ("DROP VIEW tenants", "found DROP"),
+        ("SELECT count(*) FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+        ("SELECT nope FROM events", "nope"),
+    ],
+)
+def test_an_expect_step_that_writes_or_reads_outside_is_bad_input_and_stores_nothing(tmp_path, sql, words):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(HEAD + f'[[steps]]\ndo = "expect"\nsql = "{sql}"\nequals = 1\n')
+    db = tmp_path / "new.duckdb"
+    shown = ybstate("run", spec, "--db", db)
+    assert shown.exit_code == 2 and "step 2" in _flat(shown.output) and words in _flat(shown.output)
+    assert not db.exists()
+
+
+def test_an_expect_step_that_deletes_in_a_cte_changes_nothing_that_is_stored(tmp_path):
+    spec = tmp_path / "cte.toml"
+    spec.write_text(
+        HEAD
+        + '[[steps]]\ndo = "expect"\n'
+        + 'sql = "WITH gone AS (DELETE FROM events RETURNING seq) SELECT count(*) > 0 FROM gone"\n'
+        + "equals = true\n"
+        + '[[steps]]\ndo = "expect"\nsql = "SELECT count(*) = max(seq) FROM events"\nequals = true\n'
+    )
+    db = tmp_path / "h.duckdb"
+    shown = ybstate("run", spec, "--db", db)
+    assert shown.exit_code == 0, shown.output
+    seqs = [row[0] for row in event_rows(db)]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 5
+    assert ybstate("replay", "--db", db).exit_code == 0
+    assert ybstate("verify", "--db", db).exit_code == 0
+
+
+def test_an_existing_history_is_unchanged_by_a_run_whose_expect_writes(history, tmp_path):
+    spec = tmp_path / "more.toml"
+    spec.write_text(
+        '[[tenants]]\nname = "crm"\ntables = { c = 1 }\n'
+        '[[steps]]\ndo = "expect"\nsql = "DELETE FROM events"\nequals = 0\n'
+    )
+    before = _digest(history)
+    shown = ybstate("run", spec, "--db", history)
+    assert shown.exit_code == 2 and "found DELETE" in _flat(shown.output)
+    assert _digest(history) == before
+
+
+# -- verify --invariants: user files run the same way -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("COPY events TO 'out.csv'", "found COPY"),
+        ("SELECT * FROM read_text('/etc/hostname')", "file system operations are disabled"),
+        ("SELEC broken", "syntax error"),
+        ("DELETE FROM events", "found DELETE"),
+    ],
+)
+def test_verify_with_a_user_invariant_that_is_not_one_read_is_bad_input_naming_the_file(history, text, words):
+    directory = history.parent / "mine"
+    directory.mkdir()
+    (directory / "rogue.sql").write_text(f"-- a rogue invariant\n{text};\n")
+    before = _digest(history)
+    shown = ybstate("verify", "--db", history, "--invariants", directory)
+    assert shown.exit_code == 2 and "rogue.sql" in _flat(shown.output) and words in _flat(shown.output)
+    assert _digest(history) == before
+    assert not (history.parent / "out.csv").exists()
+
+
+# -- export: the one way to write a file from a history -----------------------------------------
+
+
+def test_export_writes_parquet_and_csv_of_a_query(history):
+    shown = ybstate(
+        "export", "--db", history, "--out", "sets.parquet", "SELECT * FROM __all_tenant_backup_set"
+    )
+    assert shown.exit_code == 0, shown.output
+    sets = pq.read_table(history.parent / "sets.parquet")
+    shown = ybstate("sql", "--db", history, "--csv", "SELECT count(*) FROM __all_tenant_backup_set")
+    assert sets.num_rows == int(shown.output.splitlines()[1]) > 0
+    shown = ybstate(
+        "export", "--db", history, "--format", "csv", "--out", "events.csv", "SELECT * FROM events"
+    )
+    assert shown.exit_code == 0, shown.output
+    assert pa_csv.read_csv(history.parent / "events.csv").num_rows == len(event_rows(history))
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--out", "h.duckdb", "--force", "SELECT 1"], "is the history itself"),
+        (["--out", "taken.csv", "SELECT 1"], "exists; pass --force"),
+        (["--out", "x.parquet", "COPY events TO 'y.csv'"], "found COPY"),
+        (["--out", "x.parquet", "SELECT * FROM read_text('/etc/hostname')"], "disabled"),
+        (["--out", "nowhere/x.parquet", "SELECT 1"], "cannot write it"),
+    ],
+)
+def test_export_refuses_to_overwrite_or_to_run_what_sql_refuses(history, args, words):
+    (history.parent / "taken.csv").write_text("mine\n")
+    before = _digest(history)
+    shown = ybstate("export", "--db", history, *args)
+    assert shown.exit_code == 2 and words in _flat(shown.output), shown.output
+    assert _digest(history) == before
+    assert (history.parent / "taken.csv").read_text() == "mine\n"
+    assert not (history.parent / "x.parquet").exists() and not (history.parent / "y.csv").exists()
+    assert [p.name for p in history.parent.iterdir() if p.name.endswith(".partial")] == []
