@@ -116,7 +116,8 @@ def test_start_into_a_destination_outside_the_root_answers_dest_not_allowed(dest
 @pytest.mark.parametrize(
     ("options", "word"),
     [
-        ({"parallel": -1}, "parallel degree must be at least 1"),
+        ({"parallel": -1}, "backup parallel must be 0..256, got -1"),
+        ({"parallel": 10**30}, "backup parallel must be 0..256, got 1000000000000000000000000000000"),
         ({"parallel": "2"}, "parallel must be an int"),
         ({"parallel": True}, "parallel must be an int"),
         ({"frozen_version": "1"}, "frozen_version must be an int"),

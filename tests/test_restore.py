@@ -485,13 +485,28 @@ def test_the_standby_name_must_be_new_and_not_wanted_by_a_pending_restore():
 @pytest.mark.parametrize(
     ("fields", "error", "why"),
     [
-        ({"workers": -1}, InvalidAction, "restore workers must be an int >= 0 (0: the default), got -1"),
-        ({"workers": 1.5}, InvalidAction, "restore workers must be an int >= 0 (0: the default), got 1.5"),
-        ({"capacity": -2}, InvalidAction, "restore capacity must be an int >= 0 (0: the default), got -2"),
+        ({"workers": -1}, InvalidAction, "restore workers must be an int 0..256 (0: the default), got -1"),
+        ({"workers": 1.5}, InvalidAction, "restore workers must be an int 0..256 (0: the default), got 1.5"),
+        (
+            {"capacity": -2},
+            InvalidAction,
+            "restore capacity must be an int 0..1000000 (0: the default), got -2",
+        ),
         (
             {"capacity": True},
             InvalidAction,
-            "restore capacity must be an int >= 0 (0: the default), got True",
+            "restore capacity must be an int 0..1000000 (0: the default), got True",
+        ),
+        (
+            {"workers": 10**30},
+            InvalidAction,
+            "restore workers must be an int 0..256 (0: the default), got 1000000000000000000000000000000",
+        ),
+        (
+            {"target": "a@b"},
+            RestoreRejected,
+            "restore of tenant 'shop': the standby's name: a tenant name may not contain '@' "
+            "(it names replaced primaries), got 'a@b'",
         ),
         ({"source": 7}, InvalidAction, "restore source must be a string, got 7"),
         ({"target": None}, InvalidAction, "restore target must be a string, got None"),

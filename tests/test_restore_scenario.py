@@ -182,7 +182,7 @@ def _run(text: str, tmp_path):
         (_step("restore", source="nobody", target="x"), "unknown tenant 'nobody'"),
         (_step("restore", source="shop", target="shop"), "the target 'shop' names a tenant that exists"),
         (_step("restore", source="shop", target="x", until="nope"), "'until' names no mark defined"),
-        (_step("restore", source="shop", target="x", until=-1), "'until' must be a timestamp >= 0"),
+        (_step("restore", source="shop", target="x", until=-1), "'until' must be a timestamp 0.."),
         (
             _step("restore", source="shop", target="x", workers=-1),
             "'workers' must be 0 (the default) or more",

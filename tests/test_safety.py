@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from histories import QUICKSTART, event_rows
 
 from ybstate.cli import cli
+from ybstate.kernel.limits import LIMITS
 
 HEAD = """
 name = "s"
@@ -217,3 +219,97 @@ def test_export_refuses_to_overwrite_or_to_run_what_sql_refuses(history, args, w
     assert (history.parent / "taken.csv").read_text() == "mine\n"
     assert not (history.parent / "x.parquet").exists() and not (history.parent / "y.csv").exists()
     assert [p.name for p in history.parent.iterdir() if p.name.endswith(".partial")] == []
+
+
+# -- bounds: every size has a range, checked when parsed ----------------------------------------
+
+BIG = 10**30
+
+
+def _cluster(line: str) -> str:
+    return HEAD.replace('name = "s"\n', f'name = "s"\n[cluster]\n{line}\n')
+
+
+def _restore(extra: str) -> str:
+    return HEAD + f'[[steps]]\ndo = "restore"\nsource = "shop"\ntarget = "x"\n{extra}\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (HEAD + '[[steps]]\ndo = "tick"\nmicros = 9223372036854775807\n', "'micros' must be at most"),
+        (HEAD + f'[[steps]]\ndo = "tick"\nmicros = {BIG}\n', "'micros' must be at most"),
+        (_cluster("start_time = 1000000000000000000000000000000"), "'start_time' must be 0.."),
+        (_cluster("restore_workers = 1000000000000000000000000000000"), "'restore_workers' must be 1.."),
+        (_cluster('backup_root = "/"'), "backup_root must be an absolute, normalised path"),
+        (_cluster('backup_root = ""'), "backup_root must be an absolute, normalised path"),
+        (_cluster('backup_root = "/backup/../etc"'), "backup_root must be an absolute"),
+        (_cluster('backup_root = "backup"'), "backup_root must be an absolute"),
+        ('[[tenants]]\nname = "shop"\ntables = { orders = 100000000 }\n', "has at most 4096 tablets"),
+        ('[[tenants]]\nname = "shop"\ntables = { "" = 1 }\n', "a table needs a non-empty name"),
+        ('[[tenants]]\nname = "a@b"\ntables = { t = 1 }\n', "may not contain '@'"),
+        ('[[tenants]]\nname = "a\\u0007b"\ntables = { t = 1 }\n', "no control characters"),
+        (HEAD + f'[[steps]]\ndo = "workload"\ntenant = "shop"\ntransactions = 1\nkeys = {BIG}\n', "'keys'"),
+        (HEAD + f'[[steps]]\ndo = "workload"\ntenant = "shop"\ntransactions = {BIG}\n', "'transactions'"),
+        (HEAD + f'[[steps]]\ndo = "workload"\ntenant = "shop"\ntransactions = 1\nops = {BIG}\n', "'ops'"),
+        (_restore(f"workers = {BIG}"), "'workers'"),
+        (_restore(f"until = {BIG}"), "'until'"),
+        (HEAD + '[[steps]]\ndo = "restore"\nsource = "shop"\ntarget = "x@1"\n', "may not contain '@'"),
+        (
+            HEAD + '[[steps]]\ndo = "create_table"\ntenant = "shop"\ntable = "t"\ntablets = 5000\n',
+            "'tablets'",
+        ),
+        (
+            HEAD + f'[[steps]]\ndo = "fault"\nkind = "tablet_copy_fail"\ntenant = "shop"\ntimes = {BIG}\n',
+            "'times'",
+        ),
+        (HEAD + f'[[steps]]\ndo = "recycle_log"\nthrough = {BIG}\n', "'through'"),
+    ],
+)
+def test_a_size_out_of_its_range_is_refused_when_parsed_and_leaves_no_file(tmp_path, text, words):
+    spec = tmp_path / "big.toml"
+    spec.write_text(text)
+    db = tmp_path / "new.duckdb"
+    shown = ybstate("run", spec, "--db", db)
+    assert shown.exit_code == 2 and words in _flat(shown.output), shown.output
+    assert "Traceback" not in shown.output
+    assert not db.exists()
+
+
+def test_a_worker_stall_naming_a_worker_the_restore_lacks_is_refused(tmp_path):
+    spec = tmp_path / "stall.toml"
+    spec.write_text(
+        '[[tenants]]\nname = "shop"\ntables = { orders = 1 }\n'
+        '[[steps]]\ndo = "write"\ntenant = "shop"\nput = [["orders", "k", "v"]]\n'
+        '[[steps]]\ndo = "freeze"\n[[steps]]\ndo = "backup"\ntenant = "shop"\n'
+        '[[steps]]\ndo = "archive_start"\ntenant = "shop"\n'
+        '[[steps]]\ndo = "write"\ntenant = "shop"\nput = [["orders", "k2", "v"]]\n'
+        '[[steps]]\ndo = "fault"\nkind = "worker_stall"\ntenant = "shop"\nworker = 7\n'
+        '[[steps]]\ndo = "restore"\nsource = "shop"\ntarget = "dr"\nworkers = 2\n'
+    )
+    shown = ybstate("run", spec, "--db", tmp_path / "h.duckdb")
+    assert (
+        shown.exit_code == 1
+        and "names worker 7" in _flat(shown.output)
+        and "workers 0..1" in _flat(shown.output)
+    )
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_call_refuses_a_size_out_of_range_and_stores_no_such_value(history, wait):
+    before = _digest(history)
+    args = ["--wait"] if wait else []
+    shown = ybstate(
+        "call", "--db", history, *args, "tenant_restore_start", "source=shop", "target=dr", f"workers={BIG}"
+    )
+    assert shown.exit_code == (2 if wait else 1), shown.output
+    assert "workers" in _flat(shown.output) and "256" in _flat(shown.output)
+    if wait:
+        assert _digest(history) == before
+    assert str(BIG) not in " ".join(str(row) for row in event_rows(history))
+
+
+def test_docs_print_the_table_of_ranges():
+    text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    for name, limit in LIMITS.items():
+        assert f"| `{name}` | {limit.low} | {limit.high:,} | {limit.what} |" in text, name

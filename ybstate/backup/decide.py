@@ -47,6 +47,7 @@ from ybstate.errors import (
     UnknownTenant,
     VersionPinned,
 )
+from ybstate.kernel.limits import within
 
 __all__ = ["BACKUP_DECIDERS", "DAG_HOOKS", "OWNER_KIND"]
 
@@ -87,9 +88,10 @@ def _start(state: ClusterState, a: StartBackup) -> list[object]:
     busy = running_backup(state, tenant.tenant_id)
     if busy is not None:
         raise BackupInProgress(a.tenant, busy.task_id)
+    problem = within("parallel", a.parallel)
+    if problem is not None:
+        raise InvalidAction(f"backup parallel {problem}")
     parallel = a.parallel or state.config.dag_workers
-    if parallel < 1:
-        raise InvalidAction(f"parallel degree must be at least 1, got {a.parallel}")
     return [
         BackupStarted(
             seq=state.seq + 1,

@@ -25,7 +25,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
-from ybstate.cluster.derive import tenant_baselines
+from ybstate.cluster.derive import config_problem, tenant_baselines
 from ybstate.cluster.events import (
     ClusterStarted,
     HeartbeatLogged,
@@ -58,10 +58,11 @@ from ybstate.errors import (
     UnknownTenant,
     UnknownTransaction,
 )
+from ybstate.kernel.limits import LIMITS, MAX_TIME, name_problem, within
 
 __all__ = ["CLUSTER_DECIDERS", "MAX_TABLETS"]
 
-MAX_TABLETS = 4096
+MAX_TABLETS = LIMITS["tablets"].high
 
 
 def _tenant(state: ClusterState, name: str) -> Tenant:
@@ -79,14 +80,16 @@ def _writable(tenant: Tenant) -> None:
 def _start(state: ClusterState, a: Start) -> list[object]:
     if state.seq != 0:
         raise InvalidAction("the cluster is already started")
-    if a.config.data_servers < 1:
-        raise InvalidAction(f"data_servers must be at least 1, got {a.config.data_servers}")
+    problem = config_problem(a.config)
+    if problem is not None:
+        raise InvalidAction(problem)
     return [ClusterStarted(seq=1, time=a.config.start_time, config=a.config)]
 
 
 def _create_tenant(state: ClusterState, a: CreateTenant) -> list[object]:
-    if not a.name:
-        raise InvalidAction("a tenant needs a non-empty name")
+    problem = name_problem("tenant", a.name)
+    if problem is not None:
+        raise InvalidAction(problem)
     if a.name in state.tenant_index:
         raise DuplicateName("tenant", a.name)
     return [
@@ -105,10 +108,12 @@ def _create_tenant(state: ClusterState, a: CreateTenant) -> list[object]:
 
 def _create_table(state: ClusterState, a: CreateTable) -> list[object]:
     tenant = _tenant(state, a.tenant)
-    if not a.table:
-        raise InvalidAction("a table needs a non-empty name")
-    if not 1 <= a.tablets <= MAX_TABLETS:
-        raise InvalidAction(f"table {a.table!r}: tablets must be 1..{MAX_TABLETS}, got {a.tablets}")
+    problem = name_problem("table", a.table)
+    if problem is not None:
+        raise InvalidAction(problem)
+    problem = within("tablets", a.tablets)
+    if problem is not None:
+        raise InvalidAction(f"table {a.table!r}: tablets {problem}")
     if state.table_named(tenant.tenant_id, a.table) is not None:
         raise DuplicateName("table", a.table, f" in tenant {tenant.name!r}")
     table_id = state.next_table_id
@@ -242,14 +247,18 @@ def _freeze(state: ClusterState, a: Freeze) -> list[object]:
 
 
 def _tick(state: ClusterState, a: Tick) -> list[object]:
-    if not isinstance(a.micros, int) or a.micros < 1:
-        raise InvalidAction(f"tick needs a positive number of micros, got {a.micros!r}")
+    problem = within("micros", a.micros)
+    if problem is not None:
+        raise InvalidAction(f"tick micros {problem}")
+    if state.clock + a.micros > MAX_TIME:
+        raise InvalidAction(f"a tick of {a.micros} would move the clock past {MAX_TIME}")
     return [HeartbeatLogged(seq=state.seq + 1, time=state.clock + a.micros, log_id=state.next_log_id)]
 
 
 def _mark(state: ClusterState, a: Mark) -> list[object]:
-    if not a.name:
-        raise InvalidAction("a mark needs a non-empty name")
+    problem = name_problem("mark", a.name)
+    if problem is not None:
+        raise InvalidAction(problem)
     if a.name in state.marks:
         raise DuplicateName("mark", a.name)
     newest = state.log.get(state.last_log_id)

@@ -3,8 +3,13 @@ subsystems: the per-tenant baseline summary a freeze records, and names for ids.
 
 from __future__ import annotations
 
-from ybstate.cluster.state import ClusterState, TenantBaseline
+import posixpath
+
+import attrs
+
+from ybstate.cluster.state import ClusterConfig, ClusterState, TenantBaseline
 from ybstate.hashing import CHECKSUM_MASK
+from ybstate.kernel.limits import within
 
 __all__ = ["table_name", "tenant_baselines", "tenant_name"]
 
@@ -34,3 +39,23 @@ def table_name(state: ClusterState, table_id: int) -> str:
     """The table's name, or ``#id`` for an id the state does not know (a forged event)."""
     table = state.tables.get(table_id)
     return f"#{table_id}" if table is None else table.name
+
+
+def config_problem(config: ClusterConfig) -> str | None:
+    """Why ``config`` cannot start a cluster (a size out of its range, a backup root that is
+    not an absolute, normalised path below ``/``), or None."""
+    for field in attrs.fields(ClusterConfig):
+        if field.name == "backup_root":
+            continue
+        problem = within(field.name, getattr(config, field.name))
+        if problem is not None:
+            return f"{field.name} {problem}"
+    root = config.backup_root
+    if (
+        not isinstance(root, str)
+        or not root.startswith("/")
+        or posixpath.normpath(root) != root
+        or root == "/"
+    ):
+        return f"backup_root must be an absolute, normalised path below '/' (like '/backup'), got {root!r}"
+    return None

@@ -14,6 +14,7 @@ from ybstate.cluster.actions import Abort, CreateTable, DropTable
 from ybstate.cluster.state import Cell, ClusterState, Role, Tenant, TenantStatus
 from ybstate.errors import InvalidAction, PromotionRejected, UnknownTenant
 from ybstate.kernel import Decision
+from ybstate.kernel.limits import RENAMED
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
 from ybstate.promote.derive import (
     archived_through,
@@ -200,9 +201,8 @@ def _catch_up_step(d: Decision, task: PromotionTask) -> None:
 
 def _switch_schema(d: Decision, task: PromotionTask) -> None:
     state = d.state
-    new_name = f"{task.primary_name}@{task.primary_id}"
-    while state.tenant_named(new_name) is not None:
-        new_name += "'"
+    # Unique: tenant ids are, and no name a user gives contains RENAMED.
+    new_name = f"{task.primary_name}{RENAMED}{task.primary_id}"
     d.add(
         SchemaSwitched(
             seq=d.seq,

@@ -22,6 +22,7 @@ from ybstate.cluster.state import Cell, ClusterState, Role, TenantStatus
 from ybstate.dag.subsystem import DagHooks, Owner
 from ybstate.errors import InvalidAction, RestoreNotReady, RestoreRejected, UnknownRestore
 from ybstate.kernel import Decision
+from ybstate.kernel.limits import LIMITS, name_problem, within
 from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
@@ -94,11 +95,17 @@ def _start(state: ClusterState, a: StartRestore) -> list[object]:
         if not isinstance(value, kind):
             raise InvalidAction(f"restore {name} must be a string, got {value!r}")
     for name, value in (("workers", a.workers), ("capacity", a.capacity)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidAction(f"restore {name} must be an int >= 0 (0: the default), got {value!r}")
+        if within(name, value) is not None:
+            low, high = LIMITS[name].low, LIMITS[name].high
+            raise InvalidAction(
+                f"restore {name} must be an int {low}..{high} (0: the default), got {value!r}"
+            )
     plan = plan_restore(state, a.source, a.until, a.backup_set)
     if not a.target:
         raise RestoreRejected(a.source, "the standby needs a non-empty name")
+    problem = name_problem("tenant", a.target)
+    if problem is not None:
+        raise RestoreRejected(a.source, f"the standby's name: {problem}")
     taken = state.tenant_named(a.target) is not None or any(
         t.target_name == a.target and not t.target_tenant_id and not t.final for t in state.restores.values()
     )

@@ -29,8 +29,10 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_tagged_union
 
+from ybstate.cluster.derive import config_problem
 from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.errors import SpecError
+from ybstate.kernel.limits import LIMITS, name_problem, within
 from ybstate.promote.state import PromotionStep
 from ybstate.scenario.steps import (
     FAULTS,
@@ -123,6 +125,9 @@ def _tables(value: object, _: type) -> tuple[tuple[str, int], ...]:
             raise _BadItem(
                 f"table {table!r} needs a positive number of tablets, found {tablets!r}", keyed=False
             )
+        if within("tablets", tablets) is not None:
+            high = LIMITS["tablets"].high
+            raise _BadItem(f"table {table!r} has at most {high} tablets, found {tablets}", keyed=False)
     return tuple(value.items())
 
 
@@ -324,6 +329,11 @@ def _tenants(path: str, entries: list[Any], timeline: Timeline) -> tuple[TenantD
         entry = _structure(raw, _TenantEntry, fail, what)
         if not entry.name:
             raise fail(f"tenants entry {index} needs a non-empty name")
+        problem = name_problem("tenant", entry.name) or next(
+            (f"table {t!r}: {p}" for t, _ in entry.tables if (p := name_problem("table", t))), None
+        )
+        if problem is not None:
+            raise fail(f"{what}: {problem}")
         if entry.name in timeline.tables or entry.name == "sys":
             raise fail(f"tenant {entry.name!r} is declared twice (or is the system tenant)")
         timeline.tables[entry.name] = dict(entry.tables)
@@ -338,9 +348,14 @@ def _cluster(path: str, table: dict[str, Any]) -> ClusterConfig:
     config = _structure(table, ClusterConfig, fail, "[cluster]")
     for field in attrs.fields(ClusterConfig):
         value = getattr(config, field.name)
-        low = 0 if field.name == "task_retries" else 1
-        if isinstance(value, int) and value < low:
-            raise fail(f"[cluster]: {field.name!r} must be at least {low}, found {value}")
+        limit = LIMITS.get(field.name)
+        if limit is not None and not limit.low <= value <= limit.high:
+            raise fail(
+                f"[cluster]: {field.name!r} must be {limit.low}..{limit.high} ({limit.what}), found {value}"
+            )
+    problem = config_problem(config)
+    if problem is not None:
+        raise fail(f"[cluster]: {problem}")
     return config
 
 

@@ -395,6 +395,12 @@ def _restore(run: _Run, step: RestoreStep) -> str:
         capacity=step.capacity,
     )
     (started,) = run.do(action)
+    stalled = run.stalls.get(started.source_tenant_id)
+    if stalled is not None and stalled >= started.workers:
+        raise InvalidAction(
+            f"a worker_stall fault names worker {stalled} of this restore of {step.source!r}, "
+            f"which has workers 0..{started.workers - 1}"
+        )
     if not step.wait:
         run.restoring.append(started.task_id)
         return f"restore task {started.task_id} started (runs in the background)"
@@ -658,7 +664,12 @@ def run_scenario(
         state = replay(stored) if stored else EMPTY
         run = _Run(scenario, store, state, query)
         first_seq = state.seq + 1
-        _start(run)
+        try:
+            _start(run)
+        except ActionRejected as refusal:  # the parser checks what it can; the model has the last word
+            raise SpecError(
+                scenario.path, None, f"the cluster and tenants cannot be set up: {refusal}"
+            ) from None
         run.flush()
         outcomes = []
         for step in scenario.steps:

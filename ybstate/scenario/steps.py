@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 import attrs
 
 from ybstate.cluster.state import ClusterConfig, LogRetention
+from ybstate.kernel.limits import LIMITS, MAX_TIME, name_problem
 from ybstate.promote.state import PromotionStep
 
 __all__ = [
@@ -82,6 +83,29 @@ def _at_least(low: int, meaning: str | None = None, *, label: str | None = None)
         if value is not None and value < low:
             detail = f"must be {meaning or f'at least {low}'}, found {value}"
             raise StepInvalid.of(instance, attribute.name, detail, label=label)
+
+    return check
+
+
+def _at_most(limit: str):
+    """An attrs validator: ``value`` is at most the upper bound of :data:`LIMITS` ``limit``."""
+    high = LIMITS[limit].high
+
+    def check(instance: Step, attribute: attrs.Attribute, value: int | None) -> None:
+        if value is not None and value > high:
+            detail = f"must be at most {high} ({LIMITS[limit].what}), found {value}"
+            raise StepInvalid.of(instance, attribute.name, detail)
+
+    return check
+
+
+def _name(kind: str):
+    """An attrs validator: a valid name of a ``kind`` (see :func:`name_problem`); None passes."""
+
+    def check(instance: Step, attribute: attrs.Attribute, value: str | None) -> None:
+        problem = None if value is None else name_problem(kind, value)
+        if problem is not None:
+            raise StepInvalid.of(instance, attribute.name, problem.replace(f"a {kind} ", "", 1))
 
     return check
 
@@ -175,7 +199,7 @@ class WriteStep(Step):
     tenant: str
     put: tuple[tuple[str, str, str], ...] = attrs.field(default=(), validator=_check_rows)
     delete: tuple[tuple[str, str], ...] = attrs.field(default=(), validator=_check_rows)
-    tx: str | None = None
+    tx: str | None = attrs.field(default=None, validator=_name("transaction"))
     end: str = attrs.field(default="commit", validator=_one_of("commit", "abort", "open"))
 
     def follow(self, t: Timeline) -> Self:
@@ -217,12 +241,12 @@ class WorkloadStep(Step):
     kind: ClassVar[str] = "workload"
 
     tenant: str
-    transactions: int = attrs.field(validator=_at_least(1))
-    keys: int = attrs.field(default=16, validator=_at_least(1))
+    transactions: int = attrs.field(validator=[_at_least(1), _at_most("transactions")])
+    keys: int = attrs.field(default=16, validator=[_at_least(1), _at_most("keys")])
     abort_ratio: float = attrs.field(default=0.0, validator=_ratio)
     tables: tuple[str, ...] | None = None  # None: every table the tenant has at this step
-    ops: int = attrs.field(default=3, validator=_at_least(1))
-    concurrency: int = attrs.field(default=1, validator=_at_least(1))
+    ops: int = attrs.field(default=3, validator=[_at_least(1), _at_most("ops")])
+    concurrency: int = attrs.field(default=1, validator=[_at_least(1), _at_most("concurrency")])
     delete_ratio: float = attrs.field(default=0.1, validator=_ratio)
 
     def follow(self, t: Timeline) -> Self:
@@ -240,8 +264,8 @@ class CreateTableStep(Step):
     kind: ClassVar[str] = "create_table"
 
     tenant: str
-    table: str
-    tablets: int = attrs.field(default=1, validator=_at_least(1))
+    table: str = attrs.field(validator=_name("table"))
+    tablets: int = attrs.field(default=1, validator=[_at_least(1), _at_most("tablets")])
 
     def follow(self, t: Timeline) -> Self:
         t.tenant(self.tenant)
@@ -273,14 +297,14 @@ class FreezeStep(Step):
 class TickStep(Step):
     kind: ClassVar[str] = "tick"
 
-    micros: int = attrs.field(validator=_at_least(1))
+    micros: int = attrs.field(validator=[_at_least(1), _at_most("micros")])
 
 
 @attrs.frozen(kw_only=True)
 class MarkStep(Step):
     kind: ClassVar[str] = "mark"
 
-    name: str = attrs.field(validator=_non_empty)
+    name: str = attrs.field(validator=[_non_empty, _name("mark")])
 
     def follow(self, t: Timeline) -> Self:
         if self.name in t.marks and not t.lenient:
@@ -302,8 +326,12 @@ class BackupStep(Step):
 
     tenant: str
     destination: str | None = None  # None: <backup_root>/<tenant>
-    frozen_version: int = attrs.field(default=0, validator=_at_least(0, "0 (newest) or a version"))
-    parallel: int = attrs.field(default=0, validator=_at_least(0, "0 (the cluster's dag_workers) or more"))
+    frozen_version: int = attrs.field(
+        default=0, validator=[_at_least(0, "0 (newest) or a version"), _at_most("frozen_version")]
+    )
+    parallel: int = attrs.field(
+        default=0, validator=[_at_least(0, "0 (the cluster's dag_workers) or more"), _at_most("parallel")]
+    )
     wait: bool = True
 
     def follow(self, t: Timeline) -> Self:
@@ -325,7 +353,7 @@ class ArchiveStartStep(Step):
     destination: str | None = None  # None: <backup_root>/<tenant>
     # 0: the newest completed backup set's start_replay_log_id
     start_log_id: int = attrs.field(
-        default=0, validator=_at_least(0, "0 (from the newest backup set) or more")
+        default=0, validator=[_at_least(0, "0 (from the newest backup set) or more"), _at_most("log_id")]
     )
 
     def follow(self, t: Timeline) -> Self:
@@ -352,13 +380,18 @@ class RecycleLogStep(Step):
 
     kind: ClassVar[str] = "recycle_log"
 
-    through: int = attrs.field(default=0, validator=_at_least(0, "0 (as far as allowed) or a log id"))
+    through: int = attrs.field(
+        default=0, validator=[_at_least(0, "0 (as far as allowed) or a log id"), _at_most("log_id")]
+    )
+
+
+_DEFAULT = "0 (the default) or more"
 
 
 def _until(instance: RestoreStep, attribute: attrs.Attribute, value: int | str) -> None:
-    if isinstance(value, int) and value < 0:
+    if isinstance(value, int) and not 0 <= value <= MAX_TIME:
         raise StepInvalid.of(
-            instance, "until", f"must be a timestamp >= 0, a mark or 'latest', found {value}"
+            instance, "until", f"must be a timestamp 0..{MAX_TIME}, a mark or 'latest', found {value}"
         )
 
 
@@ -377,14 +410,14 @@ class RestoreStep(Step):
     }
 
     source: str
-    target: str
+    target: str = attrs.field(validator=_name("tenant"))
     until: int | str = attrs.field(default="latest", validator=_until)  # a timestamp, a mark, "latest"
     # 0: the newest completed set with snapshot <= T
-    backup_set: int = attrs.field(default=0, validator=_at_least(0, "0 (the default) or more"))
+    backup_set: int = attrs.field(default=0, validator=[_at_least(0, _DEFAULT), _at_most("backup_set")])
     # 0: the cluster's restore_workers
-    workers: int = attrs.field(default=0, validator=_at_least(0, "0 (the default) or more"))
+    workers: int = attrs.field(default=0, validator=[_at_least(0, _DEFAULT), _at_most("workers")])
     # 0: twice the workers
-    capacity: int = attrs.field(default=0, validator=_at_least(0, "0 (the default) or more"))
+    capacity: int = attrs.field(default=0, validator=[_at_least(0, _DEFAULT), _at_most("capacity")])
     wait: bool = True
 
     def follow(self, t: Timeline) -> Self:
@@ -476,7 +509,7 @@ class TabletCopyFault(FaultStep):
 
     table: str | None = None  # None: any table of the tenant
     tablet: int | None = attrs.field(default=None, validator=_tablet)  # index within the table, from 0
-    times: int = attrs.field(default=1, validator=_at_least(1))
+    times: int = attrs.field(default=1, validator=[_at_least(1), _at_most("times")])
 
     def follow(self, t: Timeline) -> Self:
         t.tenant(self.tenant)
@@ -504,9 +537,13 @@ class ArchiverCrash(FaultStep):
 
     fault: ClassVar[str] = "archiver_crash"
 
-    read: int = attrs.field(default=0, validator=_at_least(0, "0 or more"))
+    read: int = attrs.field(default=0, validator=[_at_least(0, "0 or more"), _at_most("read")])
     steps: int = attrs.field(
-        default=0, validator=_at_least(0, "0 or more", label="'steps' (how long the archiver stays down)")
+        default=0,
+        validator=[
+            _at_least(0, "0 or more", label="'steps' (how long the archiver stays down)"),
+            _at_most("steps"),
+        ],
     )
 
 
@@ -516,7 +553,7 @@ class ArchiverStall(FaultStep):
 
     fault: ClassVar[str] = "archiver_stall"
 
-    steps: int = attrs.field(validator=_at_least(1))
+    steps: int = attrs.field(validator=[_at_least(1), _at_most("steps")])
 
 
 @attrs.frozen(kw_only=True)
@@ -526,7 +563,7 @@ class WorkerStall(FaultStep):
 
     fault: ClassVar[str] = "worker_stall"
 
-    worker: int = attrs.field(default=0, validator=_at_least(0, "0 or more"))
+    worker: int = attrs.field(default=0, validator=[_at_least(0, "0 or more"), _at_most("worker")])
 
 
 @attrs.frozen(kw_only=True)
@@ -536,7 +573,7 @@ class PromotionStepFault(FaultStep):
     fault: ClassVar[str] = "promotion_step_fail"
 
     step: PromotionStep
-    times: int = attrs.field(default=1, validator=_at_least(1))
+    times: int = attrs.field(default=1, validator=[_at_least(1), _at_most("times")])
 
 
 @attrs.frozen(kw_only=True)
