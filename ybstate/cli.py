@@ -31,7 +31,7 @@ from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.history import open_history, replay_store, verify_store
-from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
+from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, replay_stored, simulation_scope
 from ybstate.restore.plan import plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
 from ybstate.scenario.parse import COMMAND_STEPS, command_step
@@ -534,7 +534,7 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
     except StoreError as error:
         raise _bad_input(error) from None
     try:
-        state = model.replay(store.load())
+        state = replay_stored(store.load())
         if wait and command in COMMAND_STEPS and permission(state, who, COMMANDS[command], given) is None:
             try:
                 step = command_step(command, given)

@@ -26,6 +26,7 @@ __all__ = [
     "StoreError",
     "ForeignDatabase",
     "QueryRefused",
+    "HistoryInvalid",
     "ExplorationError",
     "ActionNotEnabled",
     "InvalidParameter",
@@ -498,6 +499,16 @@ class TraceInvalid(YbstateError):
         self.seq = seq
         self.why = why
         super().__init__(f"event seq {seq}: {why}")
+
+
+class HistoryInvalid(StoreError):
+    """A stored event that cannot be read or applied: its seq, its type, and why."""
+
+    def __init__(self, seq: int, event_type: str, why: str) -> None:
+        self.seq = seq
+        self.event_type = event_type
+        self.why = why
+        super().__init__(f"event seq {seq} ({event_type}): {why}")
 
 
 class ScenarioFailed(YbstateError):

@@ -11,7 +11,7 @@ import attrs
 
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import QueryRefused, StoreError, YbstateError
-from ybstate.model import EMPTY, INVARIANTS, fingerprint_hex, replay, validate_trace
+from ybstate.model import INVARIANTS, fingerprint_hex, replay_stored, validate_trace
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
@@ -47,7 +47,7 @@ class Replayed:
 
 def replay_store(store) -> Replayed:
     events = store.load()
-    state = replay(events) if events else EMPTY
+    state = replay_stored(events)
     return Replayed(
         state=state, events=len(events), fingerprint=fingerprint_hex(state), recorded=store.fingerprint()
     )

@@ -65,6 +65,7 @@ __all__ = [
     "full_fingerprint",
     "model_spec",
     "replay",
+    "replay_stored",
     "simulation_scope",
     "start_events",
     "start_state",
@@ -81,6 +82,7 @@ decide = MODEL.decide
 apply = MODEL.apply
 enabled = MODEL.enabled
 replay = MODEL.replay
+replay_stored = MODEL.replay_stored
 start_events = MODEL.start_events
 start_state = MODEL.start_state
 INVARIANTS = MODEL.invariants

@@ -27,7 +27,7 @@ from ybstate.cluster.enabled import setup_actions
 from ybstate.cluster.events import ClusterStarted
 from ybstate.cluster.fingerprint import fingerprint
 from ybstate.cluster.state import EMPTY, ClusterState
-from ybstate.errors import CompositionError, EventOutOfOrder, InvalidAction
+from ybstate.errors import CompositionError, EventOutOfOrder, HistoryInvalid, InvalidAction
 from ybstate.gcpause import paused_gc
 from ybstate.kernel import Decision, Invariant, Lifecycle, Spec, StateTable, Subsystem
 
@@ -61,6 +61,20 @@ class Model:
         :mod:`ybstate.gcpause`: the fold makes no reference cycles)."""
         with paused_gc():
             return reduce(self.apply, events, state)
+
+    def replay_stored(self, events, state: ClusterState = EMPTY) -> ClusterState:
+        """:meth:`replay` for events read from a store, which are input like any other: an
+        event that does not apply, for whatever reason, is named by its seq and type
+        (:class:`~ybstate.errors.HistoryInvalid`)."""
+        apply = self.apply
+        with paused_gc():
+            for event in events:
+                try:
+                    state = apply(state, event)
+                except Exception as error:
+                    why = f"does not apply: {error}"
+                    raise HistoryInvalid(event.seq, type(event).__name__, why) from None
+        return state
 
     def start_events(self, scope) -> list[object]:
         """The events that build the scope's starting cluster: started, tenants and tables."""

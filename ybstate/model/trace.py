@@ -43,7 +43,14 @@ def validate_trace(model: Model, events: Sequence[object], state: ClusterState =
     position = 0
     while position < len(events):
         event = events[position]
-        request = request_for(model, state, event)
+        try:
+            request = request_for(model, state, event)
+        except TraceInvalid:
+            raise
+        except Exception as error:  # a forged event names what the state does not have
+            raise TraceInvalid(
+                event.seq, f"{type(event).__name__}: no request can make it: {error!r}"
+            ) from None
         try:
             decided = model.decide(state, request)
         except ActionRejected as refusal:
@@ -55,7 +62,10 @@ def validate_trace(model: Model, events: Sequence[object], state: ClusterState =
             seq, detail = _difference(recorded, decided)
             raise TraceInvalid(seq, f"not what decide makes of {request!r}: {detail}")
         for event in recorded:
-            state = model.apply(state, event)
+            try:
+                state = model.apply(state, event)
+            except Exception as error:  # decide made it, so apply must take it: say where it did not
+                raise TraceInvalid(event.seq, f"{type(event).__name__} does not apply: {error}") from None
         position += len(decided)
     return state
 

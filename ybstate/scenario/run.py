@@ -44,7 +44,7 @@ from ybstate.errors import (
     UnknownTable,
     UnknownTenant,
 )
-from ybstate.model import EMPTY, apply, decide, fingerprint_hex, replay
+from ybstate.model import apply, decide, fingerprint_hex, replay_stored
 from ybstate.promote.actions import AdvancePromotion, Decommission, FailPromotionStep, StartPromotion
 from ybstate.promote.derive import archived_through, catch_up_target
 from ybstate.promote.state import PromotionStatus, PromotionStep
@@ -661,7 +661,7 @@ def run_scenario(
     """
     with store.transaction():
         stored = store.load()
-        state = replay(stored) if stored else EMPTY
+        state = replay_stored(stored)
         run = _Run(scenario, store, state, query)
         first_seq = state.seq + 1
         try:

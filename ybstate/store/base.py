@@ -14,8 +14,10 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import cattrs
+
 from ybstate.codec import EventCodec, make_codec
-from ybstate.errors import StoreError
+from ybstate.errors import HistoryInvalid, StoreError
 from ybstate.gcpause import paused_gc
 
 __all__ = ["EventStore", "FORMAT", "FORMAT_VERSION"]
@@ -77,10 +79,21 @@ class EventStore(abc.ABC):
         events = []
         expected = 1
         with paused_gc():  # decoding makes no reference cycles; see ybstate.gcpause
-            for seq, _time, tag, _tenant, payload in self.rows():
+            for seq, time, tag, tenant_id, payload in self.rows():
                 if seq != expected:
                     raise StoreError(f"stored history has a gap: expected seq {expected}, found {seq}")
-                events.append(from_json(tag, payload))
+                try:
+                    event = from_json(tag, payload)
+                except Exception as error:  # a stored row is input like any other
+                    raise HistoryInvalid(
+                        seq, tag, f"the stored payload does not decode: {_why(error)}"
+                    ) from None
+                found = (event.seq, event.time, getattr(event, "tenant_id", None))
+                if found != (seq, time, tenant_id):
+                    row = (seq, time, tenant_id)
+                    why = f"the row's (seq, time, tenant_id) {row} differ from its payload's {found}"
+                    raise HistoryInvalid(seq, tag, why)
+                events.append(event)
                 expected += 1
         return events
 
@@ -100,3 +113,12 @@ class EventStore(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _why(error: Exception) -> str:
+    """What is wrong with a payload, said as a path into it where cattrs can."""
+    if isinstance(error, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(error))
+    if isinstance(error, KeyError):
+        return f"unknown event type or key {error}"
+    return f"{type(error).__name__}: {error}"
