@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from histories import QUICKSTART, event_rows
+from histories import QUICKSTART, edit_payload, event_rows
 
+from ybstate import cli as cli_module
 from ybstate.cli import cli
 from ybstate.kernel.limits import LIMITS
 
@@ -313,3 +317,156 @@ def test_docs_print_the_table_of_ranges():
     text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
     for name, limit in LIMITS.items():
         assert f"| `{name}` | {limit.low} | {limit.high:,} | {limit.what} |" in text, name
+
+
+# -- no traceback: files, payloads, interrupts ---------------------------------------------------
+
+
+def test_a_scenario_that_is_not_utf8_is_bad_input(tmp_path):
+    spec = tmp_path / "latin1.toml"
+    spec.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    shown = ybstate("run", spec, "--db", tmp_path / "h.duckdb")
+    assert shown.exit_code == 2 and "not UTF-8 text: byte 11 is 0xe9" in _flat(shown.output)
+    assert not (tmp_path / "h.duckdb").exists()
+
+
+def _duckdb_file(path, *statements: str) -> None:
+    con = duckdb.connect(str(path))
+    for statement in statements:
+        con.execute(statement)
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "words"),
+    [
+        (("CREATE TABLE ybstate_meta (k INT)",), "its ybstate_meta table is not ybstate's"),
+        (("CREATE TABLE sales (k INT)",), "it has tables ['sales'] but no ybstate_meta"),
+        ((), "an empty database that ybstate did not make"),
+    ],
+    ids=["foreign-meta", "foreign-tables", "empty"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sql", "SELECT 1"],
+        ["verify"],
+        ["replay"],
+        ["call", "tenant_backup_status", "task_id=1"],
+        ["run", str(QUICKSTART)],
+        ["export", "--out", "x.csv", "SELECT 1"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_duckdb_file_made_elsewhere_is_refused_by_every_command_and_left_as_it_was(
+    tmp_path, monkeypatch, statements, words, command
+):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "other.duckdb"
+    _duckdb_file(path, *statements)
+    before = _digest(path)
+    shown = ybstate(*command[:1], "--db", path, *command[1:])
+    assert shown.exit_code == 2 and "not a ybstate history" in _flat(shown.output), shown.output
+    assert words in _flat(shown.output)
+    assert _digest(path) == before
+
+
+HOLD = "import duckdb, time; c = duckdb.connect({path!r}); print('ready', flush=True); time.sleep(60)"
+
+
+def test_a_history_in_use_by_another_process_is_reported_as_such(history):
+    hold = "\n".join(
+        [
+            "import duckdb, time",
+            f"c = duckdb.connect({str(history)!r})",
+            "print('ready', flush=True)",
+            "time.sleep(60)",
+        ]
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        shown = ybstate("sql", "--db", history, "SELECT 1")
+        assert shown.exit_code == 2
+        assert "is in use by another process" in _flat(shown.output) and f"process {holder.pid}" in _flat(
+            shown.output
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _tampered(history, change) -> int:
+    """The seq of the first backup.started event, whose payload ``change`` rewrites."""
+    con = duckdb.connect(str(history))
+    try:
+        (seq,) = con.execute("SELECT min(seq) FROM events WHERE type = 'backup.started'").fetchone()
+        edit_payload(con, seq, change)
+    finally:
+        con.close()
+    return seq
+
+
+@pytest.mark.parametrize("command", ["replay", "verify"])
+def test_a_payload_of_the_wrong_type_is_named_by_seq_and_type(history, command):
+    seq = _tampered(history, lambda p: p.update(task_id="one"))
+    shown = ybstate(command, "--db", history)
+    assert shown.exit_code == 1 and "Traceback" not in shown.output
+    assert f"event seq {seq} (backup.started)" in _flat(shown.output)
+    assert "task_id" in _flat(shown.output)
+
+
+def test_a_row_whose_columns_differ_from_its_payload_is_named_by_seq(history):
+    con = duckdb.connect(str(history))
+    try:
+        con.execute("UPDATE events SET time = time + 1 WHERE seq = 7")
+    finally:
+        con.close()
+    shown = ybstate("replay", "--db", history)
+    assert (
+        shown.exit_code == 1
+        and "event seq 7" in _flat(shown.output)
+        and "differ from its payload" in _flat(shown.output)
+    )
+
+
+def _interrupting(real, at_step: int):
+    def run(scenario, store, **options):
+        def boom(outcome):
+            if outcome.number == at_step:
+                raise KeyboardInterrupt
+
+        return real(scenario, store, **{**options, "on_step": boom})
+
+    return run
+
+
+def test_ctrl_c_during_run_exits_130_and_removes_the_new_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli_module, "run_scenario", _interrupting(cli_module.run_scenario, 3))
+    shown = ybstate("run", QUICKSTART, "--db", tmp_path / "new.duckdb")
+    assert shown.exit_code == 130 and "interrupted; nothing stored" in _flat(shown.output)
+    assert not (tmp_path / "new.duckdb").exists()
+
+
+def test_ctrl_c_during_run_leaves_an_existing_history_as_it_was(history, tmp_path, monkeypatch):
+    spec = tmp_path / "more.toml"
+    spec.write_text(
+        '[[tenants]]\nname = "crm"\ntables = { c = 1 }\n[[steps]]\ndo = "freeze"\n[[steps]]\ndo = "freeze"\n'
+    )
+    monkeypatch.setattr(cli_module, "run_scenario", _interrupting(cli_module.run_scenario, 2))
+    before = _digest(history)
+    shown = ybstate("run", spec, "--db", history)
+    assert shown.exit_code == 130 and "interrupted" in _flat(shown.output)
+    assert _digest(history) == before
+
+
+def test_a_bug_is_one_line_with_exit_2_not_a_traceback(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(cli_module, "replay_store", broken)
+    monkeypatch.setattr(sys, "argv", ["ybstate", "replay", "--db", str(QUICKSTART)])
+    with pytest.raises(SystemExit) as ended:
+        cli_module.main()
+    said = capsys.readouterr()
+    assert ended.value.code == 2 and "Traceback" not in said.err + said.out

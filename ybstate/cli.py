@@ -3,12 +3,14 @@
 Exit status: 0 on success; 1 when a check fails (an invariant is violated, a scenario
 step is rejected or an expectation does not hold, a replay does not match); 2 for bad
 input (a malformed scenario, a missing or foreign database, a bad SQL query, an unknown
-tenant). Messages go to standard error, results to standard output.
+tenant); 130 when interrupted (Ctrl-C), with nothing stored. Messages go to standard
+error, results to standard output; never a traceback.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import sys
 from pathlib import Path
@@ -42,6 +44,7 @@ __all__ = ["main", "cli", "DEFAULT_DB"]
 DEFAULT_DB = "ybstate.duckdb"
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 # Wide when writing to a file or a pipe, so tables of many columns are not cut short.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -115,6 +118,10 @@ def run(spec: str, db: str) -> None:
         store.close()
         _remove_new_file(store)
         raise _bad_input(error) from None
+    except KeyboardInterrupt:
+        store.close()
+        _remove_new_file(store)
+        raise
     store.close()
     out.print(table)
     out.print(
@@ -571,5 +578,35 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
         store.close()
 
 
+def _interruptible(callback):
+    """Ctrl-C ends any command with exit 130 and a one-line message: a run's transaction is
+    rolled back (and a file it created removed) on the way out, so nothing is stored."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Failure("interrupted; nothing stored", EXIT_INTERRUPTED) from None
+
+    return run
+
+
+for _command in cli.commands.values():
+    _command.callback = _interruptible(_command.callback)
+
+
 def main() -> None:
-    cli(prog_name="ybstate")
+    """The `ybstate` command. Never a traceback: an error that is not one of ybstate's own
+    (a bug) is printed as one line, with exit 2; YBSTATE_TRACEBACK=1 shows where it was."""
+    try:
+        cli(prog_name="ybstate")
+    except Exception as error:
+        if os.environ.get("YBSTATE_TRACEBACK"):
+            raise
+        err.print(
+            f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))} "
+            "(a bug in ybstate: please report it; YBSTATE_TRACEBACK=1 shows where)",
+            highlight=False,
+        )
+        sys.exit(EXIT_BAD_INPUT)

@@ -67,8 +67,11 @@ class EventCodec:
             payload = upcast(payload)
         try:
             return self._structure(payload, cls)
-        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as error:
-            raise StoreError(f"event of type {tag!r} has a malformed payload: {error}") from error
+        except cattrs.BaseValidationError as error:  # said as paths into the payload
+            detail = "; ".join(cattrs.transform_error(error, path=tag))
+            raise StoreError(f"event of type {tag!r} has a malformed payload: {detail}") from None
+        except (KeyError, TypeError, ValueError) as error:
+            raise StoreError(f"event of type {tag!r} has a malformed payload: {error!r}") from None
 
     def from_json(self, tag: str, text: str) -> object:
         return self.from_payload(tag, json.loads(text))

@@ -189,9 +189,10 @@ class QueryRefused(StoreError):
     """A user's SQL that ybstate will not run: it is not one statement that reads, or it
     does not parse, or it fails. Nothing was read or written outside the history."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, *, ran: bool = False) -> None:
         self.why = why
-        super().__init__(f"query refused: {why}")
+        self.ran = ran  # it was one statement that reads, and failed as it ran
+        super().__init__(f"query {'failed' if ran else 'refused'}: {why}")
 
 
 class ForeignDatabase(StoreError):

@@ -117,7 +117,9 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
         try:
             names, rows = store.query(inv.sql)
         except QueryRefused as error:
-            raise StoreError(f"{inv.path}: {error}") from None
+            if not error.ran:  # not a query that reads: the file is at fault, not the history
+                raise StoreError(f"{inv.path}: {error}") from None
+            names, rows = ["problem"], [(f"the query fails on this history: {error.why}",)]
         columns = tuple(names)
         results.append(
             InvariantResult(

@@ -386,7 +386,11 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise SpecError(str(path), None, f"cannot read it: {error.strerror}") from error
+        raise SpecError(str(path), None, f"cannot read it: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            str(path), None, f"not UTF-8 text: byte {error.start} is {error.object[error.start]:#04x}"
+        ) from None
     return parse_scenario(text, str(path))

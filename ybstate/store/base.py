@@ -84,6 +84,8 @@ class EventStore(abc.ABC):
                     raise StoreError(f"stored history has a gap: expected seq {expected}, found {seq}")
                 try:
                     event = from_json(tag, payload)
+                except StoreError as error:  # the codec's, naming the field
+                    raise HistoryInvalid(seq, tag, str(error)) from None
                 except Exception as error:  # a stored row is input like any other
                     raise HistoryInvalid(
                         seq, tag, f"the stored payload does not decode: {_why(error)}"

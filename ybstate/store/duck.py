@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -67,7 +68,16 @@ def connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.IOException as error:
-        raise ForeignDatabase(path, f"DuckDB cannot open it: {error}") from error
+        text = str(error)
+        if "lock" in text.lower():
+            holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+            who = f" ({holder.group(1)}, process {holder.group(2)})" if holder else ""
+            raise StoreError(f"{path} is in use by another process{who}; try again when it is done") from None
+        if "permission denied" in text.lower():
+            raise StoreError(f"{path}: permission denied") from None
+        raise ForeignDatabase(path, f"DuckDB cannot open it: {error}") from None
+    except duckdb.Error as error:
+        raise ForeignDatabase(path, f"DuckDB cannot open it: {error}") from None
 
 
 class DuckDBStore(EventStore):
@@ -105,7 +115,12 @@ class DuckDBStore(EventStore):
             ).fetchall()
         }
         if "ybstate_meta" in tables:
-            meta = dict(self.con.execute("SELECT key, value FROM ybstate_meta").fetchall())
+            try:
+                meta = dict(self.con.execute("SELECT key, value FROM ybstate_meta").fetchall())
+            except duckdb.Error as error:
+                raise ForeignDatabase(
+                    self.path, f"its ybstate_meta table is not ybstate's: {error}"
+                ) from None
             if meta.get("format") != FORMAT:
                 raise ForeignDatabase(self.path, f"format is {meta.get('format')!r}")
             if meta.get("format_version") != FORMAT_VERSION:
@@ -122,8 +137,8 @@ class DuckDBStore(EventStore):
             return
         if tables:
             raise ForeignDatabase(self.path, f"it has tables {sorted(tables)} but no ybstate_meta")
-        if read_only:
-            raise ForeignDatabase(self.path, "it is an empty database")
+        if read_only or (self.path != MEMORY and not self.created):
+            raise ForeignDatabase(self.path, "it is an empty database that ybstate did not make")
         statements = package_sql(*SCHEMA)
         self.con.begin()
         self.con.execute(statements["create_meta"].sql)
@@ -167,6 +182,8 @@ class DuckDBStore(EventStore):
         except duckdb.Error as error:
             if not nested:
                 self.con.rollback()
+            if isinstance(error, duckdb.InterruptException):
+                raise KeyboardInterrupt from None
             raise StoreError(f"{self.path}: append failed: {error}") from error
         if not nested:
             self.con.commit()
@@ -239,8 +256,12 @@ class DuckDBStore(EventStore):
         _check_query(self.con, sql)
         try:
             return self.con.sql(sql).to_arrow_table()
-        except duckdb.Error as error:
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except duckdb.PermissionException as error:
             raise QueryRefused(str(error)) from None
+        except duckdb.Error as error:
+            raise QueryRefused(str(error), ran=True) from None
 
     def close(self) -> None:
         if self._copy is not None:
@@ -260,8 +281,12 @@ def _run_query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], lis
     try:
         cursor = con.execute(sql)
         rows = cursor.fetchall()
-    except duckdb.Error as error:
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.PermissionException as error:  # the sandbox said no
         raise QueryRefused(str(error)) from None
+    except duckdb.Error as error:
+        raise QueryRefused(str(error), ran=True) from None
     return [d[0] for d in cursor.description or ()], rows
 
 
