@@ -55,7 +55,7 @@ from ybstate.model import (
     simulation_scope,
 )
 from ybstate.scenario import RunResult, load_scenario, run_scenario
-from ybstate.store.base import EventStore
+from ybstate.store.base import GENESIS, EventStore, chain_digest
 from ybstate.store.duck import DuckDBStore
 
 __all__ = [
@@ -135,6 +135,19 @@ def edit_payload(con: duckdb.DuckDBPyConnection, seq: int, change: Callable[[dic
     payload = json.loads(text)
     change(payload)
     con.execute("UPDATE events SET payload = ? WHERE seq = ?", [json.dumps(payload), seq])
+
+
+def rechain(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute every row's digest and the recorded head after a planted change: what a
+    forger who knows the format does, and what the digest chain cannot catch."""
+    previous, last = GENESIS, 0
+    rows = con.execute(
+        "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR) FROM events ORDER BY seq"
+    ).fetchall()
+    for row in rows:
+        previous, last = chain_digest(previous, row), row[0]
+        con.execute("UPDATE events SET digest = ? WHERE seq = ?", [previous, last])
+    con.execute("INSERT OR REPLACE INTO ybstate_meta VALUES ('head', ?)", [f"{last} {previous}"])
 
 
 # -- small clusters for the backup tests, built through decide and apply ------------------------

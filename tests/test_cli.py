@@ -14,7 +14,7 @@ import shutil
 import duckdb
 import pytest
 from click.testing import CliRunner
-from histories import QUICKSTART, edit_payload, event_rows
+from histories import QUICKSTART, edit_payload, event_rows, rechain
 
 from ybstate.cli import DEFAULT_DB, cli
 from ybstate.cluster import ghost
@@ -401,12 +401,23 @@ def test_replay_of_a_history_that_does_not_replay_exits_1(invoke, history):
     assert "the stored history does not replay" in _flat(result.stderr)
 
 
-def test_replay_whose_fingerprint_differs_from_the_recorded_one_exits_1(invoke, history):
-    def move_mark(con):
-        (seq,) = con.execute("SELECT seq FROM marks WHERE name = 'before_mistake'").fetchone()
-        edit_payload(con, seq, lambda p: p.update(ts=p["ts"] - 1))
+def _move_mark(con) -> int:
+    (seq,) = con.execute("SELECT seq FROM marks WHERE name = 'before_mistake'").fetchone()
+    edit_payload(con, seq, lambda p: p.update(ts=p["ts"] - 1))
+    return seq
 
-    _tamper(history, move_mark)
+
+def test_replay_of_a_changed_row_exits_1_naming_its_seq(invoke, history):
+    seq = []
+    _tamper(history, lambda con: seq.append(_move_mark(con)))
+    result = invoke("replay", "--db", history.name)
+    assert result.exit_code == 1
+    assert f"event seq {seq[0]}: the row differs from the one appended" in _flat(result.stderr)
+
+
+def test_replay_whose_fingerprint_differs_from_the_recorded_one_exits_1(invoke, history):
+    # A forger who recomputes the digest chain passes it; the state's fingerprint does not.
+    _tamper(history, lambda con: (_move_mark(con), rechain(con)))
     result = invoke("replay", "--db", history.name)
     assert result.exit_code == 1
     message = _flat(result.stderr)

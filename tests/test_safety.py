@@ -18,7 +18,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from histories import QUICKSTART, edit_payload, event_rows
+from histories import QUICKSTART, edit_payload, event_rows, rechain
 
 from ybstate import cli as cli_module
 from ybstate.cli import cli
@@ -402,6 +402,7 @@ def _tampered(history, change) -> int:
     try:
         (seq,) = con.execute("SELECT min(seq) FROM events WHERE type = 'backup.started'").fetchone()
         edit_payload(con, seq, change)
+        rechain(con)  # past the digest chain: the decoding names what is wrong
     finally:
         con.close()
     return seq
@@ -420,6 +421,7 @@ def test_a_row_whose_columns_differ_from_its_payload_is_named_by_seq(history):
     con = duckdb.connect(str(history))
     try:
         con.execute("UPDATE events SET time = time + 1 WHERE seq = 7")
+        rechain(con)
     finally:
         con.close()
     shown = ybstate("replay", "--db", history)
@@ -470,3 +472,62 @@ def test_a_bug_is_one_line_with_exit_2_not_a_traceback(monkeypatch, capsys):
         cli_module.main()
     said = capsys.readouterr()
     assert ended.value.code == 2 and "Traceback" not in said.err + said.out
+
+
+# -- tamper evidence: the digest chain -----------------------------------------------------------
+
+
+def _changed(history, *statements: str) -> None:
+    con = duckdb.connect(str(history))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "words"),
+    [
+        (["UPDATE events SET time = time + 1 WHERE seq = 7"], "event seq 7: the row differs"),
+        (["UPDATE events SET tenant_id = 1002 WHERE seq = 7"], "event seq 7: the row differs"),
+        (["UPDATE events SET type = 'log.heartbeat' WHERE seq = 7"], "event seq 7: the row differs"),
+        (
+            ["UPDATE events SET payload = replace(CAST(payload AS VARCHAR), '1', '2') WHERE seq = 7"],
+            "event seq 7: the row differs",
+        ),
+        (["DELETE FROM events WHERE seq = 12"], "event seq 12 is missing"),
+        (
+            [
+                "UPDATE events SET seq = -1 WHERE seq = 20",
+                "UPDATE events SET seq = 20 WHERE seq = 21",
+                "UPDATE events SET seq = 21 WHERE seq = -1",
+            ],
+            "event seq 20: the row differs",
+        ),
+        (["DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)"], "but its rows end at seq"),
+    ],
+    ids=["time", "tenant_id", "type", "payload", "a row gone", "two rows swapped", "the last row gone"],
+)
+@pytest.mark.parametrize("command", ["replay", "verify"])
+def test_a_changed_moved_or_missing_row_is_named_by_replay_and_verify(history, statements, words, command):
+    _changed(history, *statements)
+    shown = ybstate(command, "--db", history)
+    assert shown.exit_code == 1 and words in _flat(shown.output), shown.output
+    if command == "verify":
+        assert "history_digest_chain violated" in _flat(shown.output)
+
+
+def test_an_untouched_history_keeps_its_chain_through_appends(history, tmp_path):
+    spec = tmp_path / "more.toml"
+    spec.write_text('[[tenants]]\nname = "crm"\ntables = { c = 1 }\n[[steps]]\ndo = "freeze"\n')
+    assert ybstate("run", spec, "--db", history).exit_code == 0
+    assert (
+        ybstate(
+            "call", "--db", history, "tenant_backup_start", "tenant=crm", "destination=/backup/crm"
+        ).exit_code
+        == 0
+    )
+    assert ybstate("replay", "--db", history).exit_code == 0
+    shown = ybstate("verify", "--db", history)
+    assert shown.exit_code == 0 and "history_digest_chain" in shown.output

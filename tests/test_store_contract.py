@@ -304,13 +304,14 @@ def test_create_false_on_a_missing_path_raises_store_error_and_creates_nothing(t
     assert list(tmp_path.iterdir()) == []
 
 
-def test_events_table_has_the_columns_of_design_section_10(tmp_path):
+def test_events_table_has_the_columns_of_design_section_10_then_the_digest(tmp_path):
     with DuckDBStore(tmp_path / "h.duckdb") as store:
         columns = store.con.execute(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'events' ORDER BY ordinal_position"
         ).fetchall()
-    assert [c for (c,) in columns] == ["seq", "time", "type", "tenant_id", "payload"]
+    # DESIGN 10's columns, in its order; then ybstate's: each row's chained digest.
+    assert [c for (c,) in columns] == ["seq", "time", "type", "tenant_id", "payload", "digest"]
 
 
 def test_events_table_rejects_a_second_row_with_the_same_seq(tmp_path, history):

@@ -33,7 +33,7 @@ from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.history import open_history, replay_store, verify_store
-from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, replay_stored, simulation_scope
+from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
 from ybstate.restore.plan import plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
 from ybstate.scenario.parse import COMMAND_STEPS, command_step
@@ -401,12 +401,7 @@ def export(db: str, kind: str, target: str, force: bool, query: str) -> None:
 @click.option("--as-of", "as_of", default=None, help="A timestamp (microseconds) or a mark name.")
 def rows(db: str, tenant: str, as_of: str | None) -> None:
     """Print a tenant's rows as sorted table,key,value lines (with --as-of: from the ghost history)."""
-    store = _open(db)
-    try:
-        with err.status(f"replaying the history in {escape(db)} ..."):
-            state = replay_store(store).state
-    finally:
-        store.close()
+    state = _replayed(db)
     found = state.tenant_named(tenant)
     if found is None:
         names = sorted(t.name for t in state.tenants.values())
@@ -454,10 +449,13 @@ def window(db: str, tenant: str) -> None:
 
 
 def _replayed(db: str):
+    """The state of the history in ``db``; one that was changed or does not replay exits 1."""
     store = _open(db)
     try:
         with err.status(f"replaying the history in {escape(db)} ..."):
             return replay_store(store).state
+    except YbstateError as error:
+        raise Failure(f"{db}: the stored history does not replay: {error}", EXIT_CHECK_FAILED) from None
     finally:
         store.close()
 
@@ -541,7 +539,10 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
     except StoreError as error:
         raise _bad_input(error) from None
     try:
-        state = replay_stored(store.load())
+        try:
+            state = replay_store(store).state
+        except YbstateError as error:
+            raise Failure(f"{db}: the stored history does not replay: {error}", EXIT_CHECK_FAILED) from None
         if wait and command in COMMAND_STEPS and permission(state, who, COMMANDS[command], given) is None:
             try:
                 step = command_step(command, given)

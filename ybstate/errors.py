@@ -27,6 +27,7 @@ __all__ = [
     "ForeignDatabase",
     "QueryRefused",
     "HistoryInvalid",
+    "HistoryTampered",
     "ExplorationError",
     "ActionNotEnabled",
     "InvalidParameter",
@@ -510,6 +511,14 @@ class HistoryInvalid(StoreError):
         self.event_type = event_type
         self.why = why
         super().__init__(f"event seq {seq} ({event_type}): {why}")
+
+
+class HistoryTampered(StoreError):
+    """The stored rows are not the ones appended: the digest chain breaks (names the seq)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"the stored history was changed after it was written: {problem}")
 
 
 class ScenarioFailed(YbstateError):

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from ybstate.cluster.state import ClusterState
-from ybstate.errors import QueryRefused, StoreError, YbstateError
+from ybstate.errors import HistoryTampered, QueryRefused, StoreError, YbstateError
 from ybstate.model import INVARIANTS, fingerprint_hex, replay_stored, validate_trace
 from ybstate.store.duck import DuckDBStore
 
@@ -46,6 +46,11 @@ class Replayed:
 
 
 def replay_store(store) -> Replayed:
+    """The stored history's state, after checking its rows are the ones appended (the digest
+    chain): a row changed, moved or missing raises :class:`HistoryTampered` naming its seq."""
+    problem = store.chain_problem()
+    if problem is not None:
+        raise HistoryTampered(problem)
     events = store.load()
     state = replay_stored(events)
     return Replayed(
@@ -111,8 +116,18 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
 
     A history that does not replay is reported as the violated ``history_replays`` result
     (in place of the state invariants, which need a state), after the SQL results, so the
-    SQL invariants still say what is wrong with it."""
-    results = []
+    SQL invariants still say what is wrong with it. The first result, ``history_digest_chain``,
+    says whether the rows are the ones appended (see :mod:`ybstate.store.base`)."""
+    problem = store.chain_problem()
+    results = [
+        InvariantResult(
+            name="history_digest_chain",
+            kind="store",
+            doc="Every stored row is the one appended, in its place, and none is missing (digest chain).",
+            violations=() if problem is None else ((problem,),),
+            columns=("problem",),
+        )
+    ]
     for inv in sql_invariants(directory):
         try:
             names, rows = store.query(inv.sql)

@@ -6,12 +6,20 @@ batch atomically (all of it or none of it) and only directly after what is store
 with the last append, which ``ybstate replay`` compares against a fresh fold.
 ``transaction()`` groups several appends: on an exception inside it, every append made
 inside it is undone, so a failed run leaves the stored history as it found it.
+
+Each stored row carries a digest chained from the previous row's: sha256 of that digest
+and all of this row's columns (:func:`chain_digest`), written at append; the store also
+records the head of the chain (the last seq and its digest). :meth:`EventStore.chain_problem`
+recomputes it and names the first seq whose row, column or order differs, and a missing
+tail. This is tamper evidence, not tamper proofing: someone who rewrites the rows and
+recomputes the whole chain and its head is not detected (docs/cli.md, Safety).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import cattrs
@@ -20,10 +28,20 @@ from ybstate.codec import EventCodec, make_codec
 from ybstate.errors import HistoryInvalid, StoreError
 from ybstate.gcpause import paused_gc
 
-__all__ = ["EventStore", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["EventStore", "FORMAT", "FORMAT_VERSION", "GENESIS", "chain_digest"]
 
 FORMAT = "ybstate-history"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: each row carries its chained digest
+
+GENESIS = hashlib.sha256(FORMAT.encode()).hexdigest()
+"""The digest the chain starts from, before seq 1."""
+
+
+def chain_digest(previous: str, row: tuple) -> str:
+    """The digest of stored ``row`` (seq, time, type, tenant_id, payload) after ``previous``."""
+    seq, time, tag, tenant_id, payload = row
+    text = f"{previous}\x1e{seq}\x1f{time}\x1f{tag}\x1f{'' if tenant_id is None else tenant_id}\x1f{payload}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class EventStore(abc.ABC):
@@ -38,7 +56,16 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def _write(self, rows: list[tuple], fingerprint: str | None, last_seq: int) -> None:
-        """Store encoded rows and the fingerprint after them, atomically."""
+        """Store encoded rows (each with its digest last), the fingerprint after them and the
+        new head of the digest chain (the last row's seq and digest), atomically."""
+
+    @abc.abstractmethod
+    def head(self) -> tuple[int, str]:
+        """(seq, digest) of the last stored row as recorded at append; (0, GENESIS) when empty."""
+
+    @abc.abstractmethod
+    def chained_rows(self) -> Iterable[tuple]:
+        """Every stored row with its digest (seq, time, type, tenant_id, payload, digest), by seq."""
 
     @abc.abstractmethod
     def rows(self) -> list[tuple[int, int, str, int | None, str]]:
@@ -72,7 +99,31 @@ class EventStore(abc.ABC):
                     f"append out of order: expected seq {expected + offset}, found {event.seq} "
                     f"(the store holds events 1..{expected - 1})"
                 )
-        self._write(self.codec.encode_all(events), fingerprint, events[-1].seq)
+        previous = self.head()[1]
+        rows = []
+        for row in self.codec.encode_all(events):
+            previous = chain_digest(previous, row)
+            rows.append((*row, previous))
+        self._write(rows, fingerprint, events[-1].seq)
+
+    def chain_problem(self) -> str | None:
+        """The first place where the stored rows differ from what was appended: a row whose
+        columns or place changed, a row missing, a tail cut off. None if the chain holds."""
+        previous, last = GENESIS, 0
+        for row in self.chained_rows():
+            seq = row[0]
+            if seq != last + 1:
+                return f"event seq {last + 1} is missing (the next stored row is seq {seq})"
+            previous = chain_digest(previous, row[:5])
+            if previous != row[5]:
+                return f"event seq {seq}: the row differs from the one appended (its digest does not chain)"
+            last = seq
+        head_seq, head_digest = self.head()
+        if head_seq > last:
+            return f"the history was stored up to seq {head_seq}, but its rows end at seq {last}"
+        if (head_seq, head_digest) != (last, previous):
+            return f"the recorded head of the chain (seq {head_seq}) is not the last row's (seq {last})"
+        return None
 
     def load(self) -> list[object]:
         from_json = self.codec.from_json

@@ -29,7 +29,7 @@ import pyarrow as pa
 from ybstate.errors import ForeignDatabase, QueryRefused, StoreError
 from ybstate.model import MODEL
 from ybstate.sqlfiles import package_sql
-from ybstate.store.base import FORMAT, FORMAT_VERSION, EventStore
+from ybstate.store.base import FORMAT, FORMAT_VERSION, GENESIS, EventStore
 
 __all__ = ["DuckDBStore", "connect", "MEMORY", "SANDBOX"]
 
@@ -49,6 +49,7 @@ _ARROW_SCHEMA = pa.schema(
         ("type", pa.string()),
         ("tenant_id", pa.int64()),
         ("payload", pa.string()),
+        ("digest", pa.string()),
     ]
 )
 
@@ -174,6 +175,9 @@ class DuckDBStore(EventStore):
                 self.con.execute("INSERT INTO events SELECT * FROM incoming_events")
             finally:
                 self.con.unregister("incoming_events")
+            self.con.execute(
+                "INSERT OR REPLACE INTO ybstate_meta VALUES ('head', ?)", [f"{last_seq} {rows[-1][5]}"]
+            )
             if fingerprint is not None:
                 self.con.execute(
                     "INSERT OR REPLACE INTO ybstate_meta VALUES ('fingerprint', ?), ('fingerprint_seq', ?)",
@@ -194,6 +198,18 @@ class DuckDBStore(EventStore):
         return self.con.execute(
             "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR) FROM events ORDER BY seq"
         ).fetchall()
+
+    def chained_rows(self):
+        return self.con.execute(
+            "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR), digest FROM events ORDER BY seq"
+        ).fetchall()
+
+    def head(self) -> tuple[int, str]:
+        found = self.con.execute("SELECT value FROM ybstate_meta WHERE key = 'head'").fetchall()
+        if not found:
+            return (0, GENESIS)
+        seq, _, digest = found[0][0].partition(" ")
+        return (int(seq), digest)
 
     def fingerprint(self):
         meta = dict(
@@ -229,7 +245,7 @@ class DuckDBStore(EventStore):
             self._copy = DuckDBStore()
         copied = self._copy.last_seq()
         rows = self.con.execute(
-            "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR) FROM events "
+            "SELECT seq, time, type, tenant_id, CAST(payload AS VARCHAR), digest FROM events "
             "WHERE seq > ? ORDER BY seq",
             [copied],
         ).fetchall()

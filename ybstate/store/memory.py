@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ybstate.store.base import EventStore
+from ybstate.store.base import GENESIS, EventStore
 
 __all__ = ["MemoryStore"]
 
@@ -23,7 +23,13 @@ class MemoryStore(EventStore):
             self._fingerprint = (last_seq, fingerprint)
 
     def rows(self):
+        return [row[:5] for row in self._rows]
+
+    def chained_rows(self):
         return list(self._rows)
+
+    def head(self) -> tuple[int, str]:
+        return (self._rows[-1][0], self._rows[-1][5]) if self._rows else (0, GENESIS)
 
     def fingerprint(self):
         return self._fingerprint

@@ -10,11 +10,13 @@ CREATE TABLE IF NOT EXISTS ybstate_meta (
 -- name: create_events
 -- One row per event, in history order (DESIGN 10): seq, logical time in microseconds,
 -- the event's stable type tag, the tenant it concerns (NULL for cluster-wide events) and
--- the event itself as JSON.
+-- the event itself as JSON, and the row's digest, chained from the previous row's
+-- (sha256 of that digest and this row's columns: tamper evidence, docs/cli.md).
 CREATE TABLE IF NOT EXISTS events (
     seq       BIGINT PRIMARY KEY,
     time      BIGINT NOT NULL,
     type      VARCHAR NOT NULL,
     tenant_id BIGINT,
-    payload   JSON NOT NULL
+    payload   JSON NOT NULL,
+    digest    VARCHAR NOT NULL
 );
