@@ -915,9 +915,6 @@ def test_decommission_refusals():
     assert refusal(state, Decommission(tenant=7), InvalidAction) == (
         "the tenant must be a tenant name (a string), got 7"
     )
-    assert refusal(primed(), Decommission(tenant="shop_back")) == rejected(
-        "shop_back", "is read-only already"
-    )
     # the two sides of a running promotion
     assert refusal(fenced(), Decommission(tenant="shop")) == rejected(
         "shop", "promotion 1 involving it is running"
@@ -925,6 +922,28 @@ def test_decommission_refusals():
     assert refusal(running(), Decommission(tenant="shop_back", read_only=False)) == rejected(
         "shop_back", "promotion 1 involving it is running"
     )
+
+
+def test_a_completed_standby_no_longer_wanted_retires_then_is_removed():
+    state = primed()
+    standby = state.tenant_named("shop_back")
+    content = ghost.content(state, standby.tenant_id)
+    state, events = act(state, Decommission(tenant="shop_back", read_only=True))
+    assert [type(e).__name__ for e in events] == ["TenantDecommissioned"]
+    retired = state.tenants[standby.tenant_id]
+    assert (retired.role, retired.status, retired.writable) == (Role.STANDBY, TenantStatus.RETIRED, False)
+    assert ghost.content(state, standby.tenant_id) == content  # still readable
+    assert refusal(state, StartPromotion(standby="shop_back", primary="shop")) == rejected(
+        "shop_back", "is not a completed standby (role standby, status retired)"
+    )
+    assert refusal(state, Decommission(tenant="shop_back")) == rejected(
+        "shop_back", "is retired already (decommissioned read-only); read_only = false removes it"
+    )
+    assert_invariants(state)
+    state, events = act(state, Decommission(tenant="shop_back", read_only=False))
+    assert state.tenants[standby.tenant_id].status is TenantStatus.DECOMMISSIONED
+    assert {type(e).__name__ for e in events[1:]} == {"TableDropped"}
+    assert_invariants(state)
 
 
 def test_decommission_goes_read_only_then_removes_the_tables_and_the_route():
@@ -940,7 +959,9 @@ def test_decommission_goes_read_only_then_removes_the_tables_and_the_route():
     assert refusal(state, put("shop@1001", "orders", "k9"), TenantNotWritable) == (
         "tenant 'shop@1001' does not accept writes (status not writable)"
     )
-    assert refusal(state, Decommission(tenant="shop@1001")) == rejected("shop@1001", "is read-only already")
+    assert refusal(state, Decommission(tenant="shop@1001")) == rejected(
+        "shop@1001", "is decommissioned read-only already; read_only = false removes it"
+    )
     assert_invariants(state)
 
     state, events = act(state, Decommission(tenant="shop@1001", read_only=False))

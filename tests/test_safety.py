@@ -531,3 +531,69 @@ def test_an_untouched_history_keeps_its_chain_through_appends(history, tmp_path)
     assert ybstate("replay", "--db", history).exit_code == 0
     shown = ybstate("verify", "--db", history)
     assert shown.exit_code == 0 and "history_digest_chain" in shown.output
+
+
+# -- files and commands --------------------------------------------------------------------------
+
+
+def test_run_again_says_how_to_start_afresh_and_run_fresh_replaces_the_history(history, tmp_path):
+    shown = ybstate("run", QUICKSTART, "--db", history)
+    assert shown.exit_code == 2 and "run --fresh to replace the history" in _flat(shown.output)
+    shown = ybstate("run", "--fresh", QUICKSTART, "--db", history)
+    assert shown.exit_code == 0 and "stored events 1.." in _flat(shown.output)
+    assert ybstate("replay", "--db", history).exit_code == 0
+    assert sorted(p.name for p in history.parent.iterdir()) == ["h.duckdb"]
+
+
+def test_run_fresh_that_fails_leaves_the_history_and_no_file_behind(history, tmp_path):
+    spec = tmp_path / "fails.toml"
+    spec.write_text(HEAD + '[[steps]]\ndo = "expect"\nsql = "SELECT 1"\nequals = 2\n')
+    before = _digest(history)
+    shown = ybstate("run", "--fresh", spec, "--db", history)
+    assert shown.exit_code == 1
+    assert _digest(history) == before
+    assert sorted(p.name for p in history.parent.iterdir()) == ["fails.toml", "h.duckdb"]
+
+
+def test_run_fresh_never_replaces_a_file_that_is_not_a_history(tmp_path):
+    other = tmp_path / "notes.duckdb"
+    other.write_text("my notes\n")
+    shown = ybstate("run", "--fresh", QUICKSTART, "--db", other)
+    assert shown.exit_code == 2 and "not a ybstate history" in _flat(shown.output)
+    assert other.read_text() == "my notes\n"
+
+
+def test_a_run_that_adds_nothing_says_so(history, tmp_path):
+    spec = tmp_path / "look.toml"
+    spec.write_text('[[steps]]\ndo = "expect"\nsql = "SELECT count(*) > 0 FROM events"\nequals = true\n')
+    shown = ybstate("run", spec, "--db", history)
+    assert shown.exit_code == 0 and "nothing new stored (it holds events 1.." in _flat(shown.output)
+
+
+def test_seeds_are_not_negative(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text("seed = -1\n")
+    shown = ybstate("run", spec, "--db", tmp_path / "h.duckdb")
+    assert shown.exit_code == 2 and "'seed' must be 0.." in _flat(shown.output)
+    shown = ybstate("simulate", "--seed", "-1", "--steps", "3")
+    assert shown.exit_code == 2 and "-1 is not in the range" in _flat(shown.output)
+
+
+def test_a_task_started_without_wait_is_driven_to_its_end_or_cancelled(history):
+    started = ybstate(
+        "call", "--db", history, "tenant_backup_start", "tenant=shop", "destination=/backup/again"
+    )
+    assert started.exit_code == 0
+    task_id = int(started.output.split()[2])
+    shown = ybstate("task", "--db", history, "backup", task_id)
+    assert shown.exit_code == 0 and f"backup task {task_id} COMPLETED" in _flat(shown.output)
+    shown = ybstate("task", "--db", history, "backup", task_id)
+    assert shown.exit_code == 1 and "is over already" in _flat(shown.output)
+    started = ybstate("call", "--db", history, "tenant_restore_start", "source=shop", "target=later")
+    assert started.exit_code == 0
+    restore_id = int(started.output.split()[2])
+    shown = ybstate("task", "--db", history, "--cancel", "restore", restore_id)
+    assert shown.exit_code == 0 and f"restore {restore_id} cancelled" in _flat(shown.output)
+    assert ybstate("task", "--db", history, "restore", 99).exit_code == 2
+    assert ybstate("replay", "--db", history).exit_code == 0
+    assert ybstate("verify", "--db", history).exit_code == 0

@@ -37,6 +37,7 @@ from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simu
 from ybstate.restore.plan import plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
 from ybstate.scenario.parse import COMMAND_STEPS, command_step
+from ybstate.scenario.run import TASK_KINDS, finish_task
 from ybstate.store.duck import DuckDBStore
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
@@ -93,11 +94,20 @@ def _remove_new_file(store: DuckDBStore) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB history file to append to.")
-def run(spec: str, db: str) -> None:
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Start DB afresh: replace the history it holds with this run's, if the run succeeds.",
+)
+def run(spec: str, db: str, fresh: bool) -> None:
     """Run the scenario SPEC into the history file DB (all steps, or nothing stored)."""
+    target = db
     try:
         scenario = load_scenario(spec)
-        store = DuckDBStore(db)
+        if fresh and Path(db).exists():
+            open_history(db).close()  # replace a ybstate history only, never another file
+            target = str(Path(db).with_name(f".{Path(db).name}.{os.getpid()}.fresh"))
+        store = DuckDBStore(target)
     except (SpecError, StoreError) as error:
         raise _bad_input(error) from None
     table = Table(
@@ -123,16 +133,20 @@ def run(spec: str, db: str) -> None:
         _remove_new_file(store)
         raise
     store.close()
+    if target != db:  # --fresh: the new history takes the old one's place, whole
+        Path(db + ".wal").unlink(missing_ok=True)
+        os.replace(target, db)
     out.print(table)
-    out.print(
-        f"stored events {result.first_seq}..{result.state.seq} in {db}; "
-        f"fingerprint {fingerprint_hex(result.state)}",
-        highlight=False,
+    stored = (
+        f"stored events {result.first_seq}..{result.state.seq}"
+        if result.events
+        else f"nothing new stored (it holds events 1..{result.state.seq})"
     )
+    out.print(f"{stored} in {db}; fingerprint {fingerprint_hex(result.state)}", highlight=False)
 
 
 @cli.command()
-@click.option("--seed", type=int, required=True, help="Seed of the random choices.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), required=True, help="Seed of the random choices.")
 @click.option("--steps", type=click.IntRange(min=0), required=True, help="Number of actions to take.")
 @click.option("--db", default=None, help="DuckDB file to store the history in (new or empty).")
 @click.option("--tenants", type=click.IntRange(1, 50), default=3, show_default=True)
@@ -511,6 +525,31 @@ def _argument(text: str) -> tuple[str, object]:
     if value.lstrip("-").isdigit():
         return key, int(value)
     return key, value
+
+
+@cli.command("task")
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--cancel", is_flag=True, help="Cancel the task instead (backups and restores).")
+@click.argument("kind", type=click.Choice(TASK_KINDS))
+@click.argument("task_id", type=click.IntRange(min=1))
+def task_command(db: str, cancel: bool, kind: str, task_id: int) -> None:
+    """Drive a task started without --wait (by `ybstate call`) to its end, like the scenario
+    step of its kind (seed 0), or cancel it. Exits 1 if the task is over or refuses."""
+    if not Path(db).exists():
+        raise Failure(f"{db}: no such history file", EXIT_BAD_INPUT)
+    try:
+        store = DuckDBStore(db, create=False)
+    except StoreError as error:
+        raise _bad_input(error) from None
+    try:
+        note = finish_task(store, kind, task_id, cancel=cancel)
+    except (SpecError, StoreError) as error:
+        raise _bad_input(error) from None
+    except YbstateError as error:
+        raise Failure(f"{kind} {task_id}: {error}", EXIT_CHECK_FAILED) from None
+    finally:
+        store.close()
+    out.print(escape(note), highlight=False)
 
 
 @cli.command("call")

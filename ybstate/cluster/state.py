@@ -63,7 +63,8 @@ class Role(enum.Enum):
 class TenantStatus(enum.Enum):
     NORMAL = "normal"
     RESTORING = "restoring"
-    READ_ONLY = "read_only"
+    READ_ONLY = "read_only"  # a completed standby, or a primary decommissioned read-only
+    RETIRED = "retired"  # a standby decommissioned read-only: readable, no longer promotable
     DECOMMISSIONED = "decommissioned"
 
 

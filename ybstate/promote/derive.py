@@ -14,7 +14,7 @@ from ybstate.cluster.events import (
     TransactionAborted,
     TransactionCommitted,
 )
-from ybstate.cluster.state import SYS_TENANT_ID, Cell, ClusterState, Tenant, TenantStatus
+from ybstate.cluster.state import SYS_TENANT_ID, Cell, ClusterState, Role, Tenant, TenantStatus
 from ybstate.promote.state import PromotionStatus, PromotionTask
 from ybstate.restore.plan import incremental_entries, segment_holding
 
@@ -123,9 +123,11 @@ def decommission_refusal(state: ClusterState, tenant: Tenant, read_only: bool) -
         return f"restore {restoring[0]} into it is running"
     if tenant.status is TenantStatus.DECOMMISSIONED:
         return "is decommissioned already"
-    if read_only and tenant.status is TenantStatus.READ_ONLY:
-        return "is read-only already"
-    if not read_only and tenant.status is not TenantStatus.READ_ONLY:
+    if read_only and tenant.status is TenantStatus.RETIRED:
+        return "is retired already (decommissioned read-only); read_only = false removes it"
+    if read_only and tenant.status is TenantStatus.READ_ONLY and tenant.role is not Role.STANDBY:
+        return "is decommissioned read-only already; read_only = false removes it"
+    if not read_only and tenant.status not in (TenantStatus.READ_ONLY, TenantStatus.RETIRED):
         return f"full removal needs read-only first (it is {tenant.status.value})"
     return None
 

@@ -189,11 +189,14 @@ def _decommissioned(state: ClusterState, e: TenantDecommissioned) -> ClusterStat
     tenant = state.tenants.get(e.tenant_id)
     if tenant is None or tenant.writable or tenant.status is TenantStatus.DECOMMISSIONED:
         raise EventOutOfOrder("a tenant that is not writable and not decommissioned", e.tenant_id, tenant)
-    if not e.read_only and tenant.status is not TenantStatus.READ_ONLY:
+    if not e.read_only and tenant.status not in (TenantStatus.READ_ONLY, TenantStatus.RETIRED):
         raise EventOutOfOrder("read-only before full removal", TenantStatus.READ_ONLY, tenant.status)
     fence = tenant.fenced_log_id or state.last_log_id
     if e.read_only:
-        tenants = _tenant(state, e.tenant_id, status=TenantStatus.READ_ONLY, fenced_log_id=fence)
+        # A completed standby retires (no longer promotable); a primary becomes read-only.
+        retiring = tenant.role is Role.STANDBY and tenant.status is TenantStatus.READ_ONLY
+        status = TenantStatus.RETIRED if retiring else TenantStatus.READ_ONLY
+        tenants = _tenant(state, e.tenant_id, status=status, fenced_log_id=fence)
         return evolve_state(state, seq=e.seq, clock=e.time, tenants=tenants)
     tenants = _tenant(state, e.tenant_id, status=TenantStatus.DECOMMISSIONED, fenced_log_id=fence)
     routing = (

@@ -53,7 +53,7 @@ def completed_standby_is_the_source_at_t(
         standby = state.tenants[task.target_tenant_id]
         if (
             standby.writable
-            or standby.status is not TenantStatus.READ_ONLY
+            or standby.status not in (TenantStatus.READ_ONLY, TenantStatus.RETIRED)
             or standby.restored_to != task.until_ts
         ):
             return f"restore {task.task_id}: its standby is {standby}"

@@ -369,6 +369,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         return SpecError(path, None, message)
 
     document = _structure(raw, _Document, fail, "scenario")
+    if not 0 <= document.seed < 2**63:  # random.Random(-n) is random.Random(n)
+        raise fail(f"scenario: 'seed' must be 0..{2**63 - 1}, found {document.seed}")
     cluster = _cluster(path, document.cluster)
     timeline = Timeline()
     tenants = _tenants(path, document.tenants, timeline)

@@ -28,7 +28,7 @@ from ybstate.archive.actions import (
     StopArchive,
 )
 from ybstate.archive.state import ArchiverStatus
-from ybstate.backup.actions import AdvanceBackup, StartBackup
+from ybstate.backup.actions import AdvanceBackup, CancelBackup, StartBackup
 from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster import actions as act
@@ -51,6 +51,7 @@ from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
+    CancelRestore,
     ReadArchived,
     RewriteEntry,
     StallWorker,
@@ -87,7 +88,7 @@ from ybstate.scenario.steps import (
 )
 from ybstate.store.base import EventStore
 
-__all__ = ["RunResult", "StepOutcome", "run_scenario"]
+__all__ = ["RunResult", "StepOutcome", "run_scenario", "finish_task", "TASK_KINDS"]
 
 
 def _failure(scenario: Scenario, step: int, kind: str, reason: str, seq: int) -> ScenarioFailed:
@@ -467,8 +468,11 @@ def _promote(run: _Run, step: PromoteStep) -> str:
         standby=step.standby, primary=step.primary, verify=step.verify, catch_up=step.catch_up
     )
     (started,) = run.do(action)
-    promotion_id = started.promotion_id
-    faults = run.promotion_faults.get(started.standby_id, {})
+    return _drive_promotion(run, started.promotion_id, run.promotion_faults.get(started.standby_id, {}))
+
+
+def _drive_promotion(run: _Run, promotion_id: int, faults: dict[PromotionStep, int]) -> str:
+    """Take the promotion's steps to its end, failing those ``faults`` names."""
     while not run.state.promotions[promotion_id].final:
         task = run.state.promotions[promotion_id]
         if faults.get(task.next_step):
@@ -743,8 +747,43 @@ def _start(run: _Run) -> None:
                 scenario.path,
                 None,
                 f"tenant {tenant.name!r} already exists in the stored history; "
-                "use another --db or another tenant name",
+                "use another --db or another tenant name, or run --fresh to replace the history",
             )
         run.do(act.CreateTenant(name=tenant.name, log_retention=tenant.log_retention))
         for table, tablets in tenant.tables:
             run.do(act.CreateTable(tenant=tenant.name, table=table, tablets=tablets))
+
+
+TASK_KINDS = ("backup", "restore", "promotion")
+
+
+def finish_task(store: EventStore, kind: str, task_id: int, *, cancel: bool = False) -> str:
+    """Drive a task that was started without waiting (``ybstate call`` without ``--wait``) to
+    its end, as the scenario step of its kind would, with seed 0; or cancel it (backups and
+    restores). All or nothing; returns the note a scenario step would print.
+
+    Raises :class:`SpecError` for a task that does not exist, and the model's refusal
+    (an :class:`ActionRejected`) for one that is over or cannot be cancelled."""
+    path = f"<ybstate task {kind} {task_id}>"
+    with store.transaction():
+        state = replay_stored(store.load())
+        tasks = {"backup": state.backups, "restore": state.restores, "promotion": state.promotions}[kind]
+        if task_id not in tasks:
+            raise SpecError(path, None, f"there is no {kind} {task_id} (there are: {sorted(tasks)})")
+        scenario = Scenario(path=path, name=kind, seed=0, cluster=state.config, tenants=(), steps=())
+        run = _Run(scenario, store, state, None)
+        if tasks[task_id].final:
+            raise InvalidAction(f"{kind} {task_id} is over already")
+        if cancel:
+            if kind == "promotion":
+                raise InvalidAction("a promotion cannot be cancelled; a failed step rolls it back")
+            run.do(CancelBackup(task_id=task_id) if kind == "backup" else CancelRestore(task_id=task_id))
+            note = f"{kind} {task_id} cancelled"
+        elif kind == "backup":
+            note = _drive_backup(run, task_id)
+        elif kind == "restore":
+            note = _drive_restore(run, task_id)
+        else:
+            note = _drive_promotion(run, task_id, {})
+        run.flush()
+        return note
