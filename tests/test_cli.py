@@ -310,12 +310,12 @@ def test_simulated_history_replays_and_verifies(invoke):
     assert verified.exit_code == 0, verified.output
 
 
-def test_simulate_into_a_non_empty_db_is_refused(invoke, tmp_path):
+def test_simulate_into_a_db_holding_another_history_is_refused(invoke, tmp_path):
     assert invoke("simulate", "--seed", "3", "--steps", "50", "--db", "a.duckdb").exit_code == 0
     rows = event_rows(tmp_path / "a.duckdb")
     result = invoke("simulate", "--seed", "5", "--steps", "50", "--db", "a.duckdb")
     assert result.exit_code == 2
-    assert f"already holds {len(rows)} events" in _flat(result.stderr)
+    assert f"holds {len(rows)} events that are not a prefix of this simulation" in _flat(result.stderr)
     assert event_rows(tmp_path / "a.duckdb") == rows
 
 

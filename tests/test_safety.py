@@ -597,3 +597,48 @@ def test_a_task_started_without_wait_is_driven_to_its_end_or_cancelled(history):
     assert ybstate("task", "--db", history, "restore", 99).exit_code == 2
     assert ybstate("replay", "--db", history).exit_code == 0
     assert ybstate("verify", "--db", history).exit_code == 0
+
+
+# -- long simulations keep what they did ---------------------------------------------------------
+
+
+def test_an_interrupted_simulation_keeps_a_replayable_prefix_and_resumes_to_the_same_history(
+    tmp_path, monkeypatch
+):
+    real = cli_module.run_simulation
+
+    def interrupted(spec, **options):
+        step = options["on_step"]
+
+        def on_step(i, action, events, state):
+            step(i, action, events, state)
+            if i == 150:
+                raise KeyboardInterrupt
+
+        return real(spec, **{**options, "on_step": on_step})
+
+    monkeypatch.setattr(cli_module._SimulationWriter, "BATCH", 40)
+    monkeypatch.setattr(cli_module, "run_simulation", interrupted)
+    db = tmp_path / "s.duckdb"
+    shown = ybstate("simulate", "--seed", 5, "--steps", 300, "--db", db)
+    assert shown.exit_code == 130 and "stored in" in _flat(shown.output) and "resumes" in _flat(shown.output)
+    kept = event_rows(db)
+    assert 40 <= len(kept) <= 170  # whole batches of 40, each ending at a recorded fingerprint
+    assert ybstate("replay", "--db", db).exit_code == 0
+    monkeypatch.setattr(cli_module, "run_simulation", real)
+    assert ybstate("simulate", "--seed", 5, "--steps", 300, "--db", db).exit_code == 0
+    fresh = tmp_path / "fresh.duckdb"
+    assert ybstate("simulate", "--seed", 5, "--steps", 300, "--db", fresh).exit_code == 0
+    assert event_rows(db) == event_rows(fresh) and event_rows(db)[: len(kept)] == kept
+    assert ybstate("replay", "--db", db).exit_code == 0
+
+
+def test_a_simulation_does_not_resume_a_history_it_did_not_write(tmp_path, history):
+    before = _digest(history)
+    shown = ybstate("simulate", "--seed", 1, "--steps", 5, "--db", history)
+    assert shown.exit_code == 2 and "not a prefix of this simulation" in _flat(shown.output)
+    assert _digest(history) == before
+    db = tmp_path / "s.duckdb"
+    assert ybstate("simulate", "--seed", 1, "--steps", 20, "--db", db).exit_code == 0
+    shown = ybstate("simulate", "--seed", 2, "--steps", 20, "--db", db)
+    assert shown.exit_code == 2 and "not a prefix of this simulation" in _flat(shown.output)

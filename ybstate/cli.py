@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ from ybstate.restore.plan import plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
 from ybstate.scenario.parse import COMMAND_STEPS, command_step
 from ybstate.scenario.run import TASK_KINDS, finish_task
+from ybstate.store.base import GENESIS
 from ybstate.store.duck import DuckDBStore
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
@@ -50,6 +52,68 @@ EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 # Wide when writing to a file or a pipe, so tables of many columns are not cut short.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+
+
+class _SimulationWriter:
+    """Stores a simulation's events as it goes: batches of at most BATCH events, each ending
+    at a state whose fingerprint it records. A history holding a prefix of the same
+    simulation (same seed and options, recorded in ybstate_meta) is resumed: events it
+    holds already are checked against the digest chain it recorded, then skipped."""
+
+    BATCH = 10_000
+
+    def __init__(self, db: str, options: dict) -> None:
+        self.db = db
+        self.store = DuckDBStore(db)
+        self.options = json.dumps(options, sort_keys=True)
+        self.held = self.store.last_seq()
+        if self.held:
+            recorded = self.store.meta("simulation")
+            if recorded != self.options:
+                self.store.close()
+                raise StoreError(
+                    f"{db} holds {self.held} events that are not a prefix of this simulation "
+                    f"(it records {recorded or 'no simulation'}, this is {self.options}); "
+                    "simulate writes a new history or resumes its own"
+                )
+        self.digest = GENESIS
+        self.pending: list[object] = []
+        self.state = None
+
+    def add(self, events, state) -> None:
+        for event in events:
+            if event.seq <= self.held:  # resuming: the stored prefix must be this walk's
+                self.digest = self.store.digest_after(self.digest, event)
+                if event.seq == self.held and (self.held, self.digest) != self.store.head():
+                    raise StoreError(f"{self.db}: its events 1..{self.held} are not this simulation's")
+            else:
+                self.pending.append(event)
+        self.state = state
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def finish(self) -> None:
+        if self.state is not None and self.state.seq < self.held:
+            raise StoreError(
+                f"{self.db} holds {self.held} events, more than this simulation makes ({self.state.seq})"
+            )
+        self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            with self.store.transaction():
+                self.store.append(self.pending, fingerprint_hex(self.state))
+                self.store.set_meta("simulation", self.options)
+            self.pending = []
+
+    def kept(self) -> str:
+        last = self.store.last_seq()
+        return (
+            f"events 1..{last} stored in {self.db} (the same command resumes)" if last else "nothing stored"
+        )
+
+    def close(self) -> None:
+        self.store.close()
 
 
 class Failure(click.ClickException):
@@ -159,35 +223,41 @@ def run(spec: str, db: str, fresh: bool) -> None:
     help="Check every invariant after this many steps (and at the end).",
 )
 def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int) -> None:
-    """Take STEPS seeded random actions among those enabled; same seed, same history."""
-    store = None
-    if db is not None:
-        try:
-            store = DuckDBStore(db)
-        except StoreError as error:
-            raise _bad_input(error) from None
-        if store.last_seq():
-            held = store.last_seq()
-            store.close()
-            raise _bad_input(StoreError(f"{db} already holds {held} events; simulate writes a new history"))
+    """Take STEPS seeded random actions among those enabled; same seed, same history.
+
+    With --db, the history is stored as it grows, in batches that each end at a replayable
+    state with its fingerprint: a simulation killed or interrupted keeps what it did, and
+    the same command resumes it (the walk is taken again and only what is new is stored)."""
     scope = simulation_scope(tenants, keys)
     spec = model_spec(scope)
-    with _progress() as bar:
-        task = bar.add_task(f"simulating seed {seed}", total=steps)
-        result = run_simulation(
-            spec,
-            seed=seed,
-            steps=steps,
-            check_every=check_every,
-            on_step=lambda i, a, e, s: bar.advance(task),
-        )
-    if store is not None:
-        setup = model.start_events(scope)
-        events = setup + [event for _, evs in result.steps for event in evs]
+    writer = None
+    if db is not None:
         try:
-            store.append(events, fingerprint_hex(result.state))
-        finally:
-            store.close()
+            writer = _SimulationWriter(db, {"seed": seed, "tenants": tenants, "keys": keys})
+        except StoreError as error:
+            raise _bad_input(error) from None
+    try:
+        if writer is not None:
+            writer.add(model.start_events(scope), spec.init())
+        with _progress() as bar:
+            task = bar.add_task(f"simulating seed {seed}", total=steps)
+
+            def step(i, action, events, state) -> None:
+                bar.advance(task)
+                if writer is not None:
+                    writer.add(events, state)
+
+            result = run_simulation(spec, seed=seed, steps=steps, check_every=check_every, on_step=step)
+        if writer is not None:
+            writer.finish()
+    except KeyboardInterrupt:
+        kept = "nothing stored" if writer is None else writer.kept()
+        raise Failure(f"interrupted; {kept}", EXIT_INTERRUPTED) from None
+    except StoreError as error:
+        raise _bad_input(error) from None
+    finally:
+        if writer is not None:
+            writer.close()
     out.print(
         f"seed {seed}: {len(result.steps)} steps, {result.state.seq} events, "
         f"{result.state.last_log_id} log entries, fingerprint {fingerprint_hex(result.state)}",

@@ -106,6 +106,10 @@ class EventStore(abc.ABC):
             rows.append((*row, previous))
         self._write(rows, fingerprint, events[-1].seq)
 
+    def digest_after(self, previous: str, event: object) -> str:
+        """The chain digest ``event`` gets when appended after a row whose digest is ``previous``."""
+        return chain_digest(previous, self.codec.encode_all([event])[0])
+
     def chain_problem(self) -> str | None:
         """The first place where the stored rows differ from what was appended: a row whose
         columns or place changed, a row missing, a tail cut off. None if the chain holds."""

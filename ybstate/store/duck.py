@@ -211,6 +211,14 @@ class DuckDBStore(EventStore):
         seq, _, digest = found[0][0].partition(" ")
         return (int(seq), digest)
 
+    def meta(self, key: str) -> str | None:
+        """A value ybstate recorded with the history (``ybstate_meta``), or None."""
+        found = self.con.execute("SELECT value FROM ybstate_meta WHERE key = ?", [key]).fetchall()
+        return found[0][0] if found else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO ybstate_meta VALUES (?, ?)", [key, value])
+
     def fingerprint(self):
         meta = dict(
             self.con.execute(
