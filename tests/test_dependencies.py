@@ -4,7 +4,6 @@ queries it, replays it and verifies it."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import tomllib
 import venv
