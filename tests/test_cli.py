@@ -45,15 +45,6 @@ def invoke(tmp_path, monkeypatch):
     return run
 
 
-@pytest.fixture(scope="module")
-def quickstart_file(tmp_path_factory):
-    """A quickstart history made once by ``ybstate run``; tests work on copies of it."""
-    where = tmp_path_factory.mktemp("quickstart")
-    result = CliRunner().invoke(cli, ["run", str(QUICKSTART), "--db", str(where / "q.duckdb")])
-    assert result.exit_code == 0, result.output
-    return where / "q.duckdb"
-
-
 @pytest.fixture
 def history(quickstart_file, tmp_path):
     path = tmp_path / "h.duckdb"

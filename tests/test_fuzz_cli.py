@@ -15,9 +15,7 @@ import shutil
 import string
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
-from histories import QUICKSTART
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,14 +144,6 @@ def scenarios(draw) -> bytes:
 
 # Examples per test: the profile's (40 by default, 150 with HYPOTHESIS_PROFILE=ci).
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def quickstart_file(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("quickstart")
-    result = CliRunner().invoke(cli, ["run", str(QUICKSTART), "--db", str(where / "q.duckdb")])
-    assert result.exit_code == 0, result.output
-    return where / "q.duckdb"
 
 
 def _digest(path: Path) -> str:

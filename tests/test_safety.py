@@ -44,14 +44,6 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def quickstart_file(tmp_path_factory):
-    where = tmp_path_factory.mktemp("quickstart")
-    result = CliRunner().invoke(cli, ["run", str(QUICKSTART), "--db", str(where / "q.duckdb")])
-    assert result.exit_code == 0, result.output
-    return where / "q.duckdb"
-
-
 @pytest.fixture
 def history(quickstart_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -350,6 +350,16 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
+def _writable(db: str) -> DuckDBStore:
+    """The existing history in ``db``, opened to append to; a missing or foreign file exits 2."""
+    if not Path(db).exists():
+        raise Failure(f"{db}: no such history file", EXIT_BAD_INPUT)
+    try:
+        return DuckDBStore(db, create=False)
+    except StoreError as error:
+        raise _bad_input(error) from None
+
+
 def _open(db: str):
     try:
         return open_history(db)
@@ -605,12 +615,7 @@ def _argument(text: str) -> tuple[str, object]:
 def task_command(db: str, cancel: bool, kind: str, task_id: int) -> None:
     """Drive a task started without --wait (by `ybstate call`) to its end, like the scenario
     step of its kind (seed 0), or cancel it. Exits 1 if the task is over or refuses."""
-    if not Path(db).exists():
-        raise Failure(f"{db}: no such history file", EXIT_BAD_INPUT)
-    try:
-        store = DuckDBStore(db, create=False)
-    except StoreError as error:
-        raise _bad_input(error) from None
+    store = _writable(db)
     try:
         note = finish_task(store, kind, task_id, cancel=cancel)
     except (SpecError, StoreError) as error:
@@ -641,12 +646,7 @@ def call_command(db: str, caller: str, wait: bool, command: str, arguments: tupl
     if command not in COMMANDS:
         raise Failure(f"unknown command {command!r} (commands: {sorted(COMMANDS)})", EXIT_BAD_INPUT)
     given = dict(_argument(a) for a in arguments)
-    if not Path(db).exists():
-        raise Failure(f"{db}: no such history file", EXIT_BAD_INPUT)
-    try:
-        store = DuckDBStore(db, create=False)
-    except StoreError as error:
-        raise _bad_input(error) from None
+    store = _writable(db)
     try:
         try:
             state = replay_store(store).state
