@@ -40,7 +40,7 @@ from ybstate.examples.twophase import (
     twophase_spec,
 )
 from ybstate.examples.twophase_bare import bare_bfs, bare_consistent, bare_init, bare_successors
-from ybstate.kernel import Invariant, Spec, step
+from ybstate.kernel import Goal, Invariant, Spec, step
 
 PUBLISHED = {3: 288, 5: 8_832, 7: 296_448}
 
@@ -438,3 +438,86 @@ def test_every_rm_rule_moves_along_the_rm_transition_table():
 def test_twophase_spec_rejects_bad_parameters(bad):
     with pytest.raises(InvalidParameter):
         twophase_spec(**bad)
+
+
+# Coverage: what a run covered, and whether it proved anything --------------------------------
+
+
+def test_coverage_counts_every_transition_and_state_of_a_complete_search():
+    result = explore(twophase_spec(3))
+    coverage = result.coverage
+    assert result.verdict == "holds" and coverage.vacuous == ()
+    assert sum(c.taken for c in coverage.actions.values()) == result.transitions
+    assert sum(coverage.per_depth) == result.distinct_states == 288
+    assert len(coverage.per_depth) == result.depth + 1 and coverage.per_depth[0] == 1
+    assert all(0 < c.enabled <= min(c.taken, result.distinct_states) for c in coverage.actions.values())
+    assert coverage.actions["TMCommit"].taken == coverage.actions["TMCommit"].enabled  # one per state at most
+    assert {name: c.checked for name, c in coverage.invariants.items()} == {
+        "TypeOK": 288,
+        "TCConsistent": 288,
+    }
+    assert coverage.collision_probability == 0.0  # states keyed exactly
+
+
+def test_coverage_counts_actions_as_a_plain_loop_does():
+    spec = twophase_spec(2)
+    enabled_in, taken, seen, queue = {}, {}, {spec.key(spec.init())}, deque([spec.init()])
+    while queue:
+        state = queue.popleft()
+        actions = spec.enabled(state)
+        for kind in {type(a).__name__ for a in actions}:
+            enabled_in[kind] = enabled_in.get(kind, 0) + 1
+        for action in actions:
+            taken[type(action).__name__] = taken.get(type(action).__name__, 0) + 1
+            nxt, _ = step(spec, state, action)
+            if spec.key(nxt) not in seen:
+                seen.add(spec.key(nxt))
+                queue.append(nxt)
+    coverage = explore(spec).coverage
+    assert {k: (c.enabled, c.taken) for k, c in coverage.actions.items()} == {
+        k: (enabled_in[k], taken[k]) for k in taken
+    }
+
+
+def _with(spec, *, goals=(), subjects=None):
+    invariants = tuple(attrs.evolve(inv, subject=(subjects or {}).get(inv.name)) for inv in spec.invariants)
+    return attrs.evolve(spec, goals=tuple(goals), invariants=invariants)
+
+
+def test_a_goal_reached_is_reported_with_the_depth_of_its_first_state():
+    committed = Goal(name="some_rm_committed", reached=lambda s: "committed" in s[0])  # s: (rm, tm, ...)
+    result = explore(_with(twophase_spec(3), goals=[committed]))
+    assert result.verdict == "holds"
+    goal = result.coverage.goals["some_rm_committed"]
+    # 3 RMs prepare, the TM receives the 3 messages and commits, and one RM learns it
+    assert goal.reached and goal.depth == 8
+
+
+def test_a_goal_never_reached_makes_the_run_vacuous():
+    impossible = Goal(name="all_committed_and_aborted", reached=lambda s: False)
+    result = explore(_with(twophase_spec(2), goals=[impossible]))
+    assert result.violation is None and result.complete
+    assert result.verdict == "vacuous"
+    assert result.coverage.vacuous == ("goal all_committed_and_aborted was never reached",)
+
+
+def test_an_invariant_whose_subject_never_exists_makes_the_run_vacuous():
+    never = {"TCConsistent": lambda s: False, "TypeOK": lambda s: True}
+    result = explore(_with(twophase_spec(2), subjects=never))
+    assert result.verdict == "vacuous"
+    assert result.coverage.invariants["TypeOK"].subject == result.distinct_states
+    assert result.coverage.vacuous == ("invariant TCConsistent never met its subject",)
+
+
+def test_a_cut_search_is_incomplete_and_a_violation_wins_over_everything():
+    assert explore(twophase_spec(3), max_states=50).verdict == "incomplete"
+    impossible = Goal(name="never", reached=lambda s: False)
+    broken = _with(twophase_spec(3, bug="commit_without_all_prepared"), goals=[impossible])
+    assert explore(broken).verdict == "violated"
+
+
+def test_coverage_can_be_skipped_and_a_fingerprinted_model_reports_its_collision_chance():
+    assert explore(twophase_spec(2), coverage=False).coverage is None
+    keyed = attrs.evolve(twophase_spec(3), key=lambda s: hash(s) & (2**16 - 1), key_bits=16)
+    result = explore(keyed)
+    assert 0 < result.coverage.collision_probability < 1

@@ -11,7 +11,13 @@ States themselves are kept only for the frontier. The events of a counterexample
 rebuilt at the end by re-running ``decide``/``apply`` along the path.
 
 When ``key`` is a fingerprint rather than the state itself, two distinct states whose
-fingerprints collide count as one; the search is then exact only up to collisions.
+fingerprints collide count as one; the search is then exact only up to collisions, and
+the coverage reports the chance of one.
+
+Every run also records its :class:`~ybstate.drivers.coverage.Coverage` (actions enabled
+and taken, invariants' subjects, goals reached, new states per depth); the result's
+``verdict`` is "violated", "vacuous" (a goal never reached, an invariant's subject never
+met), "incomplete" (cut by a bound) or "holds".
 
 Raises :class:`~ybstate.errors.InvalidParameter` for a bad bound,
 :class:`~ybstate.errors.EnabledActionFailed` when the model rejects an action it
@@ -28,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from ybstate.drivers.coverage import Coverage, Observer
 from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Invariant, Spec
 
@@ -98,10 +105,20 @@ class Exploration:
     truncated_by: str | None
     violation: Counterexample | None
     seconds: float
+    coverage: Coverage | None = None
 
     @property
     def states_per_second(self) -> float:
         return self.distinct_states / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def verdict(self) -> str:
+        """ "violated", "vacuous", "incomplete" or "holds" (DESIGN 13)."""
+        if self.violation is not None:
+            return "violated"
+        if self.coverage is not None and self.coverage.vacuous:
+            return "vacuous"
+        return "holds" if self.complete else "incomplete"
 
 
 def _check_bound(name: str, value: int | None, least: int, *, optional: bool = True) -> None:
@@ -120,12 +137,14 @@ def explore(
     progress: Callable[[Progress], object] | None = None,
     progress_every: int = 10_000,
     check_invariants: bool = True,
+    coverage: bool = True,
 ) -> Exploration:
     """Visit every state reachable from ``spec.init()``, breadth first.
 
     ``max_states`` caps the distinct states visited, ``max_depth`` the number of steps
     from the start state. ``progress`` is called with a :class:`Progress` each time
-    another ``progress_every`` distinct states have been found.
+    another ``progress_every`` distinct states have been found. ``coverage=False`` skips
+    the coverage bookkeeping (benchmarks measure its cost that way).
     """
     _check_bound("max_states", max_states, 1)
     _check_bound("max_depth", max_depth, 0)
@@ -137,10 +156,20 @@ def explore(
     invariants = spec.invariants if check_invariants else ()
     checks = tuple(inv.check for inv in invariants)
     parents: dict[Hashable, tuple[Hashable, Any] | None] = {init_key: None}
+    observer = Observer(invariants, spec.goals) if coverage else None
+    signatures = None if observer is None else observer.signatures
+    watching = observer is not None and observer.watching
+    per_depth = [1]
+
+    def done(states: int, transitions: int, depth: int, cut: str | None, cx: Counterexample | None):
+        return _result(spec, started, states, transitions, depth, cut, cx, observer, per_depth)
+
+    if observer is not None:
+        observer.visited(init, 0)
     bad = _first_violation(invariants, init)
     if bad is not None:
         cx = _counterexample(spec, parents, init_key, bad)
-        return _result(spec, started, 1, 0, 0, None, cx)
+        return done(1, 0, 0, None, cx)
 
     enabled = spec.enabled
     decide = spec.decide
@@ -173,6 +202,9 @@ def explore(
             actions = enabled(state)
             transitions += len(actions)
             expanded += 1
+            if signatures is not None:  # coverage: inlined Observer.expanded
+                signature = tuple(map(type, actions))
+                signatures[signature] = signatures.get(signature, 0) + 1
             for action in actions:
                 try:
                     events = decide(state, action)
@@ -191,7 +223,8 @@ def explore(
                     if states >= budget:
                         transitions -= _unexamined(actions, action)
                         deepest = depth + 1 if next_states else depth
-                        return _result(spec, started, states, transitions, deepest, budget_reason, None)
+                        per_depth.append(len(next_states))
+                        return done(states, transitions, deepest, budget_reason, None)
                     report_at += progress_every
                     checkpoint = min(budget, report_at)
                     progress(  # type: ignore[misc]  # report_at stays maxsize without one
@@ -207,18 +240,22 @@ def explore(
                 states += 1
                 push_state(nxt)
                 push_key(nxt_key)
+                if watching and observer.watching:  # type: ignore[union-attr]
+                    observer.visited(nxt, depth + 1)  # type: ignore[union-attr]
                 for check in checks:
                     message = check(nxt)
                     if message is not None:
                         transitions -= _unexamined(actions, action)
                         name = invariants[checks.index(check)].name
                         cx = _counterexample(spec, parents, nxt_key, (name, message))
-                        return _result(spec, started, states, transitions, depth + 1, None, cx)
+                        per_depth.append(len(next_states))
+                        return done(states, transitions, depth + 1, None, cx)
         if next_states:
             depth += 1
+            per_depth.append(len(next_states))
         frontier = next_states
         frontier_keys = next_keys
-    return _result(spec, started, states, transitions, depth, None, None)
+    return done(states, transitions, depth, None, None)
 
 
 def _unexamined(actions: Sequence[Any], current: Any) -> int:
@@ -237,7 +274,10 @@ def _result(
     depth: int,
     truncated_by: str | None,
     violation: Counterexample | None,
+    observer: Observer | None = None,
+    per_depth: Sequence[int] = (),
 ) -> Exploration:
+    seconds = time.perf_counter() - started
     return Exploration(
         spec=spec.name,
         distinct_states=states,
@@ -246,7 +286,8 @@ def _result(
         complete=truncated_by is None and violation is None,
         truncated_by=truncated_by,
         violation=violation,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
+        coverage=None if observer is None else observer.coverage(states, per_depth, spec.key_bits),
     )
 
 

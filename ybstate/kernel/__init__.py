@@ -14,11 +14,12 @@ Pure: no I/O, no clock, no randomness. Imports nothing of ybstate but ``errors``
 
 from ybstate.kernel.decision import Decision
 from ybstate.kernel.lifecycle import Lifecycle
-from ybstate.kernel.spec import Invariant, Spec, Violation, step
+from ybstate.kernel.spec import Goal, Invariant, Spec, Violation, step
 from ybstate.kernel.subsystem import StateTable, Subsystem
 
 __all__ = [
     "Decision",
+    "Goal",
     "Invariant",
     "Lifecycle",
     "Spec",

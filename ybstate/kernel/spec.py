@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Spec", "Invariant", "Violation", "step"]
+__all__ = ["Spec", "Invariant", "Goal", "Violation", "step"]
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -25,10 +25,27 @@ E = TypeVar("E")
 
 @attrs.frozen(kw_only=True)
 class Invariant(Generic[S]):
-    """A named predicate over states. ``check`` returns None when it holds, else why not."""
+    """A named predicate over states. ``check`` returns None when it holds, else why not.
+
+    ``subject`` says whether a state holds what the invariant is about (the PITR
+    invariant's subject is a completed restore): a run in which no state has it proved
+    nothing about the invariant, and the drivers call such a run vacuous. None: the
+    invariant is about every state.
+    """
 
     name: str
     check: Callable[[S], str | None]
+    subject: Callable[[S], bool] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Goal(Generic[S]):
+    """A named "sometimes" property: a state where ``reached`` holds should be reachable
+    (a restore completed through its pipeline, a promotion rolled back). A run that asks
+    for a goal and never reaches it is vacuous."""
+
+    name: str
+    reached: Callable[[S], bool]
 
 
 @attrs.frozen(kw_only=True)
@@ -47,7 +64,9 @@ class Spec(Generic[S, A, E]):
     """One model: its start state, its three pure functions and its invariants.
 
     ``key`` maps a state to what the explorer's visited set stores: the state itself for
-    small hashable models (exact), or a stable fingerprint for large ones.
+    small hashable models (exact, ``key_bits`` None), or a stable fingerprint of
+    ``key_bits`` bits for large ones (the explorer then reports the chance that two
+    distinct states collided). ``goals`` are what a run of this model should reach.
     """
 
     name: str
@@ -58,6 +77,8 @@ class Spec(Generic[S, A, E]):
     key: Callable[[S], Hashable]
     invariants: tuple[Invariant[S], ...] = ()
     describe: Callable[[S], Any] = repr
+    goals: tuple[Goal[S], ...] = ()
+    key_bits: int | None = None
 
     def violations(self, state: S) -> list[Violation]:
         """Every invariant that does not hold in ``state``, in declaration order."""

@@ -101,6 +101,7 @@ class Model:
             decide=self.decide,
             apply=self.apply,
             key=fingerprint,
+            key_bits=128,
             invariants=self.invariants,
         )
 

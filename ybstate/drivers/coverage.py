@@ -1,0 +1,170 @@
+"""What a run of a model covered, and whether it proved anything (as TLC's ``-coverage``,
+Stateright's "sometimes" properties, Hypothesis's ``event()`` statistics).
+
+A :class:`Coverage` says, per action kind, in how many states it was enabled and how many
+times it was taken; per invariant, in how many states it was checked and in how many its
+subject existed; per goal, whether it was reached and at what depth; and the search's own
+figures (states first found at each depth, the chance of a fingerprint collision). A run
+in which a goal is never reached, or an invariant's subject never exists, is *vacuous*:
+:attr:`Coverage.vacuous` says why, and the drivers' verdict says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ybstate.kernel import Goal, Invariant
+
+__all__ = [
+    "ActionCoverage",
+    "InvariantCoverage",
+    "GoalCoverage",
+    "Coverage",
+    "Observer",
+    "collision_probability",
+]
+
+
+@attrs.frozen
+class ActionCoverage:
+    enabled: int  # states in which an action of this kind was enabled
+    taken: int  # transitions of this kind tried (decided and applied)
+
+
+@attrs.frozen
+class InvariantCoverage:
+    checked: int  # states it was checked in
+    subject: int | None  # states holding its subject; None: it is about every state
+
+
+@attrs.frozen
+class GoalCoverage:
+    reached: bool
+    depth: int | None  # the depth of the first state reaching it (steps from the start)
+
+
+@attrs.frozen(kw_only=True)
+class Coverage:
+    actions: Mapping[str, ActionCoverage]
+    invariants: Mapping[str, InvariantCoverage]
+    goals: Mapping[str, GoalCoverage]
+    per_depth: tuple[int, ...] = ()  # distinct states first found at each depth
+    collision_probability: float = 0.0  # 0 when states are keyed exactly
+
+    @property
+    def vacuous(self) -> tuple[str, ...]:
+        """Why the run proved nothing about some property: goals never reached, invariants
+        whose subject never existed. Empty when it is not vacuous."""
+        reasons = [f"goal {name} was never reached" for name, g in self.goals.items() if not g.reached]
+        reasons += [
+            f"invariant {name} never met its subject"
+            for name, c in self.invariants.items()
+            if c.subject == 0 and c.checked
+        ]
+        return tuple(reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``coverage`` object of a check result (DESIGN 13)."""
+        return {
+            "actions": {k: {"enabled": v.enabled, "taken": v.taken} for k, v in sorted(self.actions.items())},
+            "invariants": {
+                k: {"checked": v.checked, "subject": v.subject} for k, v in self.invariants.items()
+            },
+            "goals": {k: {"reached": v.reached, "depth": v.depth} for k, v in self.goals.items()},
+            "per_depth": list(self.per_depth),
+            "collision_probability": self.collision_probability,
+        }
+
+    def format(self) -> str:
+        """Tables to read: actions, invariants, goals, then the search's figures."""
+        lines = ["actions (states enabled in / transitions taken):"]
+        width = max((len(name) for name in self.actions), default=0)
+        for name, c in sorted(self.actions.items()):
+            lines.append(f"  {name:<{width}}  {c.enabled:>10,}  {c.taken:>12,}")
+        lines.append("invariants (states checked / states holding their subject):")
+        width = max((len(name) for name in self.invariants), default=0)
+        for name, c in self.invariants.items():
+            subject = "every state" if c.subject is None else f"{c.subject:,}"
+            flag = "   <- never met: vacuous" if c.subject == 0 and c.checked else ""
+            lines.append(f"  {name:<{width}}  {c.checked:>10,}  {subject:>12}{flag}")
+        if self.goals:
+            lines.append("goals:")
+            width = max(len(name) for name in self.goals)
+            for name, g in self.goals.items():
+                where = f"reached at depth {g.depth}" if g.reached else "NEVER REACHED: vacuous"
+                lines.append(f"  {name:<{width}}  {where}")
+        if self.per_depth:
+            lines.append(f"new states per depth: {', '.join(f'{n:,}' for n in self.per_depth)}")
+        lines.append(f"fingerprint collision probability: {self.collision_probability:.2e}")
+        return "\n".join(lines)
+
+
+def collision_probability(states: int, key_bits: int | None) -> float:
+    """The chance that two of ``states`` distinct states share a ``key_bits``-bit fingerprint
+    (the birthday bound, as TLC reports it); 0 when states are keyed exactly."""
+    if key_bits is None or states < 2:
+        return 0.0
+    return min(1.0, states * (states - 1) / 2 / 2.0**key_bits)
+
+
+class Observer:
+    """Counts what one run covers; a driver calls :meth:`expanded` for each state whose
+    actions it tries and :meth:`visited` for each distinct state it checks."""
+
+    def __init__(self, invariants: Sequence[Invariant], goals: Sequence[Goal]) -> None:
+        # How many expanded states offered each sequence of action kinds: far fewer
+        # sequences than states, so counting them is cheap; the counts per kind follow.
+        self.signatures: dict[tuple[type, ...], int] = {}
+        self.invariants = tuple(invariants)
+        self.subjects = [(index, inv.subject) for index, inv in enumerate(self.invariants) if inv.subject]
+        self.subject_counts = [0] * len(self.invariants)
+        self.goals = tuple(goals)
+        self.pending = list(self.goals)
+        self.reached: dict[str, int] = {}
+        self.watching = bool(self.subjects or self.pending)
+
+    def expanded(self, actions: Sequence[Any]) -> None:
+        signature = tuple(map(type, actions))
+        self.signatures[signature] = self.signatures.get(signature, 0) + 1
+
+    def visited(self, state: Any, depth: int) -> None:
+        """Count ``state``, first found ``depth`` steps from the start, for the subjects and
+        goals (a driver may skip the call while :attr:`watching` is False)."""
+        if not self.watching:
+            return
+        counts = self.subject_counts
+        for index, subject in self.subjects:
+            if subject(state):
+                counts[index] += 1
+        if self.pending:
+            for goal in list(self.pending):
+                if goal.reached(state):
+                    self.reached[goal.name] = depth
+                    self.pending.remove(goal)
+            self.watching = bool(self.subjects or self.pending)
+
+    def coverage(self, checked: int, per_depth: Sequence[int] = (), key_bits: int | None = None) -> Coverage:
+        """The coverage of a run that checked ``checked`` distinct states."""
+        taken: Counter[type] = Counter()
+        enabled_in: Counter[type] = Counter()
+        for signature, count in self.signatures.items():
+            for kind, times in Counter(signature).items():
+                taken[kind] += times * count
+                enabled_in[kind] += count
+        actions = {k.__name__: ActionCoverage(enabled_in[k], taken[k]) for k in taken}
+        invariants = {
+            inv.name: InvariantCoverage(checked, self.subject_counts[i] if inv.subject else None)
+            for i, inv in enumerate(self.invariants)
+        }
+        goals = {g.name: GoalCoverage(g.name in self.reached, self.reached.get(g.name)) for g in self.goals}
+        return Coverage(
+            actions=actions,
+            invariants=invariants,
+            goals=goals,
+            per_depth=tuple(per_depth),
+            collision_probability=collision_probability(checked, key_bits),
+        )
