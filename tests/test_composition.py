@@ -199,6 +199,15 @@ def test_an_event_without_a_tag_is_refused_at_composition():
     assert "backup's events ['BackupCompleted'] have no stored tag" in message
 
 
+def test_an_action_without_a_tag_or_a_tag_used_twice_is_refused_at_composition():
+    tags = {t: tag for t, tag in BACKUP.action_tags.items() if t is not backup_actions.CancelBackup}
+    message = _refused(_replaced(attrs.evolve(BACKUP, action_tags=tags)))
+    assert "backup's actions ['CancelBackup'] have no stored tag" in message
+    twice = {**BACKUP.action_tags, backup_actions.CancelBackup: "backup.start_backup"}
+    message = _refused(_replaced(attrs.evolve(BACKUP, action_tags=twice)))
+    assert "action tag 'backup.start_backup' is used by" in message
+
+
 def test_an_event_without_a_trace_request_is_refused_at_composition():
     requests = {t: r for t, r in BACKUP.requests.items() if t is not backup_events.BackupCompleted}
     message = _refused(_replaced(attrs.evolve(BACKUP, requests=requests)))

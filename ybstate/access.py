@@ -12,7 +12,7 @@ from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import InvalidAction
 from ybstate.kernel import Subsystem
 
-__all__ = ["ACCESS", "CommandDenied", "DenyCommand"]
+__all__ = ["ACCESS_ACTION_TAGS", "ACCESS", "CommandDenied", "DenyCommand"]
 
 
 @attrs.frozen(kw_only=True)
@@ -61,11 +61,18 @@ def _request(state: ClusterState, e: CommandDenied) -> DenyCommand:
     )
 
 
+ACCESS_ACTION_TAGS: dict[type, str] = {
+    DenyCommand: "access.deny_command",
+}
+"""The stored tag of each access action (a trace of actions round-trips by it; never the class name)."""
+
+
 ACCESS = Subsystem(
     name="access",
     deciders={DenyCommand: _deny},
     handlers={CommandDenied: _denied},
     event_tags={CommandDenied: "command.denied"},
+    action_tags=ACCESS_ACTION_TAGS,
     requests={CommandDenied: _request},
 )
 """Access control's record: the one action and event a refusal for rights makes."""

@@ -17,14 +17,25 @@ from typing import Any
 import cattrs
 
 from ybstate.errors import StoreError
-from ybstate.model import EVENT_TAGS
+from ybstate.model import ACTION_TAGS, EVENT_TAGS
 
-__all__ = ["EventCodec", "make_converter", "make_codec", "UPCASTS", "TAG_OF", "CLASS_OF"]
+__all__ = [
+    "EventCodec",
+    "make_converter",
+    "make_codec",
+    "UPCASTS",
+    "TAG_OF",
+    "CLASS_OF",
+    "ACTION_TAG_OF",
+    "ACTION_CLASS_OF",
+]
 
 TAG_OF: dict[type, str] = dict(EVENT_TAGS)
 CLASS_OF: dict[str, type] = {tag: cls for cls, tag in TAG_OF.items()}
 if len(CLASS_OF) != len(TAG_OF):
     raise RuntimeError("two event classes share one tag")
+ACTION_TAG_OF: dict[type, str] = dict(ACTION_TAGS)
+ACTION_CLASS_OF: dict[str, type] = {tag: cls for cls, tag in ACTION_TAG_OF.items()}
 
 # tag -> function(payload dict) -> payload dict of the current shape. Empty: no stored
 # shape has changed yet.
@@ -32,8 +43,17 @@ UPCASTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 def make_converter() -> cattrs.Converter:
-    """A converter for every event class; tuples stay tuples, enums become their values."""
-    return cattrs.Converter()
+    """A converter for every event and action class; tuples stay tuples, enums become their
+    values; a timestamp-or-name (``int | str``, a restore's ``until``) stays what it is."""
+    converter = cattrs.Converter()
+    converter.register_structure_hook_func(lambda t: t == int | str, _int_or_str)
+    return converter
+
+
+def _int_or_str(value: object, _: type) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"expected an int or a string, found {value!r}")
+    return value
 
 
 class EventCodec:
@@ -90,6 +110,31 @@ class EventCodec:
                 )
             )
         return rows
+
+    # Actions: a trace of requests (a counterexample's) is stored and read back the same way.
+
+    def action_tag(self, action: object) -> str:
+        try:
+            return ACTION_TAG_OF[type(action)]
+        except KeyError:
+            raise StoreError(
+                f"{type(action).__name__} is not an action of the model; it has no stored tag"
+            ) from None
+
+    def action_to_payload(self, action: object) -> dict[str, Any]:
+        return self._unstructure(action)
+
+    def action_from_payload(self, tag: str, payload: dict[str, Any]) -> object:
+        cls = ACTION_CLASS_OF.get(tag)
+        if cls is None:
+            raise StoreError(f"unknown action type {tag!r}; known: {sorted(ACTION_CLASS_OF)}")
+        try:
+            return self._structure(payload, cls)
+        except cattrs.BaseValidationError as error:
+            detail = "; ".join(cattrs.transform_error(error, path=tag))
+            raise StoreError(f"action of type {tag!r} has a malformed payload: {detail}") from None
+        except (KeyError, TypeError, ValueError) as error:
+            raise StoreError(f"action of type {tag!r} has a malformed payload: {error!r}") from None
 
 
 def make_codec() -> EventCodec:

@@ -9,6 +9,7 @@ tags and trace requests), ``derive``, ``retention``, ``decide``, ``reducer``, ``
 archive extends one), so it depends on ``backup``.
 """
 
+from ybstate.archive.actions import ARCHIVE_ACTION_TAGS
 from ybstate.archive.decide import ARCHIVE_DECIDERS
 from ybstate.archive.enabled import ArchiveScope, archive_enabled
 from ybstate.archive.events import ARCHIVE_EVENT_TAGS, REQUESTS
@@ -25,6 +26,7 @@ ARCHIVE = Subsystem(
     deciders=ARCHIVE_DECIDERS,
     handlers=ARCHIVE_HANDLERS,
     event_tags=ARCHIVE_EVENT_TAGS,
+    action_tags=ARCHIVE_ACTION_TAGS,
     requests=REQUESTS,
     enabled=archive_enabled,
     invariants=ARCHIVE_INVARIANTS,

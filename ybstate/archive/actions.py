@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 __all__ = [
+    "ARCHIVE_ACTION_TAGS",
     "StartArchive",
     "StopArchive",
     "ReadEntries",
@@ -70,3 +71,16 @@ class RecycleLog:
     """The transaction server recycles log ids up to ``through`` (0: as far as it may)."""
 
     through: int = 0
+
+
+ARCHIVE_ACTION_TAGS: dict[type, str] = {
+    CrashArchiver: "archive.crash_archiver",
+    PersistCheckpoint: "archive.persist_checkpoint",
+    ReadEntries: "archive.read_entries",
+    RecycleLog: "archive.recycle_log",
+    SealPiece: "archive.seal_piece",
+    SkipRecycledLog: "archive.skip_recycled_log",
+    StartArchive: "archive.start_archive",
+    StopArchive: "archive.stop_archive",
+}
+"""The stored tag of each archive action (a trace of actions round-trips by it; never the class name)."""

@@ -7,6 +7,7 @@ and trace requests), ``derive``, ``decide``, ``reducer``, ``enabled`` (and
 its record; it depends on the DAG scheduler (its copies run as a DAG).
 """
 
+from ybstate.backup.actions import BACKUP_ACTION_TAGS
 from ybstate.backup.decide import BACKUP_DECIDERS, DAG_HOOKS
 from ybstate.backup.enabled import BackupScope, backup_enabled
 from ybstate.backup.events import BACKUP_EVENT_TAGS, BACKUP_TASK, FOLLOWERS, REQUESTS
@@ -24,6 +25,7 @@ BACKUP = Subsystem(
     deciders=BACKUP_DECIDERS,
     handlers=BACKUP_HANDLERS,
     event_tags=BACKUP_EVENT_TAGS,
+    action_tags=BACKUP_ACTION_TAGS,
     requests=REQUESTS,
     followers=FOLLOWERS,
     enabled=backup_enabled,

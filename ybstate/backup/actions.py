@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["StartBackup", "AdvanceBackup", "CancelBackup", "DropVersion"]
+__all__ = ["BACKUP_ACTION_TAGS", "StartBackup", "AdvanceBackup", "CancelBackup", "DropVersion"]
 
 
 @attrs.frozen(kw_only=True)
@@ -36,3 +36,12 @@ class DropVersion:
     """The data servers drop the SSTables of an old frozen version."""
 
     version: int
+
+
+BACKUP_ACTION_TAGS: dict[type, str] = {
+    AdvanceBackup: "backup.advance_backup",
+    CancelBackup: "backup.cancel_backup",
+    DropVersion: "backup.drop_version",
+    StartBackup: "backup.start_backup",
+}
+"""The stored tag of each backup action (a trace of actions round-trips by it; never the class name)."""

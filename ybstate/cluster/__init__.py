@@ -9,6 +9,7 @@ cluster (those are subsystems beside it; ybstate.model composes them). Its modul
 protocol code read), ``invariants``, ``fingerprint``. :data:`CLUSTER` is its record.
 """
 
+from ybstate.cluster.actions import CLUSTER_ACTION_TAGS
 from ybstate.cluster.decide import CLUSTER_DECIDERS
 from ybstate.cluster.enabled import ClusterScope, cluster_enabled
 from ybstate.cluster.events import EVENT_TAGS, REQUESTS
@@ -24,6 +25,7 @@ CLUSTER = Subsystem(
     deciders=CLUSTER_DECIDERS,
     handlers=CLUSTER_HANDLERS,
     event_tags=EVENT_TAGS,
+    action_tags=CLUSTER_ACTION_TAGS,
     requests=REQUESTS,
     enabled=cluster_enabled,
     invariants=CLUSTER_INVARIANTS,

@@ -12,6 +12,7 @@ import attrs
 from ybstate.cluster.state import ClusterConfig, LogRetention
 
 __all__ = [
+    "CLUSTER_ACTION_TAGS",
     "CreateTenant",
     "CreateTable",
     "DropTable",
@@ -99,3 +100,18 @@ class Mark:
 
 
 ClusterAction = Start | CreateTenant | CreateTable | DropTable | Write | Commit | Abort | Freeze | Tick | Mark
+
+
+CLUSTER_ACTION_TAGS: dict[type, str] = {
+    Abort: "cluster.abort",
+    Commit: "cluster.commit",
+    CreateTable: "cluster.create_table",
+    CreateTenant: "cluster.create_tenant",
+    DropTable: "cluster.drop_table",
+    Freeze: "cluster.freeze",
+    Mark: "cluster.mark",
+    Start: "cluster.start",
+    Tick: "cluster.tick",
+    Write: "cluster.write",
+}
+"""The stored tag of each cluster action (a trace of actions round-trips by it; never the class name)."""

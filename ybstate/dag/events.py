@@ -16,6 +16,7 @@ import attrs
 from ybstate.dag.model import DagStatus
 
 __all__ = [
+    "DAG_ACTION_TAGS",
     "DagSubmitted",
     "TaskReady",
     "TaskStarted",
@@ -196,3 +197,11 @@ class CancelDag:
 
 
 DagAction = StartTask | FinishTask | FailTask | CancelDag
+
+
+DAG_ACTION_TAGS: dict[type, str] = {
+    FailTask: "dag.fail_task",
+    FinishTask: "dag.finish_task",
+    StartTask: "dag.start_task",
+}
+"""The stored tag of each dag action (a trace of actions round-trips by it; never the class name)."""

@@ -24,6 +24,7 @@ import attrs
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.dag.decide import decide_task
 from ybstate.dag.events import (
+    DAG_ACTION_TAGS,
     DAG_EVENT_TAGS,
     DAG_EVENTS,
     DagFinished,
@@ -155,6 +156,7 @@ DAG = Subsystem(
     deciders=_deciders({}),
     handlers={event_type: _dag_event for event_type in DAG_EVENTS},
     event_tags=DAG_EVENT_TAGS,
+    action_tags=DAG_ACTION_TAGS,
     requests={
         TaskStarted: lambda s, e: StartTask(dag_id=e.dag_id, task=e.task),
         TaskSucceeded: lambda s, e: FinishTask(dag_id=e.dag_id, task=e.task),

@@ -52,7 +52,8 @@ class Subsystem:
       nested decisions: the root hands a :class:`~ybstate.kernel.Decision`, and the
       events are what it holds afterwards.
     - ``handlers``: event type -> ``apply(state, event) -> state``.
-    - ``event_tags``: event type -> its stored tag, never the class name.
+    - ``event_tags``: event type -> its stored tag, never the class name; ``action_tags``
+      the same for its actions (a trace of actions is stored and read back by them).
     - ``requests``: event type -> ``request(state, event) -> action``: for an event that
       opens a decision, the request behind it (trace validation decides it again).
     - ``followers``: the event types that only ever follow another event in a decision.
@@ -74,6 +75,7 @@ class Subsystem:
     composite: Mapping[type, Callable[[Any, Any], None]] = attrs.field(factory=dict, converter=_frozen_map)
     handlers: Mapping[type, Callable[[Any, Any], Any]] = attrs.field(factory=dict, converter=_frozen_map)
     event_tags: Mapping[type, str] = attrs.field(factory=dict, converter=_frozen_map)
+    action_tags: Mapping[type, str] = attrs.field(factory=dict, converter=_frozen_map)
     requests: Mapping[type, Callable[[Any, Any], Any]] = attrs.field(factory=dict, converter=_frozen_map)
     followers: frozenset[type] = frozenset()
     enabled: Callable[[Any, Any], list] | None = None

@@ -49,6 +49,7 @@ __all__ = [
     "DagScope",
     "EMPTY",
     "EVENT_TAGS",
+    "ACTION_TAGS",
     "INVARIANTS",
     "MODEL",
     "Model",
@@ -87,6 +88,7 @@ start_events = MODEL.start_events
 start_state = MODEL.start_state
 INVARIANTS = MODEL.invariants
 EVENT_TAGS = MODEL.event_tags
+ACTION_TAGS = MODEL.action_tags
 
 full_fingerprint = partial(_full_fingerprint, recompute={"dags_digest": dags_digest})
 """The fingerprint recomputed from scratch (tests check it equals :func:`fingerprint`)."""

@@ -44,6 +44,7 @@ class Model:
     enabled: Callable[[ClusterState, Any], list[object]]
     invariants: tuple[Invariant[ClusterState], ...]
     event_tags: dict[type, str] = attrs.field(repr=False)
+    action_tags: dict[type, str] = attrs.field(repr=False, factory=dict)
     requests: dict[type, Callable[[ClusterState, object], object]] = attrs.field(repr=False)
     followers: frozenset[type] = attrs.field(repr=False)
     tables: tuple[StateTable, ...] = attrs.field(repr=False)
@@ -120,6 +121,7 @@ def _problems(parts: tuple[Subsystem, ...]) -> list[str]:
             found.append(f"{part.name} is not bound")
     claims: dict[str, dict[type, str]] = {"action": {}, "event": {}}
     tags: dict[str, str] = {}
+    action_tags: dict[str, str] = {}
     for part in parts:
         for kind, types in (
             ("action", sorted(part.actions, key=_name)),
@@ -132,6 +134,16 @@ def _problems(parts: tuple[Subsystem, ...]) -> list[str]:
         both = set(part.deciders) & set(part.composite)
         if both:
             found.append(f"{part.name} decides {_names(both)} both plainly and as composite decisions")
+        untagged_actions = part.actions - set(part.action_tags)
+        if untagged_actions:
+            found.append(f"{part.name}'s actions {_names(untagged_actions)} have no stored tag")
+        undecided = set(part.action_tags) - part.actions
+        if undecided:
+            found.append(f"{part.name} tags actions {_names(undecided)} it does not decide")
+        for t, tag in sorted(part.action_tags.items(), key=lambda item: item[1]):
+            owner = action_tags.setdefault(tag, f"{part.name}.{t.__name__}")
+            if owner != f"{part.name}.{t.__name__}":
+                found.append(f"action tag {tag!r} is used by {owner} and {part.name}.{t.__name__}")
         untagged = part.events - set(part.event_tags)
         if untagged:
             found.append(f"{part.name}'s events {_names(untagged)} have no stored tag")
@@ -231,6 +243,7 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
         enabled=enabled,
         invariants=tuple(inv for p in parts for inv in p.invariants),
         event_tags={t: tag for p in parts for t, tag in p.event_tags.items()},
+        action_tags={t: tag for p in parts for t, tag in p.action_tags.items()},
         requests={t: r for p in parts for t, r in p.requests.items()},
         followers=frozenset(t for p in parts for t in p.followers),
         tables=tuple(t for p in parts for t in p.tables),

@@ -8,6 +8,7 @@ catches it up the same way) and archiving (the catch-up waits for the archive).
 """
 
 from ybstate.kernel import Subsystem
+from ybstate.promote.actions import PROMOTE_ACTION_TAGS
 from ybstate.promote.decide import COMPOSITE_DECIDERS, PROMOTE_DECIDERS
 from ybstate.promote.derive import standby_released
 from ybstate.promote.enabled import PromoteScope, promote_enabled
@@ -26,6 +27,7 @@ PROMOTE = Subsystem(
     composite=COMPOSITE_DECIDERS,
     handlers=PROMOTE_HANDLERS,
     event_tags=PROMOTE_EVENT_TAGS,
+    action_tags=PROMOTE_ACTION_TAGS,
     requests=REQUESTS,
     enabled=promote_enabled,
     invariants=PROMOTE_INVARIANTS,

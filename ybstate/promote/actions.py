@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["StartPromotion", "AdvancePromotion", "FailPromotionStep", "Decommission"]
+__all__ = ["PROMOTE_ACTION_TAGS", "StartPromotion", "AdvancePromotion", "FailPromotionStep", "Decommission"]
 
 
 @attrs.frozen(kw_only=True)
@@ -38,3 +38,12 @@ class Decommission:
 
     tenant: str
     read_only: bool = True
+
+
+PROMOTE_ACTION_TAGS: dict[type, str] = {
+    AdvancePromotion: "promote.advance_promotion",
+    Decommission: "promote.decommission",
+    FailPromotionStep: "promote.fail_promotion_step",
+    StartPromotion: "promote.start_promotion",
+}
+"""The stored tag of each promote action (a trace of actions round-trips by it; never the class name)."""

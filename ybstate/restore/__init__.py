@@ -13,6 +13,7 @@ import attrs
 
 from ybstate.dag.subsystem import OWNER_HOOK
 from ybstate.kernel import Subsystem
+from ybstate.restore.actions import RESTORE_ACTION_TAGS
 from ybstate.restore.decide import COMPOSITE_DECIDERS, DAG_HOOKS, RESTORE_DECIDERS
 from ybstate.restore.enabled import RestoreScope, restore_enabled
 from ybstate.restore.events import FOLLOWERS, REQUESTS, RESTORE_EVENT_TAGS, RESTORE_TASK
@@ -36,6 +37,7 @@ RESTORE = Subsystem(
     composite=COMPOSITE_DECIDERS,
     handlers=RESTORE_HANDLERS,
     event_tags=RESTORE_EVENT_TAGS,
+    action_tags=RESTORE_ACTION_TAGS,
     requests=REQUESTS,
     followers=FOLLOWERS,
     enabled=restore_enabled,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 __all__ = [
+    "RESTORE_ACTION_TAGS",
     "StartRestore",
     "AdvanceRestore",
     "CancelRestore",
@@ -80,3 +81,16 @@ class TimeOutRestore:
     naming it (nothing is ever skipped)."""
 
     task_id: int
+
+
+RESTORE_ACTION_TAGS: dict[type, str] = {
+    AdvanceRestore: "restore.advance_restore",
+    ApplyEntry: "restore.apply_entry",
+    CancelRestore: "restore.cancel_restore",
+    ReadArchived: "restore.read_archived",
+    RewriteEntry: "restore.rewrite_entry",
+    StallWorker: "restore.stall_worker",
+    StartRestore: "restore.start_restore",
+    TimeOutRestore: "restore.time_out_restore",
+}
+"""The stored tag of each restore action (a trace of actions round-trips by it; never the class name)."""
