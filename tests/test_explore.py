@@ -40,7 +40,8 @@ from ybstate.examples.twophase import (
     twophase_spec,
 )
 from ybstate.examples.twophase_bare import bare_bfs, bare_consistent, bare_init, bare_successors
-from ybstate.kernel import Goal, Invariant, Spec, step
+from ybstate.kernel import Goal, Invariant, Spec, changes, step
+from ybstate.model import ClusterScope, Scope, model_spec
 
 PUBLISHED = {3: 288, 5: 8_832, 7: 296_448}
 
@@ -237,7 +238,9 @@ def test_counterexample_format_numbers_each_action_and_indents_its_events():
     assert lines[0].startswith("TCConsistent violated after 3 steps: ")
     assert lines[1] == "1. TMCommit()"
     assert lines[2] == "      TmCommitted()"
-    assert len(lines) == 1 + 2 * 3
+    # TwoPhase describes its states as dicts: each step is followed by what it changed
+    assert lines[3:5] == ["    ~ msgs: [] -> ['Commit']", "    ~ tm: 'init' -> 'committed'"]
+    assert len([line for line in lines if not line.strip().startswith("~")]) == 1 + 2 * 3
     for number, (action, events) in enumerate(cx.steps, 1):
         assert f"{number}. {action!r}" in lines
         for event in events:
@@ -256,7 +259,9 @@ def test_breadth_first_finds_the_short_path_not_the_first_deep_one():
 def test_violation_in_the_start_state_gives_an_empty_counterexample():
     spec = graph_spec({0: (1,)}, bad=frozenset({0}))
     result = explore(spec)
-    assert result.violation == Counterexample(invariant="NotBad", message="node 0 is bad", depth=0, steps=())
+    assert result.violation == Counterexample(
+        invariant="NotBad", message="node 0 is bad", depth=0, steps=(), states=(repr(0),)
+    )
     assert result.distinct_states == 1
     assert result.violation.format() == "NotBad violated in the start state: node 0 is bad"
 
@@ -521,3 +526,26 @@ def test_coverage_can_be_skipped_and_a_fingerprinted_model_reports_its_collision
     keyed = attrs.evolve(twophase_spec(3), key=lambda s: hash(s) & (2**16 - 1), key_bits=16)
     result = explore(keyed)
     assert 0 < result.coverage.collision_probability < 1
+
+
+def test_a_counterexample_of_the_cluster_shows_what_each_step_changed():
+    spec = model_spec(Scope(cluster=ClusterScope(tenants=("t1",), keys=("k1",), max_log=6)))
+    no_commit = Invariant(name="no_commit", check=lambda s: "a commit" if s.committed else None)
+    cx = explore(attrs.evolve(spec, invariants=(no_commit,))).violation
+    listing = cx.format().splitlines()
+    assert listing[0] == "no_commit violated after 2 steps: a commit"
+    changed = [line.strip() for line in listing if line.strip().startswith("~")]
+    assert changed == [
+        "~ log.last_log_id: 1 -> 2",
+        "~ + open_transactions.1: 't1'",
+        "~ log.last_log_id: 2 -> 3",
+        "~ - open_transactions.1: 't1'",
+        "~ tenants.t1.rows: 0 -> 1",
+    ]
+    assert len(cx.states) == 3 and cx.states[-1]["tenants"]["t1"]["rows"] == 1
+
+
+def test_changes_lists_added_gone_and_changed_paths():
+    before = {"a": {"x": 1, "y": [1]}, "gone": 2, "empty": {}}
+    after = {"a": {"x": 2, "y": [1]}, "new": {"k": "v"}, "empty": {}}
+    assert changes(before, after) == ["a.x: 1 -> 2", "- gone: 2", "+ new.k: 'v'"]

@@ -36,7 +36,7 @@ import attrs
 
 from ybstate.drivers.coverage import Coverage, Observer
 from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
-from ybstate.kernel import Invariant, Spec
+from ybstate.kernel import Invariant, Spec, changes
 
 __all__ = [
     "Counterexample",
@@ -61,15 +61,25 @@ class Counterexample:
     message: str
     depth: int
     steps: tuple[Step, ...]
+    # spec.describe of the start state and of the state after each step (a readable
+    # projection, when the model has one; its repr otherwise).
+    states: tuple[Any, ...] = ()
 
     def format(self) -> str:
-        """A listing to read and to replay: one numbered line per action, its events below."""
+        """A listing to read and to replay: one numbered line per action, its events below,
+        then (when the model describes its states as dicts) what the step changed."""
         where = "in the start state" if self.depth == 0 else f"after {self.depth} steps"
         lines = [f"{self.invariant} violated {where}: {self.message}"]
         width = len(str(len(self.steps)))
+        described = len(self.states) == len(self.steps) + 1 and all(isinstance(s, dict) for s in self.states)
         for number, (action, events) in enumerate(self.steps, 1):
             lines.append(f"{number:>{width}}. {action!r}")
             lines.extend(f"{'':>{width}}     {event!r}" for event in events)
+            if described:
+                lines.extend(
+                    f"{'':>{width}}   ~ {line}"
+                    for line in changes(self.states[number - 1], self.states[number])
+                )
         return "\n".join(lines)
 
     def actions(self) -> tuple[Any, ...]:
@@ -320,18 +330,22 @@ def _counterexample(spec: Spec, parents, key: Hashable, bad: tuple[str, str]) ->
     invariant, message = bad
     state = spec.init()
     steps = []
+    states = [spec.describe(state)]
     for action in _path(parents, key):
         events = tuple(spec.decide(state, action))
         for event in events:
             state = spec.apply(state, event)
         steps.append((action, events))
+        states.append(spec.describe(state))
     if spec.key(state) != key:
         raise CounterexampleNotReproduced(
             invariant,
             len(steps),
             "re-running the path reached a different state: decide or apply is not deterministic",
         )
-    return Counterexample(invariant=invariant, message=message, depth=len(steps), steps=tuple(steps))
+    return Counterexample(
+        invariant=invariant, message=message, depth=len(steps), steps=tuple(steps), states=tuple(states)
+    )
 
 
 def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:

@@ -13,6 +13,7 @@ Pure: no I/O, no clock, no randomness. Imports nothing of ybstate but ``errors``
 """
 
 from ybstate.kernel.decision import Decision
+from ybstate.kernel.describe import changes
 from ybstate.kernel.lifecycle import Lifecycle
 from ybstate.kernel.spec import Goal, Invariant, Spec, Violation, step
 from ybstate.kernel.subsystem import StateTable, Subsystem
@@ -27,4 +28,5 @@ __all__ = [
     "Subsystem",
     "Violation",
     "step",
+    "changes",
 ]

@@ -30,6 +30,7 @@ from ybstate.cluster.state import EMPTY, ClusterState
 from ybstate.errors import CompositionError, EventOutOfOrder, HistoryInvalid, InvalidAction
 from ybstate.gcpause import paused_gc
 from ybstate.kernel import Decision, Invariant, Lifecycle, Spec, StateTable, Subsystem
+from ybstate.model.project import project
 
 __all__ = ["Model", "compose"]
 
@@ -104,6 +105,7 @@ class Model:
             key=fingerprint,
             key_bits=128,
             invariants=self.invariants,
+            describe=project,
         )
 
 
