@@ -31,6 +31,7 @@ from ybstate.archive.window import restorable_window
 from ybstate.cluster import ghost
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
+from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.history import open_history, replay_store, verify_store
@@ -297,6 +298,13 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
 )
 @click.option("--max-states", type=click.IntRange(min=1), default=None)
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (DESIGN 13) instead.")
+@click.option(
+    "--trace-out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write a counterexample to this directory: ITF JSON, and (cluster) a DuckDB history.",
+)
 def check(
     which: str,
     rms: int,
@@ -306,21 +314,27 @@ def check(
     ddl: bool,
     max_states: int | None,
     max_depth: int | None,
+    as_json: bool,
+    trace_out: str | None,
 ) -> None:
-    """Explore every reachable state breadth-first and check every invariant in each."""
+    """Explore every reachable state breadth-first and check every invariant in each.
+
+    Prints the coverage (actions enabled and taken, invariants' subjects, goals, states per
+    depth); exits 1 when an invariant fails or the run is vacuous (a goal never reached)."""
+    start_events: list[object] | None = None
     if which == "twophase":
         spec = twophase_spec(rms)
     else:
-        spec = model_spec(
-            Scope(
-                cluster=ClusterScope(
-                    tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
-                    keys=tuple(f"k{i}" for i in range(1, keys + 1)),
-                    max_log=max_log,
-                    ddl_table="c" if ddl else None,
-                )
+        scope = Scope(
+            cluster=ClusterScope(
+                tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+                keys=tuple(f"k{i}" for i in range(1, keys + 1)),
+                max_log=max_log,
+                ddl_table="c" if ddl else None,
             )
         )
+        spec = model_spec(scope)
+        start_events = model.start_events(scope)
 
     def report(p) -> None:
         err.print(
@@ -330,19 +344,56 @@ def check(
         )
 
     result = explore(spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000)
-    status = (
-        "complete"
-        if result.complete
-        else (f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation")
-    )
-    out.print(
-        f"{spec.name}: {result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
-        f"depth {result.depth}, {status}, {result.seconds:.2f}s ({result.states_per_second:,.0f} states/s)",
-        highlight=False,
-    )
+    written: list[str] = []
+    if result.violation is not None and trace_out is not None:
+        directory = Path(trace_out)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            written.append(str(write_itf(result.violation, directory / "counterexample.itf.json")))
+            if start_events is not None:
+                history = write_history(start_events, result.violation, directory / "counterexample.duckdb")
+                written.append(str(history))
+        except (OSError, StoreError) as error:
+            raise Failure(f"{trace_out}: cannot write the counterexample: {error}", EXIT_BAD_INPUT) from None
+    if as_json:
+        cx = result.violation
+        document = {
+            "verdict": result.verdict,
+            "states": result.distinct_states,
+            "transitions": result.transitions,
+            "depth": result.depth,
+            "seconds": round(result.seconds, 3),
+            "coverage": None if result.coverage is None else result.coverage.to_json(),
+            "vacuous": [] if result.coverage is None else list(result.coverage.vacuous),
+            "counterexample": None
+            if cx is None
+            else {"property": cx.invariant, "message": cx.message, "length": cx.depth, "files": written},
+        }
+        click.echo(json.dumps(document, indent=1))
+    else:
+        status = (
+            "complete"
+            if result.complete
+            else (
+                f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation"
+            )
+        )
+        out.print(
+            f"{spec.name}: {result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
+            f"depth {result.depth}, {status}, {result.seconds:.2f}s "
+            f"({result.states_per_second:,.0f} states/s); verdict: {result.verdict}",
+            highlight=False,
+        )
+        if result.coverage is not None:
+            out.print(result.coverage.format(), highlight=False, markup=False)
+        if result.violation is not None:
+            out.print(result.violation.format(), highlight=False, markup=False)
+        for path in written:
+            out.print(f"counterexample written to {path}", highlight=False)
     if result.violation is not None:
-        out.print(result.violation.format(), highlight=False, markup=False)
         raise Failure(f"invariant {result.violation.invariant} violated", EXIT_CHECK_FAILED)
+    if result.verdict == "vacuous":
+        raise Failure("vacuous: " + "; ".join(result.coverage.vacuous), EXIT_CHECK_FAILED)
 
 
 def _first_sentence(text: str) -> str:
