@@ -10,7 +10,7 @@ import pytest
 from ybstate.drivers.simulate import Simulation, simulate
 from ybstate.errors import ActionRejected, EnabledActionFailed, InvalidParameter
 from ybstate.examples.twophase import twophase_spec
-from ybstate.kernel import Invariant, Spec
+from ybstate.kernel import Goal, Invariant, Spec
 
 
 @attrs.frozen(kw_only=True)
@@ -218,3 +218,28 @@ def test_nonsensical_arguments_are_rejected(arguments):
     call = {"seed": 1, "steps": 5, **arguments}
     with pytest.raises(InvalidParameter):
         simulate(walk_spec(), **call)
+
+
+# Coverage of a walk -------------------------------------------------------------------------------
+
+
+def test_a_walk_counts_the_actions_it_chose_and_the_states_they_were_enabled_in():
+    result = simulate(twophase_spec(3), seed=7, steps=12)
+    coverage = result.coverage
+    chosen = [type(action).__name__ for action, _ in result.steps]
+    assert {name: c.taken for name, c in coverage.actions.items() if c.taken} == {
+        name: chosen.count(name) for name in set(chosen)
+    }
+    assert all(c.enabled <= len(result.steps) for c in coverage.actions.values())
+    assert result.verdict == "holds"
+
+
+def test_a_walk_that_never_reaches_a_goal_is_vacuous_and_one_that_does_says_when():
+    spec = twophase_spec(2)
+    aborted = Goal(name="tm_aborted", reached=lambda s: s[1] == "aborted")  # s: (rm, tm, ...)
+    never = Goal(name="never", reached=lambda s: False)
+    walk = simulate(attrs.evolve(spec, goals=(aborted, never)), seed=1, steps=20)
+    assert walk.verdict == "vacuous" and walk.coverage.vacuous == ("goal never was never reached",)
+    first = next(i for i, (action, _) in enumerate(walk.steps, 1) if type(action).__name__ == "TMAbort")
+    assert walk.coverage.goals["tm_aborted"].depth == first
+    assert simulate(spec, seed=1, steps=5, coverage=False).coverage is None

@@ -266,6 +266,8 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
     )
     if result.deadlock:
         out.print("stopped early: nothing was enabled")
+    if result.coverage is not None:
+        out.print(result.coverage.format(), highlight=False, markup=False)
     if result.violation is not None:
         raise Failure(
             f"{result.violation} (reproduce: ybstate simulate --seed {seed} --steps {result.violation.step})",

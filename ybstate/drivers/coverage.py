@@ -119,6 +119,9 @@ class Observer:
         # How many expanded states offered each sequence of action kinds: far fewer
         # sequences than states, so counting them is cheap; the counts per kind follow.
         self.signatures: dict[tuple[type, ...], int] = {}
+        # A random walk takes one action per state: what it chose, by kind (None: a search,
+        # which takes every action it is offered).
+        self.chosen: Counter[type] | None = None
         self.invariants = tuple(invariants)
         self.subjects = [(index, inv.subject) for index, inv in enumerate(self.invariants) if inv.subject]
         self.subject_counts = [0] * len(self.invariants)
@@ -155,7 +158,9 @@ class Observer:
             for kind, times in Counter(signature).items():
                 taken[kind] += times * count
                 enabled_in[kind] += count
-        actions = {k.__name__: ActionCoverage(enabled_in[k], taken[k]) for k in taken}
+        if self.chosen is not None:
+            taken = self.chosen
+        actions = {k.__name__: ActionCoverage(enabled_in[k], taken[k]) for k in enabled_in}
         invariants = {
             inv.name: InvariantCoverage(checked, self.subject_counts[i] if inv.subject else None)
             for i, inv in enumerate(self.invariants)

@@ -14,11 +14,13 @@ Raises :class:`~ybstate.errors.InvalidParameter` for a bad argument and
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
+from ybstate.drivers.coverage import Coverage, Observer
 from ybstate.errors import EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Spec
 
@@ -64,10 +66,23 @@ class Simulation:
     steps: tuple[tuple[Any, tuple[Any, ...]], ...]
     violation: SimulationViolation | None
     deadlock: bool
+    # What the walk covered: per action kind the states it was enabled in and the times it
+    # was chosen; invariants' subjects and goals over the states it passed through.
+    coverage: Coverage | None = None
 
     @property
     def ok(self) -> bool:
         return self.violation is None
+
+    @property
+    def verdict(self) -> str:
+        """ "violated", "vacuous" (a goal never reached, an invariant's subject never met on
+        the walk) or "holds" (nothing broke on this walk)."""
+        if self.violation is not None:
+            return "violated"
+        if self.coverage is not None and self.coverage.vacuous:
+            return "vacuous"
+        return "holds"
 
 
 def _check_int(name: str, value: int, least: int | None = None) -> None:
@@ -108,6 +123,7 @@ def simulate(
     state: Any = None,
     check_every: int = 1,
     on_step: OnStep | None = None,
+    coverage: bool = True,
 ) -> Simulation:
     """Walk at most ``steps`` seeded random steps from ``state`` (``spec.init()`` if None).
 
@@ -123,6 +139,11 @@ def simulate(
         state = spec.init()
     taken: list[tuple[Any, tuple[Any, ...]]] = []
     checked_through = 0
+    observer = Observer(spec.invariants, spec.goals) if coverage else None
+    if observer is not None:
+        observer.chosen = Counter()
+        observer.visited(state, 0)
+    checks = 1
     violation = _violation(spec, state, seed, 0, 0, taken)
     deadlock = False
     number = 0
@@ -132,6 +153,9 @@ def simulate(
             deadlock = True
             break
         action = rng.choice(actions)
+        if observer is not None:
+            observer.expanded(actions)
+            observer.chosen[type(action)] += 1  # type: ignore[index]
         try:
             events = tuple(spec.decide(state, action))
         except Exception as exc:
@@ -145,11 +169,22 @@ def simulate(
             raise EnabledActionFailed(action, number, "apply", exc, path) from exc
         taken.append((action, events))
         number += 1
+        if observer is not None:
+            observer.visited(state, number)
         if on_step is not None:
             on_step(number, action, events, state)
         if number % check_every == 0 or number == steps:
             violation = _violation(spec, state, seed, number, checked_through, taken)
             checked_through = number
+            checks += 1
     if deadlock and checked_through < number:
         violation = _violation(spec, state, seed, number, checked_through, taken)
-    return Simulation(seed=seed, state=state, steps=tuple(taken), violation=violation, deadlock=deadlock)
+        checks += 1
+    return Simulation(
+        seed=seed,
+        state=state,
+        steps=tuple(taken),
+        violation=violation,
+        deadlock=deadlock,
+        coverage=None if observer is None else observer.coverage(checks),
+    )
