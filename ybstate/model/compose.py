@@ -16,7 +16,7 @@ Pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
 from typing import Any
 
@@ -136,26 +136,10 @@ def _problems(parts: tuple[Subsystem, ...]) -> list[str]:
         both = set(part.deciders) & set(part.composite)
         if both:
             found.append(f"{part.name} decides {_names(both)} both plainly and as composite decisions")
-        untagged_actions = part.actions - set(part.action_tags)
-        if untagged_actions:
-            found.append(f"{part.name}'s actions {_names(untagged_actions)} have no stored tag")
-        undecided = set(part.action_tags) - part.actions
-        if undecided:
-            found.append(f"{part.name} tags actions {_names(undecided)} it does not decide")
-        for t, tag in sorted(part.action_tags.items(), key=lambda item: item[1]):
-            owner = action_tags.setdefault(tag, f"{part.name}.{t.__name__}")
-            if owner != f"{part.name}.{t.__name__}":
-                found.append(f"action tag {tag!r} is used by {owner} and {part.name}.{t.__name__}")
-        untagged = part.events - set(part.event_tags)
-        if untagged:
-            found.append(f"{part.name}'s events {_names(untagged)} have no stored tag")
-        unhandled = set(part.event_tags) - part.events
-        if unhandled:
-            found.append(f"{part.name} tags events {_names(unhandled)} it has no handler for")
-        for t, tag in sorted(part.event_tags.items(), key=lambda item: item[1]):
-            owner = tags.setdefault(tag, f"{part.name}.{t.__name__}")
-            if owner != f"{part.name}.{t.__name__}":
-                found.append(f"tag {tag!r} is used by {owner} and {part.name}.{t.__name__}")
+        found += _tag_problems(
+            part, "action", part.actions, part.action_tags, action_tags, "it does not decide"
+        )
+        found += _tag_problems(part, "event", part.events, part.event_tags, tags, "it has no handler for")
         unexplained = part.events - set(part.requests) - part.followers
         if unexplained:
             found.append(
@@ -173,6 +157,31 @@ def _problems(parts: tuple[Subsystem, ...]) -> list[str]:
     tables = [t.name for p in parts for t in p.tables]
     for name in sorted({n for n in tables if tables.count(n) > 1}):
         found.append(f"two subsystems compute table {name!r}")
+    return found
+
+
+def _tag_problems(
+    part: Subsystem,
+    kind: str,
+    types: frozenset[type],
+    tagged: Mapping[type, str],
+    seen: dict[str, str],
+    why: str,
+) -> list[str]:
+    """Every ``kind`` of ``part`` has one stored tag, of its own: ``seen`` holds the tags
+    the parts before it took."""
+    found = []
+    untagged = types - set(tagged)
+    if untagged:
+        found.append(f"{part.name}'s {kind}s {_names(untagged)} have no stored tag")
+    foreign = set(tagged) - types
+    if foreign:
+        found.append(f"{part.name} tags {kind}s {_names(foreign)} {why}")
+    for t, tag in sorted(tagged.items(), key=lambda item: item[1]):
+        owner = seen.setdefault(tag, f"{part.name}.{t.__name__}")
+        if owner != f"{part.name}.{t.__name__}":
+            label = "tag" if kind == "event" else f"{kind} tag"
+            found.append(f"{label} {tag!r} is used by {owner} and {part.name}.{t.__name__}")
     return found
 
 
