@@ -395,3 +395,10 @@ def recycle(state: ClusterState, through: int = 0) -> ClusterState:
 def skip(state: ClusterState, tenant_id: int = SHOP) -> tuple[ClusterState, ArchiveResumed]:
     state, (event,) = act(state, SkipRecycledLog(tenant_id=tenant_id))
     return state, event
+
+
+def no_restore_completes(state: ClusterState) -> str | None:
+    """A user's invariant, named by import path in check-file tests (``histories:...``):
+    broken as soon as a restore completes."""
+    done = [t.task_id for t in state.restores.values() if t.phase.value == "COMPLETED"]
+    return f"restore {done[0]} completed" if done else None

@@ -28,6 +28,7 @@ from rich.table import Table
 from ybstate import model
 from ybstate.api import COMMANDS, Caller, call, permission
 from ybstate.archive.window import restorable_window
+from ybstate.checks import CheckRun, load_check, run_check
 from ybstate.cluster import ghost
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
@@ -307,7 +308,9 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
     default=None,
     help="Write a counterexample to this directory: ITF JSON, and (cluster) a DuckDB history.",
 )
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
 def check(
+    file: str | None,
     which: str,
     rms: int,
     tenants: int,
@@ -319,12 +322,20 @@ def check(
     as_json: bool,
     trace_out: str | None,
 ) -> None:
-    """Explore every reachable state breadth-first and check every invariant in each.
+    """Explore every reachable state breadth-first and check every invariant in each: of the
+    check FILE (docs/checks.md), or of the model --model names.
 
     Prints the coverage (actions enabled and taken, invariants' subjects, goals, states per
     depth); exits 1 when an invariant fails or the run is vacuous (a goal never reached)."""
     start_events: list[object] | None = None
-    if which == "twophase":
+    run: CheckRun | None = None
+    if file is not None:
+        try:
+            checked = load_check(file)
+        except SpecError as error:
+            raise _bad_input(error) from None
+        spec = None
+    elif which == "twophase":
         spec = twophase_spec(rms)
     else:
         scope = Scope(
@@ -345,7 +356,16 @@ def check(
             highlight=False,
         )
 
-    result = explore(spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000)
+    if file is not None:
+        try:
+            run = run_check(checked, progress=report, progress_every=50_000)
+        except SpecError as error:
+            raise _bad_input(error) from None
+        spec, result, start_events = run.spec, run.exploration, list(run.start_events)
+    else:
+        result = explore(
+            spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000
+        )
     written: list[str] = []
     if result.violation is not None and trace_out is not None:
         directory = Path(trace_out)

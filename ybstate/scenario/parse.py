@@ -46,7 +46,15 @@ from ybstate.scenario.steps import (
     step_tag,
 )
 
-__all__ = ["parse_scenario", "load_scenario", "command_step", "COMMAND_STEPS", "KINDS"]
+__all__ = [
+    "parse_scenario",
+    "scenario_from",
+    "load_scenario",
+    "command_step",
+    "structure",
+    "COMMAND_STEPS",
+    "KINDS",
+]
 
 KINDS: dict[str, type[Step]] = {cls.kind: cls for cls in STEPS}  # do -> class (FaultStep for faults)
 KINDS["fault"] = FaultStep
@@ -230,6 +238,12 @@ def _tag_keys(cls: type) -> list[str]:
     return ["do"] + (["kind"] if issubclass(cls, FaultStep) else []) + (["expect"] if cls.rejectable else [])
 
 
+def structure(table: dict[str, Any], cls: type, fail: Callable[[str], SpecError], what: str):
+    """``table`` structured as ``cls`` by the scenario parser's strict converter; a problem
+    is ``fail(message)`` with the message a scenario step would get (``what``: the table)."""
+    return _structure(table, cls, fail, what)
+
+
 def _keys(cls: type) -> list[attrs.Attribute]:
     return [f for f in attrs.fields(cls) if f.name not in ("number", "expect_rejected")]
 
@@ -364,6 +378,12 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, None, f"not valid TOML: {error}") from error
+    return scenario_from(raw, path)
+
+
+def scenario_from(raw: dict[str, Any], path: str) -> Scenario:
+    """The scenario a parsed TOML table describes (a scenario file's top level, or a check
+    file's ``[start]``), checked whole."""
 
     def fail(message: str) -> SpecError:
         return SpecError(path, None, message)
