@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ybstate.checks import load_check, run_check
+from ybstate.checks import load_check, parse_check, run_check
 from ybstate.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +38,26 @@ def test_the_shipped_restore_check_explores_every_interleaving_and_reaches_its_g
     assert taken["RewriteEntry"]["taken"] > taken["ReadArchived"]["taken"]  # two workers: more orders
     run = run_check(load_check(RESTORE))
     assert run.exploration.distinct_states == document["states"] > 10
+
+
+SHIPPED = sorted((ROOT / "specs" / "checks").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_check_completes_holds_and_reaches_all_its_goals(path):
+    run = run_check(load_check(path))
+    result = run.exploration
+    assert result.verdict == "holds", (result.verdict, result.coverage.vacuous)
+    assert result.complete and result.coverage.goals
+    assert all(goal.reached for goal in result.coverage.goals.values())
+
+
+@pytest.mark.slow
+def test_the_archiving_check_with_a_longer_log_still_holds():
+    text = (ROOT / "specs" / "checks" / "archive_crash_stop_recycle.toml").read_text()
+    check = parse_check(text.replace("max_log = 5", "max_log = 6"), "archive6.toml")
+    result = run_check(check).exploration
+    assert result.verdict == "holds" and result.distinct_states > 100_000
 
 
 def test_a_check_whose_goal_is_never_reached_is_vacuous(tmp_path):
