@@ -41,7 +41,7 @@ from ybstate.kernel import Goal, Invariant, Spec
 from ybstate.model import INVARIANTS, MODEL, Scope
 from ybstate.model.goals import GOALS
 from ybstate.scenario import Scenario, run_scenario
-from ybstate.scenario.parse import scenario_from, structure
+from ybstate.scenario.parse import read_spec_text, scenario_from, structure
 from ybstate.store.duck import DuckDBStore
 
 __all__ = ["CheckFile", "CheckSettings", "CheckRun", "load_check", "parse_check", "run_check"]
@@ -181,14 +181,7 @@ def parse_check(text: str, path: str = "<check>") -> CheckFile:
 
 
 def load_check(path: str | os.PathLike) -> CheckFile:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError(str(path), None, f"cannot read it: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise SpecError(str(path), None, f"not UTF-8 text: byte {error.start}") from None
-    return parse_check(text, str(path))
+    return parse_check(read_spec_text(path), str(path))
 
 
 def run_check(check: CheckFile, **options: Any) -> CheckRun:

@@ -35,6 +35,7 @@ from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
+from ybstate.files import replacing
 from ybstate.history import open_history, replay_store, verify_store
 from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
 from ybstate.restore.plan import plan_restore
@@ -548,15 +549,13 @@ def export(db: str, kind: str, target: str, force: bool, query: str) -> None:
         raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
     finally:
         store.close()
-    partial = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     try:
-        if kind == "parquet":
-            pq.write_table(table, partial)
-        else:
-            pa_csv.write_csv(table, partial)
-        os.replace(partial, out_path)
+        with replacing(out_path) as partial:
+            if kind == "parquet":
+                pq.write_table(table, partial)
+            else:
+                pa_csv.write_csv(table, partial)
     except (OSError, pa.ArrowException) as error:
-        partial.unlink(missing_ok=True)
         why = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise Failure(f"{target}: cannot write it: {why}", EXIT_BAD_INPUT) from None
     out.print(f"{table.num_rows} rows written to {target} ({kind})", highlight=False)

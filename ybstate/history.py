@@ -48,10 +48,11 @@ class Replayed:
 def replay_store(store) -> Replayed:
     """The stored history's state, after checking its rows are the ones appended (the digest
     chain): a row changed, moved or missing raises :class:`HistoryTampered` naming its seq."""
-    problem = store.chain_problem()
+    rows = store.chained_rows()  # read once, for the chain and for the events
+    problem = store.chain_problem(rows)
     if problem is not None:
         raise HistoryTampered(problem)
-    events = store.load()
+    events = store.load(rows)
     state = replay_stored(events)
     return Replayed(
         state=state, events=len(events), fingerprint=fingerprint_hex(state), recorded=store.fingerprint()
@@ -118,7 +119,8 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
     (in place of the state invariants, which need a state), after the SQL results, so the
     SQL invariants still say what is wrong with it. The first result, ``history_digest_chain``,
     says whether the rows are the ones appended (see :mod:`ybstate.store.base`)."""
-    problem = store.chain_problem()
+    stored = store.chained_rows()  # read once, for the chain and for trace validation
+    problem = store.chain_problem(stored)
     results = [
         InvariantResult(
             name="history_digest_chain",
@@ -143,7 +145,7 @@ def verify_store(store: DuckDBStore, directory: Path | None = None) -> list[Inva
         )
     state, failure = None, ()
     try:
-        state = validate_trace(store.load())
+        state = validate_trace(store.load(stored))
     except YbstateError as error:
         failure = ((str(error),),)
     results.append(

@@ -25,6 +25,7 @@ from typing import Any
 from ybstate.codec import EventCodec, make_codec
 from ybstate.drivers.explore import Counterexample
 from ybstate.errors import StoreError
+from ybstate.files import replacing
 from ybstate.model import fingerprint_hex, replay
 from ybstate.store.duck import DuckDBStore
 
@@ -51,12 +52,10 @@ def itf_value(value: Any) -> Any:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        partial.write_text(text)
-        os.replace(partial, path)
+        with replacing(path) as partial:
+            partial.write_text(text)
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise StoreError(f"{path}: cannot write it: {error.strerror or error}") from None
 
 
@@ -112,12 +111,6 @@ def write_history(start_events: Sequence[object], cx: Counterexample, path: str 
     if target.exists():
         raise StoreError(f"{target} exists; a counterexample is written to a new file")
     events = [*start_events, *(event for _, step_events in cx.steps for event in step_events)]
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        with DuckDBStore(partial) as store:
-            store.append(events, fingerprint_hex(replay(events)))
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-        Path(str(partial) + ".wal").unlink(missing_ok=True)
+    with replacing(target) as partial, DuckDBStore(partial) as store:
+        store.append(events, fingerprint_hex(replay(events)))
     return target

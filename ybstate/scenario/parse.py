@@ -50,6 +50,7 @@ __all__ = [
     "parse_scenario",
     "scenario_from",
     "load_scenario",
+    "read_spec_text",
     "command_step",
     "structure",
     "COMMAND_STEPS",
@@ -405,14 +406,18 @@ def scenario_from(raw: dict[str, Any], path: str) -> Scenario:
     )
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def read_spec_text(path: str | Path) -> str:
+    """The text of a scenario or check file; one that cannot be read, or is not UTF-8, is a
+    SpecError naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise SpecError(str(path), None, f"cannot read it: {error.strerror}") from None
     except UnicodeDecodeError as error:
-        raise SpecError(
-            str(path), None, f"not UTF-8 text: byte {error.start} is {error.object[error.start]:#04x}"
-        ) from None
-    return parse_scenario(text, str(path))
+        found = error.object[error.start]
+        raise SpecError(str(path), None, f"not UTF-8 text: byte {error.start} is {found:#04x}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return parse_scenario(read_spec_text(path), str(path))

@@ -110,11 +110,12 @@ class EventStore(abc.ABC):
         """The chain digest ``event`` gets when appended after a row whose digest is ``previous``."""
         return chain_digest(previous, self.codec.encode_all([event])[0])
 
-    def chain_problem(self) -> str | None:
+    def chain_problem(self, rows: Sequence[tuple] | None = None) -> str | None:
         """The first place where the stored rows differ from what was appended: a row whose
-        columns or place changed, a row missing, a tail cut off. None if the chain holds."""
+        columns or place changed, a row missing, a tail cut off. None if the chain holds.
+        ``rows``: :meth:`chained_rows`, if the caller has read them already."""
         previous, last = GENESIS, 0
-        for row in self.chained_rows():
+        for row in self.chained_rows() if rows is None else rows:
             seq = row[0]
             if seq != last + 1:
                 return f"event seq {last + 1} is missing (the next stored row is seq {seq})"
@@ -129,12 +130,14 @@ class EventStore(abc.ABC):
             return f"the recorded head of the chain (seq {head_seq}) is not the last row's (seq {last})"
         return None
 
-    def load(self) -> list[object]:
+    def load(self, rows: Sequence[tuple] | None = None) -> list[object]:
+        """Every stored event, in order. ``rows``: :meth:`rows` or :meth:`chained_rows`, if
+        the caller has read them already (a digest column after the five is ignored)."""
         from_json = self.codec.from_json
         events = []
         expected = 1
         with paused_gc():  # decoding makes no reference cycles; see ybstate.gcpause
-            for seq, time, tag, tenant_id, payload in self.rows():
+            for seq, time, tag, tenant_id, payload, *_ in self.rows() if rows is None else rows:
                 if seq != expected:
                     raise StoreError(f"stored history has a gap: expected seq {expected}, found {seq}")
                 try:
