@@ -321,9 +321,15 @@ def test_check_twophase_with_three_resource_managers_reports_288_distinct_states
 
 
 def test_check_cluster_with_small_bounds_completes(invoke):
-    result = invoke("check", "--model", "cluster", "--tenants", "1", "--keys", "1", "--max-log", "4")
+    result = invoke("check", "--model", "cluster", "--tenants", "1", "--keys", "1", "--max-log", "5")
     assert result.exit_code == 0, result.output
-    assert "complete" in _flat(result.stdout)
+    assert "complete" in _flat(result.stdout) and "verdict: holds" in _flat(result.stdout)
+
+
+def test_check_cluster_too_small_for_two_commits_is_vacuous_and_says_which_invariant(invoke):
+    result = invoke("check", "--model", "cluster", "--tenants", "1", "--keys", "1", "--max-log", "4")
+    assert result.exit_code == 1
+    assert "vacuous: invariant commit_ts_increasing never met its subject" in _flat(result.output)
 
 
 # Tampered histories -------------------------------------------------------------------------

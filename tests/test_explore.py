@@ -12,6 +12,7 @@ from collections import deque
 import attrs
 import pytest
 
+from ybstate.drivers.coverage import ActionCoverage, Coverage, GoalCoverage, InvariantCoverage
 from ybstate.drivers.explore import (
     Counterexample,
     Progress,
@@ -331,6 +332,8 @@ def test_a_depth_bound_below_the_violation_misses_it_and_says_incomplete():
         {"progress_every": 0},
         {"max_states": 1.5},
         {"max_depth": True},
+        {"max_seconds": 0},
+        {"max_seconds": "1"},
     ],
 )
 def test_nonsensical_bounds_are_rejected(bounds):
@@ -512,6 +515,43 @@ def test_an_invariant_whose_subject_never_exists_makes_the_run_vacuous():
     assert result.verdict == "vacuous"
     assert result.coverage.invariants["TypeOK"].subject == result.distinct_states
     assert result.coverage.vacuous == ("invariant TCConsistent never met its subject",)
+
+
+def test_an_optional_invariant_never_meeting_its_subject_is_reported_but_not_vacuous():
+    spec = _with(twophase_spec(2), subjects={"TCConsistent": lambda s: False})
+    spec = attrs.evolve(spec, invariants=tuple(attrs.evolve(i, optional=True) for i in spec.invariants))
+    result = explore(spec)
+    assert result.verdict == "holds" and result.coverage.vacuous == ()
+    assert result.coverage.invariants["TCConsistent"] == InvariantCoverage(result.distinct_states, 0, True)
+    assert "(never met; not required here)" in result.coverage.format()
+
+
+def test_a_time_bound_cuts_the_search_and_says_so():
+    result = explore(twophase_spec(7), max_seconds=0.001)
+    assert result.truncated_by == "seconds" and not result.complete and result.verdict == "incomplete"
+    assert result.distinct_states < 296_448
+
+
+def test_merged_coverage_adds_counts_and_keeps_the_shallowest_goal():
+    first = Coverage(
+        actions={"A": ActionCoverage(2, 1)},
+        invariants={"I": InvariantCoverage(3, 0), "J": InvariantCoverage(3, None)},
+        goals={"g": GoalCoverage(False, None)},
+    )
+    second = Coverage(
+        actions={"A": ActionCoverage(1, 1), "B": ActionCoverage(1, 1)},
+        invariants={"I": InvariantCoverage(2, 1), "J": InvariantCoverage(2, None)},
+        goals={"g": GoalCoverage(True, 4)},
+    )
+    third = attrs.evolve(second, goals={"g": GoalCoverage(True, 2)})
+    merged = Coverage.merge([first, second, third])
+    assert merged.actions == {"A": ActionCoverage(4, 3), "B": ActionCoverage(2, 2)}
+    assert merged.invariants == {"I": InvariantCoverage(7, 2), "J": InvariantCoverage(7, None)}
+    assert merged.goals == {"g": GoalCoverage(True, 2)}
+    assert Coverage.merge([first]).vacuous == (
+        "goal g was never reached",
+        "invariant I never met its subject",
+    )
 
 
 def test_a_cut_search_is_incomplete_and_a_violation_wins_over_everything():

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+import attrs
 import click
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -28,7 +29,7 @@ from rich.table import Table
 from ybstate import model
 from ybstate.api import COMMANDS, Caller, call, permission
 from ybstate.archive.window import restorable_window
-from ybstate.checks import CheckRun, load_check, run_check
+from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check
 from ybstate.cluster import ghost
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
@@ -212,9 +213,42 @@ def run(spec: str, db: str, fresh: bool) -> None:
     out.print(f"{stored} in {db}; fingerprint {fingerprint_hex(result.state)}", highlight=False)
 
 
+_NEEDS_FILE = "with a check FILE only"
+
+
+def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` the user typed (not left at their defaults)."""
+    return [
+        "--" + name.replace("_", "-")
+        for name in names
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+
+
+def _refuse_mixed(
+    ctx: click.Context, file: str | None, model_only: tuple[str, ...], file_only: tuple[str, ...]
+):
+    typed = _given(ctx, model_only if file is not None else file_only)
+    if typed:
+        why = "do not apply to a check FILE" if file is not None else f"apply {_NEEDS_FILE}"
+        raise Failure(f"{', '.join(typed)} {why} (see ybstate {ctx.command.name} --help)", EXIT_BAD_INPUT)
+
+
 @cli.command()
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), required=True, help="Seed of the random choices.")
-@click.option("--steps", type=click.IntRange(min=0), required=True, help="Number of actions to take.")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed (with FILE: the first one)."
+)
+@click.option("--steps", type=click.IntRange(min=0), default=None, help="Actions to take (per walk).")
+@click.option("--seeds", type=click.IntRange(1, 10**6), default=None, help="FILE: how many walks (seeds).")
+@click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None, help="FILE: stop after this.")
+@click.option("--json", "as_json", is_flag=True, help="FILE: print one JSON document (DESIGN 13).")
+@click.option(
+    "--trace-out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="FILE: write a counterexample here (ITF JSON and a DuckDB history).",
+)
 @click.option("--db", default=None, help="DuckDB file to store the history in (new or empty).")
 @click.option("--tenants", type=click.IntRange(1, 50), default=3, show_default=True)
 @click.option("--keys", type=click.IntRange(1, 10_000), default=8, show_default=True)
@@ -225,14 +259,54 @@ def run(spec: str, db: str, fresh: bool) -> None:
     show_default=True,
     help="Check every invariant after this many steps (and at the end).",
 )
-def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int) -> None:
-    """Take STEPS seeded random actions among those enabled; same seed, same history.
+@click.pass_context
+def simulate(
+    ctx: click.Context,
+    file: str | None,
+    seed: int | None,
+    steps: int | None,
+    seeds: int | None,
+    max_seconds: float | None,
+    as_json: bool,
+    trace_out: str | None,
+    db: str | None,
+    tenants: int,
+    keys: int,
+    check_every: int,
+) -> None:
+    """Walk at random among the enabled actions; the same seed gives the same history.
 
-    With --db, the history is stored as it grows, in batches that each end at a replayable
-    state with its fingerprint: a simulation killed or interrupted keeps what it did, and
-    the same command resumes it (the walk is taken again and only what is new is stored)."""
+    With a check FILE (docs/checks.md): from its start, within its scope, one walk per seed
+    (--seeds N from --seed on, --steps K each; the file's [check] values otherwise),
+    checking its invariants at every step; prints the verdict and the coverage of all the
+    walks, like ybstate check, and exits 1 on a violation or a vacuous run.
+
+    Without FILE: one walk of --steps from --seed through the open-ended cluster (--tenants,
+    --keys). With --db, the history is stored as it grows, in batches that each end at a
+    replayable state with its fingerprint: a simulation killed or interrupted keeps what it
+    did, and the same command resumes it (the walk is taken again and only what is new is
+    stored)."""
+    _refuse_mixed(
+        ctx,
+        file,
+        model_only=("db", "tenants", "keys", "check_every"),
+        file_only=("seeds", "max_seconds", "as_json", "trace_out"),
+    )
+    if file is not None:
+        bounds = {"first_seed": seed, "seeds": seeds, "steps": steps, "max_seconds": max_seconds}
+        _check_file(_load_check(file), "simulation", as_json, trace_out, bounds)
+        return
+    if seed is None or steps is None:
+        raise Failure("--seed and --steps are needed without a check FILE", EXIT_BAD_INPUT)
+    _simulate_cluster(seed, steps, db, tenants, keys, check_every)
+
+
+def _simulate_cluster(
+    seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int
+) -> None:
     scope = simulation_scope(tenants, keys)
     spec = model_spec(scope)
+    spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
     writer = None
     if db is not None:
         try:
@@ -277,7 +351,38 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
         )
 
 
+def _load_check(file: str) -> CheckFile:
+    try:
+        return load_check(file)
+    except SpecError as error:
+        raise _bad_input(error) from None
+
+
+def _check_file(checked: CheckFile, mode: str, as_json: bool, trace_out: str | None, bounds: dict) -> None:
+    """Run a check file in ``mode`` (progress on standard error), report, exit."""
+    try:
+        if mode == "exhaustive":
+            run = run_check(checked, mode=mode, progress=_explore_progress, **bounds)
+        else:
+            with _progress() as bar:
+                total = checked.settings.seeds if bounds.get("seeds") is None else bounds["seeds"]
+                task = bar.add_task(f"simulating {Path(checked.path).name}", total=total)
+                run = run_check(checked, mode=mode, progress=lambda walk: bar.advance(task), **bounds)
+    except SpecError as error:
+        raise _bad_input(error) from None
+    _report(run, as_json, trace_out)
+
+
+def _explore_progress(p) -> None:
+    err.print(
+        f"  {p.states:>10,} states  {p.transitions:>12,} transitions  depth {p.depth:>3}  "
+        f"queue {p.queue:>9,}  {p.seconds:7.1f}s",
+        highlight=False,
+    )
+
+
 @cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--model", "which", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True
 )
@@ -302,6 +407,7 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
 )
 @click.option("--max-states", type=click.IntRange(min=1), default=None)
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
+@click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (DESIGN 13) instead.")
 @click.option(
     "--trace-out",
@@ -309,8 +415,9 @@ def simulate(seed: int, steps: int, db: str | None, tenants: int, keys: int, che
     default=None,
     help="Write a counterexample to this directory: ITF JSON, and (cluster) a DuckDB history.",
 )
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_context
 def check(
+    ctx: click.Context,
     file: str | None,
     which: str,
     rms: int,
@@ -320,23 +427,25 @@ def check(
     ddl: bool,
     max_states: int | None,
     max_depth: int | None,
+    max_seconds: float | None,
     as_json: bool,
     trace_out: str | None,
 ) -> None:
-    """Explore every reachable state breadth-first and check every invariant in each: of the
-    check FILE (docs/checks.md), or of the model --model names.
+    """Check the check FILE (docs/checks.md) in its mode, exhaustive by default: every state
+    reachable from its start within its scope, breadth-first (a counterexample is a shortest
+    one), every chosen invariant in each. Without FILE, the model --model names.
 
-    Prints the coverage (actions enabled and taken, invariants' subjects, goals, states per
-    depth); exits 1 when an invariant fails or the run is vacuous (a goal never reached)."""
-    start_events: list[object] | None = None
-    run: CheckRun | None = None
+    Prints the verdict and the coverage (actions enabled and taken, invariants' subjects,
+    goals, states per depth); exits 1 when an invariant fails or the run is vacuous (a goal
+    never reached, an invariant's subject never met), 2 on bad input."""
+    _refuse_mixed(ctx, file, model_only=("which", "rms", "tenants", "keys", "max_log", "ddl"), file_only=())
+    bounds = {"max_states": max_states, "max_depth": max_depth, "max_seconds": max_seconds}
     if file is not None:
-        try:
-            checked = load_check(file)
-        except SpecError as error:
-            raise _bad_input(error) from None
-        spec = None
-    elif which == "twophase":
+        checked = _load_check(file)
+        _check_file(checked, checked.settings.mode, as_json, trace_out, bounds)
+        return
+    start_events: tuple[object, ...] | None = None
+    if which == "twophase":
         spec = twophase_spec(rms)
     else:
         scope = Scope(
@@ -348,75 +457,70 @@ def check(
             )
         )
         spec = model_spec(scope)
-        start_events = model.start_events(scope)
+        spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
+        start_events = tuple(model.start_events(scope))
+    result = explore(spec, progress=_explore_progress, progress_every=50_000, **bounds)
+    _report(CheckRun.of_exploration(spec, result, start_events), as_json, trace_out)
 
-    def report(p) -> None:
-        err.print(
-            f"  {p.states:>10,} states  {p.transitions:>12,} transitions  depth {p.depth:>3}  "
-            f"queue {p.queue:>9,}  {p.seconds:7.1f}s",
-            highlight=False,
-        )
 
-    if file is not None:
-        try:
-            run = run_check(checked, progress=report, progress_every=50_000)
-        except SpecError as error:
-            raise _bad_input(error) from None
-        spec, result, start_events = run.spec, run.exploration, list(run.start_events)
-    else:
-        result = explore(
-            spec, max_states=max_states, max_depth=max_depth, progress=report, progress_every=50_000
-        )
-    written: list[str] = []
-    if result.violation is not None and trace_out is not None:
-        directory = Path(trace_out)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            written.append(str(write_itf(result.violation, directory / "counterexample.itf.json")))
-            if start_events is not None:
-                history = write_history(start_events, result.violation, directory / "counterexample.duckdb")
-                written.append(str(history))
-        except (OSError, StoreError) as error:
-            raise Failure(f"{trace_out}: cannot write the counterexample: {error}", EXIT_BAD_INPUT) from None
+def _write_counterexample(run: CheckRun, trace_out: str | None) -> list[str]:
+    if run.counterexample is None or trace_out is None:
+        return []
+    directory = Path(trace_out)
+    written = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        written.append(str(write_itf(run.counterexample, directory / "counterexample.itf.json")))
+        if run.start_events is not None:
+            history = write_history(run.start_events, run.counterexample, directory / "counterexample.duckdb")
+            written.append(str(history))
+    except (OSError, StoreError) as error:
+        raise Failure(f"{trace_out}: cannot write the counterexample: {error}", EXIT_BAD_INPUT) from None
+    return written
+
+
+def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
+    """Print a check's result (text, or the DESIGN 13 JSON document), write its
+    counterexample, and exit 1 when it is violated or vacuous."""
+    written = _write_counterexample(run, trace_out)
     if as_json:
-        cx = result.violation
-        document = {
-            "verdict": result.verdict,
-            "states": result.distinct_states,
-            "transitions": result.transitions,
-            "depth": result.depth,
-            "seconds": round(result.seconds, 3),
-            "coverage": None if result.coverage is None else result.coverage.to_json(),
-            "vacuous": [] if result.coverage is None else list(result.coverage.vacuous),
-            "counterexample": None
-            if cx is None
-            else {"property": cx.invariant, "message": cx.message, "length": cx.depth, "files": written},
-        }
-        click.echo(json.dumps(document, indent=1))
+        click.echo(json.dumps(run.to_json(written), indent=1))
     else:
-        status = (
-            "complete"
-            if result.complete
-            else (
-                f"cut by the {result.truncated_by} bound" if result.truncated_by else "stopped at a violation"
+        if run.mode == "exhaustive":
+            result = run.exploration
+            assert result is not None
+            status = (
+                "complete"
+                if result.complete
+                else (f"cut by the {run.cut_by} bound" if run.cut_by else "stopped at a violation")
             )
-        )
-        out.print(
-            f"{spec.name}: {result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
-            f"depth {result.depth}, {status}, {result.seconds:.2f}s "
-            f"({result.states_per_second:,.0f} states/s); verdict: {result.verdict}",
-            highlight=False,
-        )
-        if result.coverage is not None:
-            out.print(result.coverage.format(), highlight=False, markup=False)
-        if result.violation is not None:
-            out.print(result.violation.format(), highlight=False, markup=False)
+            summary = (
+                f"{result.distinct_states:,} distinct states, {result.transitions:,} transitions, "
+                f"depth {result.depth}, {status}, {result.seconds:.2f}s "
+                f"({result.states_per_second:,.0f} states/s)"
+            )
+        else:
+            early = sum(walk.ended_early for walk in run.walks)
+            summary = (
+                f"{len(run.walks):,} walks (seeds {run.walks[0].seed}..{run.walks[-1].seed}), "
+                f"{sum(w.steps for w in run.walks):,} steps, {run.states:,} distinct states, "
+                f"longest {run.depth}, {early:,} ended with nothing enabled"
+                + (f", cut by the {run.cut_by} bound" if run.cut_by else "")
+                + f", {run.seconds:.2f}s"
+            )
+        out.print(f"{run.spec.name}: {summary}; verdict: {run.verdict}", highlight=False)
+        out.print(run.coverage.format(), highlight=False, markup=False)
+        if run.counterexample is not None:
+            if run.mode == "simulation":
+                bad = run.walks[-1]
+                out.print(f"found by the walk of seed {bad.seed} (reproduce: --seed {bad.seed} --seeds 1)")
+            out.print(run.counterexample.format(), highlight=False, markup=False)
         for path in written:
             out.print(f"counterexample written to {path}", highlight=False)
-    if result.violation is not None:
-        raise Failure(f"invariant {result.violation.invariant} violated", EXIT_CHECK_FAILED)
-    if result.verdict == "vacuous":
-        raise Failure("vacuous: " + "; ".join(result.coverage.vacuous), EXIT_CHECK_FAILED)
+    if run.counterexample is not None:
+        raise Failure(f"invariant {run.counterexample.invariant} violated", EXIT_CHECK_FAILED)
+    if run.verdict == "vacuous":
+        raise Failure("vacuous: " + "; ".join(run.vacuous), EXIT_CHECK_FAILED)
 
 
 def _first_sentence(text: str) -> str:

@@ -86,11 +86,38 @@ def available_sets_complete(state: ClusterState) -> str | None:
     return None
 
 
+# Subjects: what each invariant is about (docs/checks.md, "vacuous").
+
+
+def _completed(state: ClusterState) -> bool:
+    return any(task.phase is BackupPhase.COMPLETED for task in state.backups.values())
+
+
+def _has_sets(state: ClusterState) -> bool:
+    return bool(state.backup_sets)
+
+
+def _backing_up(state: ClusterState) -> bool:
+    return bool(state.backups)
+
+
+def _pinning(state: ClusterState) -> bool:
+    return any(task.pins is not None for task in state.backups.values())
+
+
+def _stored(state: ClusterState) -> bool:
+    return bool(state.stored)
+
+
+def _available(state: ClusterState) -> bool:
+    return any(entry.status is SetStatus.AVAILABLE for entry in state.backup_sets.values())
+
+
 BACKUP_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
-    Invariant(name="completed_sets_equal_baseline", check=completed_sets_equal_baseline),
-    Invariant(name="sets_hold_one_tenant", check=sets_hold_one_tenant),
-    Invariant(name="backup_phases_move_forward", check=phases_move_forward),
-    Invariant(name="pinned_versions_kept", check=pinned_versions_kept),
-    Invariant(name="backup_checksums_recompute", check=checksums_recompute),
-    Invariant(name="available_sets_complete", check=available_sets_complete),
+    Invariant(name="completed_sets_equal_baseline", check=completed_sets_equal_baseline, subject=_completed),
+    Invariant(name="sets_hold_one_tenant", check=sets_hold_one_tenant, subject=_has_sets),
+    Invariant(name="backup_phases_move_forward", check=phases_move_forward, subject=_backing_up),
+    Invariant(name="pinned_versions_kept", check=pinned_versions_kept, subject=_pinning),
+    Invariant(name="backup_checksums_recompute", check=checksums_recompute, subject=_stored),
+    Invariant(name="available_sets_complete", check=available_sets_complete, subject=_available),
 )

@@ -39,6 +39,12 @@ class ActionCoverage:
 class InvariantCoverage:
     checked: int  # states it was checked in
     subject: int | None  # states holding its subject; None: it is about every state
+    optional: bool = False  # never meeting its subject does not make the run vacuous
+
+    @property
+    def unmet(self) -> bool:
+        """Checked, about something, and that something never existed."""
+        return self.subject == 0 and self.checked > 0
 
 
 @attrs.frozen
@@ -63,16 +69,42 @@ class Coverage:
         reasons += [
             f"invariant {name} never met its subject"
             for name, c in self.invariants.items()
-            if c.subject == 0 and c.checked
+            if c.unmet and not c.optional
         ]
         return tuple(reasons)
+
+    @classmethod
+    def merge(cls, runs: Sequence[Coverage]) -> Coverage:
+        """The coverage of several runs of one spec (the walks of a simulation), as one:
+        counts add up, a goal is reached if any run reached it, at the least depth."""
+        actions: dict[str, ActionCoverage] = {}
+        invariants: dict[str, InvariantCoverage] = {}
+        goals: dict[str, GoalCoverage] = {}
+        for run in runs:
+            for name, a in run.actions.items():
+                was = actions.get(name, ActionCoverage(0, 0))
+                actions[name] = ActionCoverage(was.enabled + a.enabled, was.taken + a.taken)
+            for name, i in run.invariants.items():
+                if name not in invariants:
+                    invariants[name] = i
+                    continue
+                was_i = invariants[name]
+                subject = None if i.subject is None else (was_i.subject or 0) + i.subject
+                invariants[name] = InvariantCoverage(was_i.checked + i.checked, subject, i.optional)
+            for name, g in run.goals.items():
+                depths = [
+                    d for d in (goals.get(name, GoalCoverage(False, None)).depth, g.depth) if d is not None
+                ]
+                goals[name] = GoalCoverage(bool(depths), min(depths) if depths else None)
+        return cls(actions=actions, invariants=invariants, goals=goals)
 
     def to_json(self) -> dict[str, Any]:
         """The ``coverage`` object of a check result (DESIGN 13)."""
         return {
             "actions": {k: {"enabled": v.enabled, "taken": v.taken} for k, v in sorted(self.actions.items())},
             "invariants": {
-                k: {"checked": v.checked, "subject": v.subject} for k, v in self.invariants.items()
+                k: {"checked": v.checked, "subject": v.subject, "optional": v.optional}
+                for k, v in self.invariants.items()
             },
             "goals": {k: {"reached": v.reached, "depth": v.depth} for k, v in self.goals.items()},
             "per_depth": list(self.per_depth),
@@ -89,7 +121,9 @@ class Coverage:
         width = max((len(name) for name in self.invariants), default=0)
         for name, c in self.invariants.items():
             subject = "every state" if c.subject is None else f"{c.subject:,}"
-            flag = "   <- never met: vacuous" if c.subject == 0 and c.checked else ""
+            flag = ""
+            if c.unmet:
+                flag = "   (never met; not required here)" if c.optional else "   <- never met: vacuous"
             lines.append(f"  {name:<{width}}  {c.checked:>10,}  {subject:>12}{flag}")
         if self.goals:
             lines.append("goals:")
@@ -162,7 +196,9 @@ class Observer:
             taken = self.chosen
         actions = {k.__name__: ActionCoverage(enabled_in[k], taken[k]) for k in enabled_in}
         invariants = {
-            inv.name: InvariantCoverage(checked, self.subject_counts[i] if inv.subject else None)
+            inv.name: InvariantCoverage(
+                checked, self.subject_counts[i] if inv.subject else None, inv.optional
+            )
             for i, inv in enumerate(self.invariants)
         }
         goals = {g.name: GoalCoverage(g.name in self.reached, self.reached.get(g.name)) for g in self.goals}

@@ -43,10 +43,12 @@ __all__ = [
     "Exploration",
     "Progress",
     "explore",
+    "rebuild_counterexample",
     "replay_counterexample",
 ]
 
 Step = tuple[Any, tuple[Any, ...]]
+_CLOCK_EVERY = 1024  # new states between looks at the clock when max_seconds is set
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +105,7 @@ class Exploration:
 
     ``depth`` is the depth of the deepest state visited. ``complete`` is True only when
     every reachable state was visited; ``truncated_by`` names the bound that cut the
-    search ("states" or "depth"), None otherwise. A violation stops the search too: then
+    search ("states", "depth" or "seconds"), None otherwise. A violation stops the search too: then
     ``complete`` is False and ``truncated_by`` None.
     """
 
@@ -148,18 +150,25 @@ def explore(
     progress_every: int = 10_000,
     check_invariants: bool = True,
     coverage: bool = True,
+    max_seconds: float | None = None,
 ) -> Exploration:
     """Visit every state reachable from ``spec.init()``, breadth first.
 
     ``max_states`` caps the distinct states visited, ``max_depth`` the number of steps
-    from the start state. ``progress`` is called with a :class:`Progress` each time
-    another ``progress_every`` distinct states have been found. ``coverage=False`` skips
-    the coverage bookkeeping (benchmarks measure its cost that way).
+    from the start state, ``max_seconds`` the time (looked at every 1,024 new states).
+    ``progress`` is called with a :class:`Progress` each time another ``progress_every``
+    distinct states have been found. ``coverage=False`` skips the coverage bookkeeping
+    (benchmarks measure its cost that way).
     """
     _check_bound("max_states", max_states, 1)
     _check_bound("max_depth", max_depth, 0)
     _check_bound("progress_every", progress_every, 1, optional=False)
+    if max_seconds is not None and (
+        isinstance(max_seconds, bool) or not isinstance(max_seconds, int | float) or not max_seconds > 0
+    ):
+        raise InvalidParameter("max_seconds", max_seconds, "must be None or a number > 0")
     started = time.perf_counter()
+    deadline = None if max_seconds is None else started + max_seconds
 
     init = spec.init()
     init_key = spec.key(init)
@@ -185,13 +194,15 @@ def explore(
     decide = spec.decide
     apply = spec.apply
     key = spec.key
-    # One comparison per new state serves both bounds and the progress reports: reaching
-    # max_depth lowers the budget to the states seen so far, so the first state beyond it
-    # trips the same test, and ``checkpoint`` is whichever of budget or report comes first.
+    # One comparison per new state serves the bounds, the clock and the progress reports:
+    # reaching max_depth lowers the budget to the states seen so far, so the first state
+    # beyond it trips the same test, and ``checkpoint`` is whichever of budget, report or
+    # look at the clock comes first.
     budget = sys.maxsize if max_states is None else max_states
     budget_reason = "states"
     report_at = progress_every if progress is not None else sys.maxsize
-    checkpoint = min(budget, report_at)
+    clock_at = sys.maxsize if deadline is None else _CLOCK_EVERY
+    checkpoint = min(budget, report_at, clock_at)
 
     states = 1
     transitions = 0
@@ -203,7 +214,7 @@ def explore(
         if depth == max_depth:
             budget = states
             budget_reason = "depth"
-            checkpoint = min(budget, report_at)
+            checkpoint = min(budget, report_at, clock_at)
         next_states: list[Any] = []
         next_keys: list[Hashable] = []
         push_state = next_states.append
@@ -230,22 +241,27 @@ def explore(
                 if nxt_key in parents:
                     continue
                 if states >= checkpoint:
-                    if states >= budget:
+                    timed_out = states >= clock_at and time.perf_counter() > deadline  # type: ignore[operator]
+                    if states >= budget or timed_out:
                         transitions -= _unexamined(actions, action)
                         deepest = depth + 1 if next_states else depth
                         per_depth.append(len(next_states))
-                        return done(states, transitions, deepest, budget_reason, None)
-                    report_at += progress_every
-                    checkpoint = min(budget, report_at)
-                    progress(  # type: ignore[misc]  # report_at stays maxsize without one
-                        Progress(
-                            states=states,
-                            transitions=transitions - _unexamined(actions, action),
-                            depth=depth + 1 if next_states else depth,
-                            queue=states - expanded,
-                            seconds=time.perf_counter() - started,
+                        cut = "seconds" if timed_out and states < budget else budget_reason
+                        return done(states, transitions, deepest, cut, None)
+                    if states >= clock_at:
+                        clock_at += _CLOCK_EVERY
+                    if states >= report_at:
+                        report_at += progress_every
+                        progress(  # type: ignore[misc]  # report_at stays maxsize without one
+                            Progress(
+                                states=states,
+                                transitions=transitions - _unexamined(actions, action),
+                                depth=depth + 1 if next_states else depth,
+                                queue=states - expanded,
+                                seconds=time.perf_counter() - started,
+                            )
                         )
-                    )
+                    checkpoint = min(budget, report_at, clock_at)
                 parents[nxt_key] = (state_key, action)
                 states += 1
                 push_state(nxt)
@@ -327,25 +343,44 @@ def _model_bug(parents, state_key, action, depth: int, stage: str, exc: Exceptio
 
 def _counterexample(spec: Spec, parents, key: Hashable, bad: tuple[str, str]) -> Counterexample:
     """Rebuild the events along the parent pointers by re-running decide and apply."""
-    invariant, message = bad
+    cx, state = _rebuild(spec, _path(parents, key), *bad)
+    if spec.key(state) != key:
+        raise CounterexampleNotReproduced(
+            cx.invariant,
+            cx.depth,
+            "re-running the path reached a different state: decide or apply is not deterministic",
+        )
+    return cx
+
+
+def rebuild_counterexample(
+    spec: Spec, actions: Sequence[Any], invariant: str, message: str
+) -> Counterexample:
+    """The counterexample that taking ``actions`` from ``spec.init()`` makes (a random
+    walk's, say): each step's events and the states described, by re-running decide and
+    apply. Raises CounterexampleNotReproduced if the end state does not break ``invariant``."""
+    cx, state = _rebuild(spec, actions, invariant, message)
+    if not any(v.invariant == invariant for v in spec.violations(state)):
+        raise CounterexampleNotReproduced(
+            invariant, cx.depth, "the invariant holds in the state the steps reach"
+        )
+    return cx
+
+
+def _rebuild(spec: Spec, actions: Sequence[Any], invariant: str, message: str) -> tuple[Counterexample, Any]:
     state = spec.init()
     steps = []
     states = [spec.describe(state)]
-    for action in _path(parents, key):
+    for action in actions:
         events = tuple(spec.decide(state, action))
         for event in events:
             state = spec.apply(state, event)
         steps.append((action, events))
         states.append(spec.describe(state))
-    if spec.key(state) != key:
-        raise CounterexampleNotReproduced(
-            invariant,
-            len(steps),
-            "re-running the path reached a different state: decide or apply is not deterministic",
-        )
-    return Counterexample(
+    cx = Counterexample(
         invariant=invariant, message=message, depth=len(steps), steps=tuple(steps), states=tuple(states)
     )
+    return cx, state
 
 
 def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:

@@ -30,12 +30,15 @@ class Invariant(Generic[S]):
     ``subject`` says whether a state holds what the invariant is about (the PITR
     invariant's subject is a completed restore): a run in which no state has it proved
     nothing about the invariant, and the drivers call such a run vacuous. None: the
-    invariant is about every state.
+    invariant is about every state. ``optional``: checked, but a run that never meets its
+    subject is not vacuous for it (a check chose it only because its start already holds
+    what the invariant is about, not because the check's scope exercises it).
     """
 
     name: str
     check: Callable[[S], str | None]
     subject: Callable[[S], bool] | None = None
+    optional: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -104,12 +104,47 @@ def rollback_restores_the_old_primary(state: ClusterState) -> str | None:
     return None
 
 
+# Subjects: what each invariant is about, so a run that never got there says it proved
+# nothing (docs/checks.md, "vacuous").
+
+
+def _promoting(state: ClusterState) -> bool:
+    return bool(state.promotions)
+
+
+def _rerouted(state: ClusterState) -> bool:
+    """A name was routed to another tenant, or a tenant was removed."""
+    return any(p.routed for p in state.promotions.values()) or any(
+        t.status is TenantStatus.DECOMMISSIONED for t in state.tenants.values()
+    )
+
+
+def _fenced(state: ClusterState) -> bool:
+    return any(t.fenced_log_id for t in state.tenants.values())
+
+
+def _promotion(status: PromotionStatus):
+    return lambda state: any(p.status is status for p in state.promotions.values())
+
+
 PROMOTE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
-    Invariant(name="promotion_one_writable_tenant_per_name", check=one_writable_tenant_per_name),
     Invariant(
-        name="promotion_routing_sends_each_name_to_one_tenant", check=routing_sends_each_name_to_one_tenant
+        name="promotion_one_writable_tenant_per_name", check=one_writable_tenant_per_name, subject=_promoting
     ),
-    Invariant(name="promotion_no_commit_after_the_fence", check=no_commit_after_the_fence),
-    Invariant(name="promotion_data_loss_window_is_exact", check=data_loss_window_is_exact),
-    Invariant(name="promotion_rollback_restores_the_old_primary", check=rollback_restores_the_old_primary),
+    Invariant(
+        name="promotion_routing_sends_each_name_to_one_tenant",
+        check=routing_sends_each_name_to_one_tenant,
+        subject=_rerouted,
+    ),
+    Invariant(name="promotion_no_commit_after_the_fence", check=no_commit_after_the_fence, subject=_fenced),
+    Invariant(
+        name="promotion_data_loss_window_is_exact",
+        check=data_loss_window_is_exact,
+        subject=_promotion(PromotionStatus.COMPLETED),
+    ),
+    Invariant(
+        name="promotion_rollback_restores_the_old_primary",
+        check=rollback_restores_the_old_primary,
+        subject=_promotion(PromotionStatus.ROLLED_BACK),
+    ),
 )

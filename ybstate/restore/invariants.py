@@ -153,21 +153,49 @@ def _bound(
     return functools.update_wrapper(functools.partial(check, released=tuple(released)), check)
 
 
+# Subjects: what each invariant is about (docs/checks.md, "vacuous").
+
+
+def _restoring(state: ClusterState) -> bool:
+    return bool(state.restores)
+
+
+def _has_standby(state: ClusterState) -> bool:
+    return any(task.target_tenant_id for task in state.restores.values())
+
+
+def _replaying(state: ClusterState) -> bool:
+    """A restore has reached its incremental phase (its pipeline runs)."""
+    return any(RestorePhase.RESTORING_INCREMENTAL in task.phases for task in state.restores.values())
+
+
+def _completed(state: ClusterState) -> bool:
+    return any(task.phase is RestorePhase.COMPLETED for task in state.restores.values())
+
+
 def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[ClusterState], ...]:
     """Restore's invariants, a standby leaving custody when any of ``released`` says so."""
     return (
-        Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward),
-        Invariant(name="restore_applier_takes_entries_in_order", check=applier_takes_entries_in_order),
+        Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward, subject=_restoring),
         Invariant(
-            name="restore_touches_only_its_standby", check=_bound(restores_touch_only_their_standby, released)
+            name="restore_applier_takes_entries_in_order",
+            check=applier_takes_entries_in_order,
+            subject=_replaying,
+        ),
+        Invariant(
+            name="restore_touches_only_its_standby",
+            check=_bound(restores_touch_only_their_standby, released),
+            subject=_has_standby,
         ),
         Invariant(
             name="restore_standby_shows_whole_transactions",
             check=_bound(standby_shows_whole_transactions, released),
+            subject=_replaying,
         ),
         Invariant(
             name="restore_completed_standby_is_the_source_at_t",
             check=_bound(completed_standby_is_the_source_at_t, released),
+            subject=_completed,
         ),
     )
 
