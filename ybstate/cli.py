@@ -508,7 +508,8 @@ def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
                 + (f", cut by the {run.cut_by} bound" if run.cut_by else "")
                 + f", {run.seconds:.2f}s"
             )
-        out.print(f"{run.spec.name}: {summary}; verdict: {run.verdict}", highlight=False)
+        name = run.spec.name if run.check is None else Path(run.check.path).name
+        out.print(f"{name}: {summary}; verdict: {run.verdict}", highlight=False)
         out.print(run.coverage.format(), highlight=False, markup=False)
         if run.counterexample is not None:
             if run.mode == "simulation":

@@ -157,7 +157,13 @@ class Observer:
         # which takes every action it is offered).
         self.chosen: Counter[type] | None = None
         self.invariants = tuple(invariants)
-        self.subjects = [(index, inv.subject) for index, inv in enumerate(self.invariants) if inv.subject]
+        # Each distinct subject predicate once per state (invariants share them), with the
+        # invariants whose count it feeds.
+        shared: dict[Any, list[int]] = {}
+        for index, inv in enumerate(self.invariants):
+            if inv.subject is not None:
+                shared.setdefault(inv.subject, []).append(index)
+        self.subjects = [(subject, tuple(indexes)) for subject, indexes in shared.items()]
         self.subject_counts = [0] * len(self.invariants)
         self.goals = tuple(goals)
         self.pending = list(self.goals)
@@ -174,9 +180,10 @@ class Observer:
         if not self.watching:
             return
         counts = self.subject_counts
-        for index, subject in self.subjects:
+        for subject, indexes in self.subjects:
             if subject(state):
-                counts[index] += 1
+                for index in indexes:
+                    counts[index] += 1
         if self.pending:
             for goal in list(self.pending):
                 if goal.reached(state):
