@@ -46,6 +46,7 @@ from ybstate.cluster.state import ClusterState
 from ybstate.drivers.coverage import Coverage
 from ybstate.drivers.explore import Counterexample, Exploration, explore, rebuild_counterexample
 from ybstate.drivers.simulate import simulate
+from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import ActionRejected, ScenarioFailed, SpecError, StoreError
 from ybstate.kernel import Goal, Invariant, Spec
 from ybstate.model import MODEL, Scope
@@ -177,6 +178,23 @@ class CheckRun:
     @property
     def vacuous(self) -> tuple[str, ...]:
         return self.coverage.vacuous
+
+    def write_counterexample(self, directory: str | os.PathLike) -> list[Path]:
+        """Write the counterexample into ``directory`` (made if need be), each file whole or
+        not at all: ``counterexample.itf.json`` (ITF, DESIGN 13) and, when the run has a
+        stored start, ``counterexample.duckdb`` (a history that ``ybstate replay``,
+        ``verify``, ``rows`` and ``sql`` read). Nothing is written when the run holds.
+        Raises OSError or StoreError when a file cannot be written."""
+        if self.counterexample is None:
+            return []
+        where = Path(directory)
+        where.mkdir(parents=True, exist_ok=True)
+        written = [write_itf(self.counterexample, where / "counterexample.itf.json")]
+        if self.start_events is not None:
+            written.append(
+                write_history(self.start_events, self.counterexample, where / "counterexample.duckdb")
+            )
+        return written
 
     def to_json(self, files: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """The check result document (DESIGN 13); ``files``: where the counterexample was written."""

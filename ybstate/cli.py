@@ -33,7 +33,6 @@ from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, 
 from ybstate.cluster import ghost
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
-from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.files import replacing
@@ -464,19 +463,12 @@ def check(
 
 
 def _write_counterexample(run: CheckRun, trace_out: str | None) -> list[str]:
-    if run.counterexample is None or trace_out is None:
+    if trace_out is None:
         return []
-    directory = Path(trace_out)
-    written = []
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        written.append(str(write_itf(run.counterexample, directory / "counterexample.itf.json")))
-        if run.start_events is not None:
-            history = write_history(run.start_events, run.counterexample, directory / "counterexample.duckdb")
-            written.append(str(history))
+        return [str(path) for path in run.write_counterexample(trace_out)]
     except (OSError, StoreError) as error:
         raise Failure(f"{trace_out}: cannot write the counterexample: {error}", EXIT_BAD_INPUT) from None
-    return written
 
 
 def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
