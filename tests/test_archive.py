@@ -41,8 +41,6 @@ from histories import (
     tenant_log_ids,
 )
 
-from ybstate.archive import decide as archive_decide
-from ybstate.archive import reducer as archive_reducer
 from ybstate.archive.actions import (
     CrashArchiver,
     PersistCheckpoint,
@@ -64,6 +62,7 @@ from ybstate.archive.state import ArchiverStatus, Checkpoint
 from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster.actions import Commit, Freeze, Tick
+from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.errors import ArchiveRejected, DestinationNotAllowed, EventOutOfOrder, UnknownTenant
 from ybstate.hashing import rows_checksum
@@ -434,15 +433,12 @@ def test_a_crash_after_an_idle_checkpoint_does_not_move_the_checkpoint_back():
     assert_invariants(state)
 
 
-def test_a_new_piece_covers_only_what_was_read_so_a_restart_that_skips_leaves_a_visible_hole(monkeypatch):
-    # A planted flaw (DESIGN 11, flaw 8): the restart keeps the in-memory read position.
-    # The next piece must start where reading resumed, not claim the lost entries.
-    def at_the_read_position(archiver):
-        return archiver.next_log_id
-
-    monkeypatch.setattr(archive_decide, "restart_position", at_the_read_position)
-    monkeypatch.setattr(archive_reducer, "restart_position", at_the_read_position)
-    state = act(read(start(busy_world()), count=2), CrashArchiver(tenant_id=SHOP))[0]  # 1 and 2 lost
+def test_a_new_piece_covers_only_what_was_read_so_a_restart_that_skips_leaves_a_visible_hole():
+    # The seed's flaw 8 (DESIGN 14, archiver_restart_from_read_position): the restart keeps
+    # the in-memory read position. The next piece must start where reading resumed, not
+    # claim the lost entries.
+    config = attrs.evolve(CONFIG, protocol=Protocol.with_flaws(["archiver_restart_from_read_position"]))
+    state = act(read(start(busy_world(config)), count=2), CrashArchiver(tenant_id=SHOP))[0]  # 1, 2 lost
     state = seal(read(state, count=3))
     assert ranges(state) == [(3, 5)] and held(state, 1) == [3, 5]
     assert archived_log_ids(state, SHOP)[1] == 0

@@ -15,12 +15,9 @@ import attrs
 import pytest
 from histories import act, commit_rows
 
-from ybstate.archive import decide as archive_decide
-from ybstate.archive import enabled as archive_enabled
-from ybstate.archive import reducer as archive_reducer
 from ybstate.archive.actions import CrashArchiver, StartArchive
-from ybstate.archive.state import Archiver
 from ybstate.cluster.actions import Tick
+from ybstate.cluster.protocol import ArchiverRestart, LogPinning
 from ybstate.cluster.state import ClusterConfig, ClusterState
 from ybstate.drivers.explore import explore, replay_counterexample
 from ybstate.kernel import Invariant, Spec
@@ -119,30 +116,27 @@ def test_exploring_a_stop_and_a_second_run_with_a_crash_finds_no_violation():
 # -- the archiver keeps its position in memory only (DESIGN 11, flaw 8) ------------------------
 
 
-def plant_restart(monkeypatch, position) -> None:
-    """Make a crashed archiver restart at ``position(archiver)``: decide computes it, and
-    apply checks the event against the same function, so both are replaced."""
-    monkeypatch.setattr(archive_decide, "restart_position", position)
-    monkeypatch.setattr(archive_reducer, "restart_position", position)
+def flawed(scope: Scope, **policies) -> Scope:
+    """``scope`` with its cluster running the protocol with ``policies`` changed (DESIGN 14)."""
+    config = scope.cluster.config
+    protocol = attrs.evolve(config.protocol, **policies)
+    return attrs.evolve(
+        scope, cluster=attrs.evolve(scope.cluster, config=attrs.evolve(config, protocol=protocol))
+    )
 
 
-def from_the_run_start(archiver: Archiver) -> int:
-    """The bug: nothing persisted is consulted, so a restart re-archives from the beginning."""
-    return archiver.run_start_log_id
-
-
-def at_the_read_position(archiver: Archiver) -> int:
-    """The bug: the restart trusts the read position, which the open piece lost with it."""
-    return archiver.next_log_id
+FROM_THE_RUN_START = {"archiver_restart": ArchiverRestart.RUN_START}
+"""The flaw: nothing persisted is consulted, so a restart re-archives from the beginning."""
+AT_THE_READ_POSITION = {"archiver_restart": ArchiverRestart.READ_POSITION}
+"""The flaw: the restart trusts the read position, which the open piece lost with it."""
 
 
 def without(spec: Spec, name: str) -> Spec:
     return attrs.evolve(spec, invariants=tuple(inv for inv in spec.invariants if inv.name != name))
 
 
-def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece(monkeypatch):
-    plant_restart(monkeypatch, from_the_run_start)
-    spec = model_spec(SMALL)
+def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece():
+    spec = model_spec(flawed(SMALL, **FROM_THE_RUN_START))
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_checkpoint_honest"
     assert cx.message == "tenant 1001: reading at 1, behind its last piece"
@@ -151,9 +145,10 @@ def test_a_restart_from_the_run_start_is_caught_reading_behind_its_last_piece(mo
     replay_counterexample(spec, cx)
 
 
-def test_a_restart_from_the_run_start_archives_an_entry_twice(monkeypatch):
-    plant_restart(monkeypatch, from_the_run_start)
-    spec = without(model_spec(SMALL), "archive_checkpoint_honest")  # let the re-read happen
+def test_a_restart_from_the_run_start_archives_an_entry_twice():
+    spec = without(
+        model_spec(flawed(SMALL, **FROM_THE_RUN_START)), "archive_checkpoint_honest"
+    )  # let the re-read happen
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_pieces_consecutive"
     assert cx.message == "tenant 1001: piece 2 starts at log id 1, piece 1 ended at 1"
@@ -163,9 +158,8 @@ def test_a_restart_from_the_run_start_archives_an_entry_twice(monkeypatch):
     assert twice["archive_pieces_hold_exactly_their_range"] == "tenant 1001: log ids [1] are archived twice"
 
 
-def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_entries(monkeypatch):
-    plant_restart(monkeypatch, at_the_read_position)
-    spec = model_spec(SMALL)
+def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_entries():
+    spec = model_spec(flawed(SMALL, **AT_THE_READ_POSITION))
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_checkpoint_honest"
     assert cx.message == "tenant 1001: run 1 covers through 1 but log id 1 is in no piece"
@@ -173,9 +167,8 @@ def test_a_restart_at_the_in_memory_read_position_is_caught_skipping_the_lost_en
     replay_counterexample(spec, cx)
 
 
-def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces(monkeypatch):
-    plant_restart(monkeypatch, at_the_read_position)
-    spec = without(model_spec(SMALL), "archive_checkpoint_honest")
+def test_a_restart_at_the_in_memory_read_position_leaves_a_hole_between_pieces():
+    spec = without(model_spec(flawed(SMALL, **AT_THE_READ_POSITION)), "archive_checkpoint_honest")
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_pieces_consecutive"
     assert cx.message == "tenant 1001: piece 2 starts at log id 3, piece 1 ended at 1"
@@ -193,27 +186,11 @@ RETAINED = attrs.evolve(
 )
 
 
-def plant_retention(monkeypatch, limit) -> None:
-    """Make the server's recycling limit ``limit(state)``: decide, apply and enabled all
-    consult it, so all three are replaced."""
-
-    for module in (archive_decide, archive_reducer, archive_enabled):
-        monkeypatch.setattr(module, "retention_limit", limit)
-
-
-def no_pin(state: ClusterState) -> tuple[int, str]:
-    """The seed's bug: the server recycles everything a baseline holds, archivers or not."""
-    newest = state.frozen.get(state.frozen_version)
-    return (0, "no freeze") if newest is None else (newest.log_id, "the newest freeze")
-
-
-def pin_at_the_read_position(state: ClusterState) -> tuple[int, str]:
-    """A subtler bug: the pin trusts the read position, but a crash restarts the archiver
-    at its last sealed piece, so what it read and had not sealed is lost."""
-    limit, why = no_pin(state)
-    for archiver in state.archivers.values():
-        limit = min(limit, archiver.next_log_id - 1)
-    return limit, why
+UNPINNED = {"log_pinning": LogPinning.UNPINNED}
+"""The seed's flaw 9: the server recycles everything a baseline holds, archivers or not."""
+PINNED_AT_THE_READ_POSITION = {"log_pinning": LogPinning.READ_POSITION}
+"""A subtler bug: the pin trusts the read position, but a crash restarts the archiver at
+its last sealed piece, so what it read and had not sealed is lost."""
 
 
 def test_exploring_recycling_under_a_backup_first_archiver_with_a_crash_finds_no_violation():
@@ -233,9 +210,8 @@ def test_exploring_recycling_over_one_more_entry_with_t1_business_first_finds_no
     assert {("crashes", 1), ("run", 2), "log recycled"} <= seen
 
 
-def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver(monkeypatch):
-    plant_retention(monkeypatch, no_pin)
-    spec = model_spec(RETAINED)
+def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver():
+    spec = model_spec(flawed(RETAINED, **UNPINNED))
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
     assert cx.message == (
@@ -245,9 +221,8 @@ def test_recycling_without_a_pin_is_caught_under_a_backup_first_archiver(monkeyp
     replay_counterexample(spec, cx)
 
 
-def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recycled(monkeypatch):
-    plant_retention(monkeypatch, pin_at_the_read_position)
-    spec = model_spec(RETAINED)
+def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recycled():
+    spec = model_spec(flawed(RETAINED, **PINNED_AT_THE_READ_POSITION))
     cx = explore(spec).violation
     assert cx is not None and cx.invariant == "archive_backup_first_pins_its_log"
     assert "its archiver has sealed only through 0" in cx.message
@@ -255,9 +230,8 @@ def test_a_pin_at_the_read_position_is_caught_when_read_but_unsealed_log_is_recy
     replay_counterexample(spec, cx)
 
 
-def test_a_pin_at_the_read_position_turns_a_crash_into_a_hole(monkeypatch):
-    plant_retention(monkeypatch, pin_at_the_read_position)
-    spec = model_spec(RETAINED)
+def test_a_pin_at_the_read_position_turns_a_crash_into_a_hole():
+    spec = model_spec(flawed(RETAINED, **PINNED_AT_THE_READ_POSITION))
     # Judge by the archive alone: with the pin check gone, the crash shows as a lost range.
     spec = attrs.evolve(
         spec,

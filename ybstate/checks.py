@@ -17,6 +17,9 @@ A check file is TOML::
     goals = ["restore_completed"]  # names (ybstate.model.goals.GOALS) or import paths (state -> bool)
     max_states = 200000          # and max_depth, max_seconds; seeds, steps, first_seed
 
+    [protocol]                   # the corrected protocol unless flaws are named (DESIGN 14)
+    flaws = ["skip_failed_apply"]
+
 :func:`load_check` reads and checks one whole before anything runs: unknown keys, values
 of the wrong type, unknown invariant or goal names, import paths that do not resolve and
 bounds out of range are a :class:`~ybstate.errors.SpecError` naming the file and the key
@@ -36,12 +39,13 @@ import importlib
 import os
 import time
 import tomllib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState
 from ybstate.drivers.coverage import Coverage
 from ybstate.drivers.explore import Counterexample, Exploration, explore, rebuild_counterexample
@@ -66,6 +70,7 @@ __all__ = [
     "parse_check",
     "run_check",
     "run_start",
+    "with_flaws",
 ]
 
 MODES = ("exhaustive", "simulation")
@@ -225,6 +230,7 @@ class _Document:
     start: dict[str, Any] = attrs.Factory(dict)
     scope: dict[str, Any] = attrs.Factory(dict)
     check: dict[str, Any] = attrs.Factory(dict)
+    protocol: dict[str, Any] = attrs.Factory(dict)
 
 
 def _resolve(path: str, what: str, fail: Callable[[str], SpecError]) -> Callable[[ClusterState], Any]:
@@ -349,7 +355,11 @@ def parse_check(text: str, path: str = "<check>") -> CheckFile:
         return SpecError(path, None, message)
 
     document = structure(raw, _Document, fail, "check file")
-    start = scenario_from({"name": document.name or Path(path).stem, **document.start}, path)
+    if "protocol" in document.start:
+        raise fail("[start]: unexpected key 'protocol' (a check file's variant is its top-level [protocol])")
+    start = scenario_from(
+        {"name": document.name or Path(path).stem, **document.start, "protocol": document.protocol}, path
+    )
     scope = _scope(document.scope, fail)
     settings = structure(document.check, CheckSettings, fail, "[check]")
     if settings.mode not in MODES:
@@ -373,6 +383,19 @@ def parse_check(text: str, path: str = "<check>") -> CheckFile:
 
 def load_check(path: str | os.PathLike) -> CheckFile:
     return parse_check(read_spec_text(path), str(path))
+
+
+def with_flaws(check: CheckFile, flaws: Iterable[str]) -> CheckFile:
+    """``check`` run under the protocol with ``flaws`` (DESIGN 14) instead of its
+    ``[protocol]``. Raises SpecError naming the check for an unknown or conflicting flaw."""
+    try:
+        protocol = Protocol.with_flaws(flaws)
+    except ValueError as error:
+        raise SpecError(check.path, None, f"--flaw: {error}") from None
+    start = check.start
+    return attrs.evolve(
+        check, start=attrs.evolve(start, cluster=attrs.evolve(start.cluster, protocol=protocol))
+    )
 
 
 def run_start(check: CheckFile) -> Start:

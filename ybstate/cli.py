@@ -29,8 +29,9 @@ from rich.table import Table
 from ybstate import model
 from ybstate.api import COMMANDS, Caller, call, permission
 from ybstate.archive.window import restorable_window
-from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check
+from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check, with_flaws
 from ybstate.cluster import ghost
+from ybstate.cluster.protocol import FLAWS, Protocol
 from ybstate.drivers.explore import explore
 from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
@@ -158,6 +159,23 @@ def _remove_new_file(store: DuckDBStore) -> None:
             Path(store.path + suffix).unlink(missing_ok=True)
 
 
+def _flaw_option(what: str):
+    return click.option(
+        "--flaw",
+        "flaws",
+        multiple=True,
+        type=click.Choice(list(FLAWS)),
+        help=f"Put back one of the seed design's flaws (DESIGN 14; repeatable); replaces {what}.",
+    )
+
+
+def _protocol(flaws: tuple[str, ...]) -> Protocol:
+    try:
+        return Protocol.with_flaws(flaws)
+    except ValueError as error:
+        raise Failure(f"--flaw: {error}", EXIT_BAD_INPUT) from None
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB history file to append to.")
@@ -166,11 +184,15 @@ def _remove_new_file(store: DuckDBStore) -> None:
     is_flag=True,
     help="Start DB afresh: replace the history it holds with this run's, if the run succeeds.",
 )
-def run(spec: str, db: str, fresh: bool) -> None:
+@_flaw_option("the scenario's [protocol]")
+def run(spec: str, db: str, fresh: bool, flaws: tuple[str, ...]) -> None:
     """Run the scenario SPEC into the history file DB (all steps, or nothing stored)."""
     target = db
     try:
         scenario = load_scenario(spec)
+        if flaws:
+            cluster = attrs.evolve(scenario.cluster, protocol=_protocol(flaws))
+            scenario = attrs.evolve(scenario, cluster=cluster)
         if fresh and Path(db).exists():
             open_history(db).close()  # replace a ybstate history only, never another file
             target = str(Path(db).with_name(f".{Path(db).name}.{os.getpid()}.fresh"))
@@ -258,6 +280,7 @@ def _refuse_mixed(
     show_default=True,
     help="Check every invariant after this many steps (and at the end).",
 )
+@_flaw_option("the check FILE's [protocol]")
 @click.pass_context
 def simulate(
     ctx: click.Context,
@@ -272,6 +295,7 @@ def simulate(
     tenants: int,
     keys: int,
     check_every: int,
+    flaws: tuple[str, ...],
 ) -> None:
     """Walk at random among the enabled actions; the same seed gives the same history.
 
@@ -293,23 +317,29 @@ def simulate(
     )
     if file is not None:
         bounds = {"first_seed": seed, "seeds": seeds, "steps": steps, "max_seconds": max_seconds}
-        _check_file(_load_check(file), "simulation", as_json, trace_out, bounds)
+        _check_file(_load_check(file, flaws), "simulation", as_json, trace_out, bounds)
         return
     if seed is None or steps is None:
         raise Failure("--seed and --steps are needed without a check FILE", EXIT_BAD_INPUT)
-    _simulate_cluster(seed, steps, db, tenants, keys, check_every)
+    _simulate_cluster(seed, steps, db, tenants, keys, check_every, flaws)
 
 
 def _simulate_cluster(
-    seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int
+    seed: int, steps: int, db: str | None, tenants: int, keys: int, check_every: int, flaws: tuple[str, ...]
 ) -> None:
     scope = simulation_scope(tenants, keys)
+    if flaws:
+        config = attrs.evolve(scope.cluster.config, protocol=_protocol(flaws))
+        scope = attrs.evolve(scope, cluster=attrs.evolve(scope.cluster, config=config))
     spec = model_spec(scope)
     spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
     writer = None
     if db is not None:
+        options: dict[str, object] = {"seed": seed, "tenants": tenants, "keys": keys}
+        if flaws:  # a history of the corrected protocol keeps the options it always had
+            options["flaws"] = list(_protocol(flaws).flaws)
         try:
-            writer = _SimulationWriter(db, {"seed": seed, "tenants": tenants, "keys": keys})
+            writer = _SimulationWriter(db, options)
         except StoreError as error:
             raise _bad_input(error) from None
     try:
@@ -350,9 +380,10 @@ def _simulate_cluster(
         )
 
 
-def _load_check(file: str) -> CheckFile:
+def _load_check(file: str, flaws: tuple[str, ...] = ()) -> CheckFile:
     try:
-        return load_check(file)
+        checked = load_check(file)
+        return with_flaws(checked, flaws) if flaws else checked
     except SpecError as error:
         raise _bad_input(error) from None
 
@@ -414,6 +445,7 @@ def _explore_progress(p) -> None:
     default=None,
     help="Write a counterexample to this directory: ITF JSON, and (cluster) a DuckDB history.",
 )
+@_flaw_option("the check FILE's [protocol]; cluster: the corrected protocol")
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -429,6 +461,7 @@ def check(
     max_seconds: float | None,
     as_json: bool,
     trace_out: str | None,
+    flaws: tuple[str, ...],
 ) -> None:
     """Check the check FILE (docs/checks.md) in its mode, exhaustive by default: every state
     reachable from its start within its scope, breadth-first (a counterexample is a shortest
@@ -440,21 +473,24 @@ def check(
     _refuse_mixed(ctx, file, model_only=("which", "rms", "tenants", "keys", "max_log", "ddl"), file_only=())
     bounds = {"max_states": max_states, "max_depth": max_depth, "max_seconds": max_seconds}
     if file is not None:
-        checked = _load_check(file)
+        checked = _load_check(file, flaws)
         _check_file(checked, checked.settings.mode, as_json, trace_out, bounds)
         return
     start_events: tuple[object, ...] | None = None
     if which == "twophase":
+        if flaws:
+            raise Failure("--flaw applies to the protocol (a check FILE or --model cluster)", EXIT_BAD_INPUT)
         spec = twophase_spec(rms)
     else:
-        scope = Scope(
-            cluster=ClusterScope(
-                tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
-                keys=tuple(f"k{i}" for i in range(1, keys + 1)),
-                max_log=max_log,
-                ddl_table="c" if ddl else None,
-            )
+        cluster = ClusterScope(
+            tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),
+            keys=tuple(f"k{i}" for i in range(1, keys + 1)),
+            max_log=max_log,
+            ddl_table="c" if ddl else None,
         )
+        if flaws:
+            cluster = attrs.evolve(cluster, config=attrs.evolve(cluster.config, protocol=_protocol(flaws)))
+        scope = Scope(cluster=cluster)
         spec = model_spec(scope)
         spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
         start_events = tuple(model.start_events(scope))

@@ -218,7 +218,7 @@ def _crash(state: ClusterState, a: CrashArchiver) -> list[object]:
             time=state.clock,
             tenant_id=a.tenant_id,
             lost_entries=archiver.piece.kept if archiver.piece else 0,
-            restart_log_id=restart_position(archiver),
+            restart_log_id=restart_position(archiver, state.config.protocol),
         )
     ]
 

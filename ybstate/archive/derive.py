@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ybstate.archive.state import STOPPED, Archiver, ArchiverStatus, Hole
 from ybstate.cluster.events import LOG_ENTRY_KINDS
+from ybstate.cluster.protocol import ArchiverRestart, Protocol
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import ArchiveRejected
 from ybstate.hashing import rows_checksum
@@ -59,8 +60,15 @@ def entries_size(entries: list[object]) -> int:
     return sum(len(repr(e).encode()) for e in entries)
 
 
-def restart_position(archiver: Archiver) -> int:
-    """Where a restarted archiver reads on: right after its run's last sealed piece."""
+def restart_position(archiver: Archiver, protocol: Protocol) -> int:
+    """Where a restarted archiver reads on: right after its run's last sealed piece, the
+    persisted checkpoint. The seed's flaw 8 (``protocol.archiver_restart``): from where its
+    run began (re-archiving what it sealed), or from its in-memory read position (which
+    the crash lost, with the open piece: skipping what it had read and not sealed)."""
+    if protocol.archiver_restart is ArchiverRestart.RUN_START:
+        return archiver.run_start_log_id
+    if protocol.archiver_restart is ArchiverRestart.READ_POSITION:
+        return archiver.next_log_id
     return archiver.sealed_through + 1
 
 

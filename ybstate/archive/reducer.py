@@ -209,8 +209,9 @@ def _checkpoint(state: ClusterState, e: CheckpointPersisted) -> ClusterState:
 
 def _crashed(state: ClusterState, e: ArchiverCrashed) -> ClusterState:
     archiver = _running(state, e)
-    if e.restart_log_id != restart_position(archiver):
-        raise EventOutOfOrder("restart after the checkpoint at", restart_position(archiver), e.restart_log_id)
+    restart = restart_position(archiver, state.config.protocol)
+    if e.restart_log_id != restart:
+        raise EventOutOfOrder("restart after the checkpoint at", restart, e.restart_log_id)
     archiver = _evolve_archiver(
         archiver, next_log_id=e.restart_log_id, piece=None, crashes=archiver.crashes + 1
     )

@@ -5,6 +5,7 @@ alike by ``decide`` (to make events) and ``apply`` (to check them)."""
 from __future__ import annotations
 
 from ybstate.archive.state import CRASH_BEFORE_SEAL, RECYCLED, Archiver, ArchiverStatus, Hole
+from ybstate.cluster.protocol import LogPinning
 from ybstate.cluster.state import ClusterState, LogRetention
 
 __all__ = ["retention_limit", "skip_plan"]
@@ -30,13 +31,20 @@ def retention_limit(state: ClusterState) -> tuple[int, str]:
         if oldest.first_log_id - 1 < limit:
             limit = oldest.first_log_id - 1
             why = f"transaction {oldest.tx_id} is not in a baseline and began at log id {oldest.first_log_id}"
+    if state.config.protocol.log_pinning is LogPinning.UNPINNED:
+        return limit, why  # the seed's flaw 9: archivers pin nothing
     for tenant_id in sorted(state.archivers.keys()):
         archiver = state.archivers[tenant_id]
         tenant = state.tenants[tenant_id]
         if archiver.status is not ArchiverStatus.RUNNING:
             continue
-        if tenant.log_retention is LogRetention.BACKUP_FIRST and archiver.sealed_through < limit:
-            limit = archiver.sealed_through
+        pinned = (
+            archiver.next_log_id - 1
+            if state.config.protocol.log_pinning is LogPinning.READ_POSITION
+            else archiver.sealed_through
+        )
+        if tenant.log_retention is LogRetention.BACKUP_FIRST and pinned < limit:
+            limit = pinned
             why = (
                 f"tenant {tenant.name!r} archives backup first and has sealed its log "
                 f"through log id {archiver.sealed_through}"

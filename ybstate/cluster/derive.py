@@ -7,6 +7,7 @@ import posixpath
 
 import attrs
 
+from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, ClusterState, TenantBaseline
 from ybstate.hashing import CHECKSUM_MASK
 from ybstate.kernel.limits import within
@@ -45,11 +46,13 @@ def config_problem(config: ClusterConfig) -> str | None:
     """Why ``config`` cannot start a cluster (a size out of its range, a backup root that is
     not an absolute, normalised path below ``/``), or None."""
     for field in attrs.fields(ClusterConfig):
-        if field.name == "backup_root":
+        if field.name in ("backup_root", "protocol"):
             continue
         problem = within(field.name, getattr(config, field.name))
         if problem is not None:
             return f"{field.name} {problem}"
+    if not isinstance(config.protocol, Protocol):
+        return f"protocol must be a Protocol, got {config.protocol!r}"
     root = config.backup_root
     if (
         not isinstance(root, str)

@@ -18,6 +18,7 @@ import enum
 import attrs
 import immutables
 
+from ybstate.cluster.protocol import Protocol
 from ybstate.evolve import evolver
 from ybstate.hashing import key_hash
 from ybstate.pmap import HMap, PLog
@@ -89,6 +90,9 @@ class ClusterConfig:
     start_time: int = 1_700_000_000_000_000
     task_retries: int = 2  # a failed DAG task is retried this many times, then fails for good
     backup_root: str = "/backup"  # every backup destination lies below it
+    # The protocol's policies (DESIGN 14): the corrected one, or a variant with the seed's
+    # flaws, set by a scenario's or check file's [protocol] table, never by [cluster].
+    protocol: Protocol = Protocol()
 
 
 @attrs.frozen(kw_only=True)

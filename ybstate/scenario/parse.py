@@ -30,6 +30,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_tagged_union
 
 from ybstate.cluster.derive import config_problem
+from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.errors import SpecError
 from ybstate.kernel.limits import LIMITS, name_problem, within
@@ -156,8 +157,16 @@ class _Document:
     name: str | None = None  # None: the file's stem
     seed: int = 0
     cluster: dict[str, Any] = attrs.Factory(dict)
+    protocol: dict[str, Any] = attrs.Factory(dict)
     tenants: list[Any] = attrs.Factory(list)
     steps: list[Any] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class _ProtocolTable:
+    """A scenario's ``[protocol]``: the seed's flaws to put back (DESIGN 14)."""
+
+    flaws: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -356,11 +365,18 @@ def _tenants(path: str, entries: list[Any], timeline: Timeline) -> tuple[TenantD
     return tuple(tenants)
 
 
-def _cluster(path: str, table: dict[str, Any]) -> ClusterConfig:
+def _cluster(path: str, table: dict[str, Any], protocol: dict[str, Any]) -> ClusterConfig:
     def fail(message: str) -> SpecError:
         return SpecError(path, None, message)
 
+    if "protocol" in table:
+        raise fail("[cluster]: unexpected key 'protocol' (a variant is chosen by [protocol] flaws = [...])")
     config = _structure(table, ClusterConfig, fail, "[cluster]")
+    flaws = _structure(protocol, _ProtocolTable, fail, "[protocol]").flaws
+    try:
+        config = attrs.evolve(config, protocol=Protocol.with_flaws(flaws))
+    except ValueError as error:
+        raise fail(f"[protocol]: {error}") from None
     for field in attrs.fields(ClusterConfig):
         value = getattr(config, field.name)
         limit = LIMITS.get(field.name)
@@ -392,7 +408,7 @@ def scenario_from(raw: dict[str, Any], path: str) -> Scenario:
     document = _structure(raw, _Document, fail, "scenario")
     if not 0 <= document.seed < 2**63:  # random.Random(-n) is random.Random(n)
         raise fail(f"scenario: 'seed' must be 0..{2**63 - 1}, found {document.seed}")
-    cluster = _cluster(path, document.cluster)
+    cluster = _cluster(path, document.cluster, document.protocol)
     timeline = Timeline()
     tenants = _tenants(path, document.tenants, timeline)
     steps = tuple(_step(path, number, item, timeline) for number, item in enumerate(document.steps, 1))
