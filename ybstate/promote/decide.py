@@ -24,6 +24,7 @@ from ybstate.promote.derive import (
     decommission_refusal,
     lost_transactions,
     promotion_of,
+    stays_fenced,
 )
 from ybstate.promote.events import (
     PROMOTION_TASK,
@@ -31,6 +32,7 @@ from ybstate.promote.events import (
     PrimaryFenced,
     PromotionStarted,
     PromotionStepFailed,
+    PromotionStopped,
     RoutingUpdated,
     SchemaSwitched,
     StandbyVerified,
@@ -128,7 +130,19 @@ def _task(state: ClusterState, promotion_id: object) -> PromotionTask:
 
 def _failed(
     state: ClusterState, task: PromotionTask, step: PromotionStep, reason: str, fault: bool = False
-) -> PromotionStepFailed:
+) -> PromotionStepFailed | PromotionStopped:
+    """A failed step: rolled back before the routing update, retried after it; in the seed's
+    protocol (``promotion_failure`` STAY_FENCED) a failure after the fence stops the
+    promotion where it is."""
+    if stays_fenced(state, task):
+        return PromotionStopped(
+            seq=state.seq + 1,
+            time=state.clock,
+            promotion_id=task.promotion_id,
+            step=step,
+            reason=reason,
+            fault=fault,
+        )
     return PromotionStepFailed(
         seq=state.seq + 1,
         time=state.clock,

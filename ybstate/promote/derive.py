@@ -14,8 +14,9 @@ from ybstate.cluster.events import (
     TransactionAborted,
     TransactionCommitted,
 )
+from ybstate.cluster.protocol import PromotionFailure
 from ybstate.cluster.state import SYS_TENANT_ID, Cell, ClusterState, Role, Tenant, TenantStatus
-from ybstate.promote.state import PromotionStatus, PromotionTask
+from ybstate.promote.state import PromotionStatus, PromotionStep, PromotionTask
 from ybstate.restore.plan import incremental_entries, segment_holding
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "lost_transactions",
     "promotion_of",
     "standby_released",
+    "stays_fenced",
 ]
 
 
@@ -139,4 +141,15 @@ def standby_released(state: ClusterState, tenant_id: int) -> bool:
     return any(
         p.standby_id == tenant_id and (p.caught_up_through or p.status is PromotionStatus.COMPLETED)
         for p in state.promotions.values()
+    )
+
+
+def stays_fenced(state: ClusterState, task: PromotionTask) -> bool:
+    """Whether a step failing now stops ``task`` where it is instead of rolling it back:
+    only in the seed's protocol without rollback (DESIGN 14, ``no_promotion_rollback``),
+    and only once the primary is fenced and before the routing update."""
+    return (
+        state.config.protocol.promotion_failure is PromotionFailure.STAY_FENCED
+        and PromotionStep.FENCE in task.done
+        and not task.routed
     )

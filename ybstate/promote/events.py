@@ -27,6 +27,7 @@ __all__ = [
     "RoutingUpdated",
     "WritesEnabled",
     "PromotionStepFailed",
+    "PromotionStopped",
     "TenantDecommissioned",
     "PROMOTE_EVENT_TAGS",
     "PROMOTION_TASK",
@@ -133,6 +134,20 @@ class PromotionStepFailed:
 
 
 @attrs.frozen(kw_only=True)
+class PromotionStopped:
+    """The seed's protocol without rollback (DESIGN 14, ``no_promotion_rollback``): a step
+    failed after the primary was fenced and before the routing update, and the promotion
+    stops where it is: the primary stays fenced, the names and routing as they are."""
+
+    seq: int
+    time: int
+    promotion_id: int
+    step: PromotionStep
+    reason: str
+    fault: bool  # an injected fault (FailPromotionStep), not the step's own finding
+
+
+@attrs.frozen(kw_only=True)
 class TenantDecommissioned:
     """tenant_decommission: read-only keeps reads and refuses writes; full removal (after
     read-only) drops the tenant's tables (the events after this one) and its routing."""
@@ -152,6 +167,7 @@ PROMOTE_EVENT_TAGS: dict[type, str] = {
     RoutingUpdated: "promotion.routing_updated",
     WritesEnabled: "promotion.writes_enabled",
     PromotionStepFailed: "promotion.step_failed",
+    PromotionStopped: "promotion.stopped",
     TenantDecommissioned: "tenant.decommissioned",
 }
 
@@ -160,7 +176,7 @@ def _advance(state: ClusterState, e) -> act.AdvancePromotion:
     return act.AdvancePromotion(promotion_id=e.promotion_id)
 
 
-def _step_failed(state: ClusterState, e: PromotionStepFailed) -> object:
+def _step_failed(state: ClusterState, e: PromotionStepFailed | PromotionStopped) -> object:
     if e.fault:
         return act.FailPromotionStep(promotion_id=e.promotion_id, reason=e.reason)
     return act.AdvancePromotion(promotion_id=e.promotion_id)
@@ -180,6 +196,7 @@ REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     RoutingUpdated: _advance,
     WritesEnabled: _advance,
     PromotionStepFailed: _step_failed,
+    PromotionStopped: _step_failed,
     TenantDecommissioned: lambda s, e: act.Decommission(
         tenant=tenant_name(s, e.tenant_id), read_only=e.read_only
     ),
@@ -205,6 +222,8 @@ PROMOTION_TASK: Lifecycle[PromotionPhase] = Lifecycle(
             for phase in (_P.STARTED, _P.VERIFIED, _P.FENCED, _P.CAUGHT_UP, _P.SWITCHED)
         },
         (_P.ROUTED, PromotionStepFailed): _P.ROUTED,  # past the point of no return: retried
+        # the seed's protocol: no rollback once the primary is fenced (DESIGN 14)
+        **{(phase, PromotionStopped): _P.STOPPED for phase in (_P.FENCED, _P.CAUGHT_UP, _P.SWITCHED)},
     },
 )
 """Which event moves a promotion from which phase to which. The steps a promotion takes

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from ybstate.cluster.state import ClusterState, Role, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.promote.derive import lost_transactions
+from ybstate.promote.derive import lost_transactions, stays_fenced
 from ybstate.promote.events import (
     PROMOTION_TASK,
     CaughtUp,
     PrimaryFenced,
     PromotionStarted,
     PromotionStepFailed,
+    PromotionStopped,
     RoutingUpdated,
     SchemaSwitched,
     StandbyVerified,
@@ -162,8 +163,20 @@ def _enabled(state: ClusterState, e: WritesEnabled) -> ClusterState:
     return _set(state, e, done, tenants=tenants)
 
 
+def _stopped(state: ClusterState, e: PromotionStopped) -> ClusterState:
+    task = _task(state, e, e.step)
+    if not stays_fenced(state, task):
+        raise EventOutOfOrder("a stop only without rollback, fenced and not routed", "a rollback", e)
+    ended = _evolve_task(
+        task, failures=task.failures + 1, error=e.reason, status=PromotionStatus.STOPPED, ended_ts=e.time
+    )
+    return _set(state, e, ended)
+
+
 def _step_failed(state: ClusterState, e: PromotionStepFailed) -> ClusterState:
     task = _task(state, e, e.step)
+    if stays_fenced(state, task):
+        raise EventOutOfOrder("a stop (the protocol does not roll back once fenced)", "a stop", e)
     if e.rolled_back != (not task.routed):
         raise EventOutOfOrder(
             "a rollback exactly when the routing is not yet updated", not task.routed, e.rolled_back
@@ -214,5 +227,6 @@ PROMOTE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     RoutingUpdated: _routed,
     WritesEnabled: _enabled,
     PromotionStepFailed: _step_failed,
+    PromotionStopped: _stopped,
     TenantDecommissioned: _decommissioned,
 }

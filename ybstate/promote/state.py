@@ -38,6 +38,7 @@ class PromotionStatus(enum.Enum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     ROLLED_BACK = "ROLLED_BACK"
+    STOPPED = "STOPPED"  # the seed's protocol: a failure after the fence, not rolled back
 
 
 class PromotionPhase(enum.Enum):
@@ -51,6 +52,7 @@ class PromotionPhase(enum.Enum):
     ROUTED = "ROUTED"
     COMPLETED = "COMPLETED"
     ROLLED_BACK = "ROLLED_BACK"
+    STOPPED = "STOPPED"
 
 
 _PHASE_AFTER = {
@@ -115,6 +117,8 @@ class PromotionTask:
         """Derived from the steps done and the status (what the PROMOTION_TASK lifecycle reads)."""
         if self.status is PromotionStatus.ROLLED_BACK:
             return PromotionPhase.ROLLED_BACK
+        if self.status is PromotionStatus.STOPPED:
+            return PromotionPhase.STOPPED
         return _PHASE_AFTER[self.done[-1]] if self.done else PromotionPhase.STARTED
 
     @property

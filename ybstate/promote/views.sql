@@ -7,9 +7,11 @@
 -- VERIFY step passed (promotion.verified; false when verify was not asked or failed);
 -- downtime_ms is the time from the fence (promotion.fenced) to writes enabled, in
 -- milliseconds (microseconds // 1000), 0 unless completed. status: 'COMPLETED' once writes
--- are enabled, 'ROLLED_BACK' after a step failure that rolled it back, else 'RUNNING'.
+-- are enabled, 'ROLLED_BACK' after a step failure that rolled it back, 'STOPPED' after a
+-- failure the seed's protocol did not roll back (promotion.stopped, DESIGN 14
+-- no_promotion_rollback), else 'RUNNING'.
 -- fence_log_id: where the old primary's commits end (0 before the fence; kept after a
--- rollback); failures: failed step attempts (promotion.step_failed); error_msg: the reason
+-- rollback); failures: failed step attempts (promotion.step_failed, promotion.stopped); error_msg: the reason
 -- of the last one ('' if none); lost_transactions: the old primary's committed
 -- transactions the new primary does not hold, as writes_enabled reported them (empty
 -- until then); caught_up_transactions: how many of its transactions the catch-up applied.
@@ -38,11 +40,13 @@ progress AS (
                AS lost,
            max(CAST(json_array_length(payload -> 'applied') AS BIGINT))
                FILTER (WHERE type = 'promotion.caught_up') AS caught_up,
-           count(*) FILTER (WHERE type = 'promotion.step_failed') AS failures,
+           count(*) FILTER (WHERE type IN ('promotion.step_failed', 'promotion.stopped')) AS failures,
+           count(*) FILTER (WHERE type = 'promotion.stopped') > 0 AS stopped,
            count(*) FILTER (
                WHERE type = 'promotion.step_failed' AND CAST(payload ->> 'rolled_back' AS BOOLEAN)
            ) > 0 AS rolled_back,
-           arg_max(payload ->> 'reason', seq) FILTER (WHERE type = 'promotion.step_failed') AS error_msg
+           arg_max(payload ->> 'reason', seq)
+               FILTER (WHERE type IN ('promotion.step_failed', 'promotion.stopped')) AS error_msg
     FROM ev
     GROUP BY promotion_id
 )
@@ -61,6 +65,7 @@ SELECT s.promotion_id,
        CASE
            WHEN p.enabled_time IS NOT NULL THEN 'COMPLETED'
            WHEN p.rolled_back THEN 'ROLLED_BACK'
+           WHEN p.stopped THEN 'STOPPED'
            ELSE 'RUNNING'
        END AS status,
        s.catch_up,

@@ -495,8 +495,8 @@ def _drive_promotion(run: _Run, promotion_id: int, faults: dict[PromotionStep, i
                 _catch_up(run, archiver)  # the catch-up waits for archiving to reach the last commit
         run.do(AdvancePromotion(promotion_id=promotion_id))
     task = run.state.promotions[promotion_id]
-    if task.status is PromotionStatus.ROLLED_BACK:
-        return f"promotion {promotion_id} ROLLED_BACK: {task.error}"
+    if task.status in (PromotionStatus.ROLLED_BACK, PromotionStatus.STOPPED):
+        return f"promotion {promotion_id} {task.status.value}: {task.error}"
     lost = f"lost transactions {list(task.lost)}" if task.lost else "nothing lost"
     return (
         f"promotion {promotion_id} COMPLETED: {task.primary_name!r} is tenant {task.standby_id} "
