@@ -5,12 +5,15 @@ reaches every goal."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import attrs
 import pytest
+from click.testing import CliRunner
 
 from ybstate.checks import load_check, run_check, with_flaws
+from ybstate.cli import cli
 from ybstate.cluster.protocol import FLAWS, Protocol
 from ybstate.drivers.explore import replay_counterexample
 from ybstate.errors import EventOutOfOrder
@@ -85,3 +88,36 @@ def test_the_history_of_a_stopped_promotion_shows_it_stopped(stopped, tmp_path):
     with DuckDBStore(str(history)) as store:
         _, rows = store.query("SELECT status, failures, error_msg FROM __all_tenant_promotion_history")
     assert rows == [("STOPPED", 1, "injected fault")]
+
+
+# -- ybstate flaws -------------------------------------------------------------------------------
+
+
+def ybstate(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_ybstate_flaws_reports_each_flaw_caught_by_every_checker_and_the_corrected_protocol_holding():
+    shown = ybstate("flaws", "--json", "--only", "no_promotion_rollback", "--only", "unpinned_log_recycling")
+    assert shown.exit_code == 0, shown.output
+    reports = {r["flaw"]: r for r in json.loads(shown.stdout)}
+    assert list(reports) == ["no_promotion_rollback", "unpinned_log_recycling"]  # DESIGN 14's order
+    for report in reports.values():
+        assert {"flaw", "caught", "property", "length", "states", "seconds", "corrected_holds"} <= set(report)
+        assert report["caught"] and report["corrected_holds"] and report["simulator_caught"]
+        assert report["property"] == BREAKS[report["flaw"]] and report["length"] <= 4
+    assert reports["no_promotion_rollback"]["machine_caught"]
+
+
+def test_a_flaw_without_its_check_file_or_whose_file_does_not_run_it_is_uncaught(tmp_path):
+    (tmp_path / "skip_failed_apply.toml").write_text(NO_ROLLBACK.read_text())  # runs flaw 6, not 4
+    shown = ybstate(
+        "flaws", "--dir", tmp_path, "--json", "--no-simulator", "--no-machine",
+        "--only", "skip_failed_apply", "--only", "reorder_by_log_id",
+    )  # fmt: skip
+    assert shown.exit_code == 1
+    assert "uncaught: skip_failed_apply, reorder_by_log_id" in " ".join(shown.output.split())
+    first, second = json.loads(shown.stdout)
+    assert not first["caught"] and "does not run the flaw" in first["note"]
+    assert not second["caught"] and second["note"].startswith("no check file")
+    assert first["simulator_caught"] is None and first["machine_caught"] is None

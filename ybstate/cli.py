@@ -37,6 +37,7 @@ from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
 from ybstate.files import replacing
+from ybstate.flaws import flaws_dir, hunt_all
 from ybstate.history import open_history, replay_store, verify_store
 from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
 from ybstate.restore.plan import plan_restore
@@ -550,6 +551,85 @@ def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
         raise Failure(f"invariant {run.counterexample.invariant} violated", EXIT_CHECK_FAILED)
     if run.verdict == "vacuous":
         raise Failure("vacuous: " + "; ".join(run.vacuous), EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list (DESIGN 14) instead of a table.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the flaws' check files are (default: the ones shipped, specs/flaws/).",
+)
+@click.option("--only", "only", multiple=True, type=click.Choice(list(FLAWS)), help="These flaws only.")
+@click.option("--no-simulator", is_flag=True, help="Skip the seeded simulator.")
+@click.option("--no-machine", is_flag=True, help="Skip the Hypothesis machine.")
+def flaws(
+    as_json: bool, directory: str | None, only: tuple[str, ...], no_simulator: bool, no_machine: bool
+) -> None:
+    """For each of the seed design's flaws (DESIGN 14): whether the explorer finds it from its
+    check file (the property, the shortest counterexample's length, the states and seconds it
+    took), whether the seeded simulator and the Hypothesis machine find it, and whether the
+    corrected protocol passes the same check with every goal reached. Exits 1 if a flaw goes
+    uncaught or the corrected protocol fails."""
+    names = only or tuple(FLAWS)
+    where = flaws_dir() if directory is None else Path(directory)
+    with _progress() as bar:
+        task = bar.add_task("hunting the seed's flaws", total=len(names))
+
+        def started(flaw: str) -> None:
+            bar.update(task, description=f"hunting {flaw}")
+
+        reports = []
+        for report in hunt_all(
+            where, names, simulator=not no_simulator, machine=not no_machine, started=started
+        ):
+            reports.append(report)
+            bar.advance(task)
+    if as_json:
+        click.echo(json.dumps([report.to_json() for report in reports], indent=1))
+    else:
+        table = Table(
+            "flaw",
+            "caught",
+            "property",
+            "length",
+            "states",
+            "seconds",
+            "simulator",
+            "machine",
+            "corrected",
+            title=f"the seed's flaws ({where})",
+        )
+
+        def found(value: bool | None, extra: str = "") -> str:
+            return "-" if value is None else ("yes" + extra if value else "no")
+
+        for r in reports:
+            table.add_row(
+                r.flaw,
+                "yes" if r.caught else "NO",
+                escape(r.property or r.note),
+                "" if r.length is None else str(r.length),
+                "" if r.states is None else f"{r.states:,}",
+                "" if r.seconds is None else f"{r.seconds:.2f}",
+                found(r.simulator_caught, f" ({r.simulator_seeds} seeds)" if r.simulator_caught else ""),
+                found(r.machine_caught),
+                "-"
+                if r.corrected_verdict is None
+                else ("holds" if r.corrected_holds else f"FAILS ({r.corrected_verdict})"),
+            )
+        out.print(table)
+    missed = [r.flaw for r in reports if not r.caught]
+    broken = [r.flaw for r in reports if r.caught and not r.corrected_holds]
+    if missed or broken:
+        why = []
+        if missed:
+            why.append(f"uncaught: {', '.join(missed)}")
+        if broken:
+            why.append(f"the corrected protocol fails the check of: {', '.join(broken)}")
+        raise Failure("; ".join(why), EXIT_CHECK_FAILED)
 
 
 def _first_sentence(text: str) -> str:
