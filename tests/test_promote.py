@@ -1317,7 +1317,7 @@ def _failover_lost_misreported(state):
 
 def _caught_up_but_lost(state):
     corrupted = _with_task(state, 1, caught_up=(), lost=SHOP_AFTER_T)
-    return corrupted, "promotion 1 caught up but lost (5, 6, 16)"
+    return corrupted, "promotion 1: reports (5, 6, 16), lost ()"  # a caught-up promotion loses nothing
 
 
 def _caught_up_standby_differs(state):
