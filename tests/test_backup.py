@@ -345,6 +345,24 @@ def test_verifying_fails_the_backup_when_a_stored_tablet_no_longer_matches_its_c
     assert state.backup_sets[task.set_id].status is SetStatus.DELETED
 
 
+def test_verifying_fails_the_backup_when_damage_keeps_the_row_count():
+    # A changed value (bit rot, a torn write) keeps every count: only the checksum sees it.
+    state, task_id = start(frozen_shop())
+    state, _ = drive_backup(state, task_id, until=P.VERIFYING)
+    task = state.backups[task_id]
+    key = next(
+        (task.set_id, t.tablet_id) for t in task.tablets if state.stored[(task.set_id, t.tablet_id)].rows
+    )
+    stored = state.stored[key]
+    (rowkey, value), *rest = stored.rows
+    damaged = attrs.evolve(stored, rows=((rowkey, value + "~"), *rest))
+    assert len(damaged.rows) == stored.row_count
+    state = evolve_state(state, stored=state.stored.set(key, damaged))
+    state, _ = act(state, AdvanceBackup(task_id=task_id))
+    task = state.backups[task_id]
+    assert task.phase is P.FAILED and f"stored checksum {stored.checksum}" in task.error
+
+
 # -- cancel ---------------------------------------------------------------------------------------
 
 

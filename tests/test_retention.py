@@ -309,6 +309,21 @@ def test_a_backup_first_archiver_crashing_after_a_recycle_re_reads_without_a_hol
     assert_invariants(state)
 
 
+def test_every_running_backup_first_archiver_pins_not_only_the_first():
+    # shop (the first tenant) has sealed through 5; blog, started later at 3, has sealed
+    # nothing: the later one, further behind, holds the limit.
+    state = read(sealed_first_piece(retention_world()), count=3)
+    state = read(start(state, "blog", start_log_id=3), count=2, tenant_id=BLOG)
+    assert (state.archivers[SHOP].sealed_through, state.archivers[BLOG].sealed_through) == (5, 2)
+    assert retention_limit(state) == (
+        2,
+        "tenant 'blog' archives backup first and has sealed its log through log id 2",
+    )
+    with pytest.raises(RecycleRejected):
+        decide(state, RecycleLog(through=3))
+    assert_invariants(recycle(state))
+
+
 def test_only_backup_first_archivers_pin_the_log():
     state = start(retention_world(shop=BUSINESS_FIRST), "blog")  # blog, backup first, has sealed nothing
     state = read(start(state), count=3)  # shop, business first, has sealed nothing either
