@@ -1,10 +1,12 @@
-"""The explorer on the protocol: every shipped check file, and what coverage costs.
+"""The explorer on the protocol: every shipped check file, and what coverage and progress cost.
 
 For each check in specs/checks/, runs its start once, then explores it with coverage and
-without, alternating, keeping each one's best of ``--repeat`` runs, and prints distinct
-states, depth, states per second and seconds, and the cost of the coverage bookkeeping
-(goal: under 15%). Checks that finish in a few milliseconds are dominated by fixed costs
-and timer noise; the ratio means something on the larger ones.
+without, and with every progress property of the catalogue (``ybstate.model.progress``),
+alternating, keeping each one's best of ``--repeat`` runs, and prints distinct states,
+depth, states per second and seconds, the cost of the coverage bookkeeping (goal: under
+15%) and that of judging progress (the explored graph kept, the backward pass). Checks
+that finish in a few milliseconds are dominated by fixed costs and timer noise; the
+ratios mean something on the larger ones.
 
     PYTHONPATH=. python benchmarks/explore_protocol.py [--repeat K] [CHECK ...]
 """
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from ybstate.checks import load_check, run_check
 from ybstate.drivers.explore import explore
+from ybstate.model.progress import PROGRESS
 
 GOAL = 0.15
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,27 +44,31 @@ def main() -> None:
         "seconds",
         "without coverage s",
         "coverage cost",
+        "with progress s",
+        "progress cost",
         title="explore: the shipped checks",
     )
     for path in options.checks:
         check = load_check(path)
         first = run_check(check)  # runs the start once; the spec explores from its state
         spec = first.spec
-        best = {True: float("inf"), False: float("inf")}
+        judged = attrs.evolve(spec, progress=tuple(PROGRESS.values()))
+        best = {True: float("inf"), False: float("inf"), "progress": float("inf")}
         result = first.exploration
         for _ in range(options.repeat):
-            for coverage in (False, True):
+            for coverage, model in ((False, spec), (True, spec), ("progress", judged)):
                 gc.collect()
                 run = explore(
-                    spec,
+                    model,
                     max_states=check.settings.max_states,
                     max_depth=check.settings.max_depth,
-                    coverage=coverage,
+                    coverage=coverage is not False,
                 )
                 best[coverage] = min(best[coverage], run.seconds)
-                if coverage:
+                if coverage is True:
                     result = attrs.evolve(run, seconds=best[True])
         cost = best[True] / best[False] - 1 if best[False] > 0 else 0.0
+        progress = best["progress"] / best[True] - 1 if best[True] > 0 else 0.0
         table.add_row(
             path.name,
             f"{result.distinct_states:,}",
@@ -70,9 +77,12 @@ def main() -> None:
             f"{best[True]:.3f}",
             f"{best[False]:.3f}",
             f"{cost:+.1%}",
+            f"{best['progress']:.3f}",
+            f"{progress:+.1%}",
         )
     Console(width=160).print(table)
     print(f"goal: coverage costs under {GOAL:.0%} of the exploration on the larger checks")
+    print(f"progress: all {len(PROGRESS)} properties of the catalogue, against the run with coverage")
 
 
 if __name__ == "__main__":

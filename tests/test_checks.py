@@ -14,6 +14,7 @@ from ybstate.checks import PARTS, load_check, parse_check, run_check
 from ybstate.cli import cli
 from ybstate.drivers.coverage import InvariantCoverage
 from ybstate.model import INVARIANTS
+from ybstate.model.progress import stuck
 
 ROOT = Path(__file__).resolve().parent.parent
 RESTORE = ROOT / "specs" / "checks" / "restore_two_workers.toml"
@@ -57,6 +58,13 @@ def test_every_shipped_check_completes_holds_and_reaches_all_its_goals(shipped_r
     assert result.verdict == "holds", (result.verdict, result.coverage.vacuous)
     assert result.complete and result.coverage.goals
     assert all(goal.reached for goal in result.coverage.goals.values())
+
+
+def test_every_shipped_check_is_checked_for_deadlocks_and_has_none(shipped_runs):
+    # a state with nothing enabled must be a final one: every backup, restore and promotion ended
+    for run in shipped_runs.values():
+        assert run.spec.stuck is stuck and run.counterexample is None
+        assert run.to_json()["progress_checked"] is False  # none asked for
 
 
 def test_every_invariant_of_the_model_declares_a_subject_the_shipped_checks_meet(shipped_runs):
@@ -219,6 +227,8 @@ def test_a_users_invariant_by_import_path_fails_with_a_counterexample_written_ou
             "nothing to check",
         ),
         (lambda t: t + 'mode = "random"\n', "'mode' must be one of ['exhaustive', 'simulation']"),
+        (lambda t: t + 'progress = ["restore_completes"]\n', "unknown progress property 'restore_completes'"),
+        (lambda t: t + 'deadlock = "no"\n', "'deadlock'"),
         (lambda t: t.replace('name = "m1"', 'name = ""'), "step 6"),
         (
             lambda t: t.replace("restore_workers = 2", 'restore_workers = "two"'),
@@ -237,6 +247,8 @@ def test_a_users_invariant_by_import_path_fails_with_a_counterexample_written_ou
         "steps",
         "nothing",
         "mode",
+        "progress",
+        "deadlock",
         "start-step",
         "type",
     ],

@@ -41,7 +41,7 @@ from ybstate.examples.twophase import (
     twophase_spec,
 )
 from ybstate.examples.twophase_bare import bare_bfs, bare_consistent, bare_init, bare_successors
-from ybstate.kernel import Goal, Invariant, Spec, changes, step
+from ybstate.kernel import Completion, Goal, Invariant, Spec, changes, step
 from ybstate.model import ClusterScope, Scope, model_spec
 
 PUBLISHED = {3: 288, 5: 8_832, 7: 296_448}
@@ -566,6 +566,23 @@ def test_coverage_can_be_skipped_and_a_fingerprinted_model_reports_its_collision
     keyed = attrs.evolve(twophase_spec(3), key=lambda s: hash(s) & (2**16 - 1), key_bits=16)
     result = explore(keyed)
     assert 0 < result.coverage.collision_probability < 1
+
+
+def test_judging_progress_does_not_change_what_the_search_visits():
+    ends = Completion(
+        name="rm_can_end",
+        pending=lambda state: [i for i, rm in enumerate(state[0]) if rm == "working"],
+        done=lambda state: [i for i, rm in enumerate(state[0]) if rm != "working"],
+    )
+    plain = explore(twophase_spec(5))
+    judged = explore(attrs.evolve(twophase_spec(5), progress=(ends,)))
+    assert judged.progress_checked and not plain.progress_checked
+    assert (judged.distinct_states, judged.transitions, judged.depth) == (
+        plain.distinct_states,
+        plain.transitions,
+        plain.depth,
+    )
+    assert judged.coverage.per_depth == plain.coverage.per_depth
 
 
 def test_a_counterexample_of_the_cluster_shows_what_each_step_changed():

@@ -15,6 +15,8 @@ A check file is TOML::
     mode = "exhaustive"          # or "simulation": seeds random walks of steps steps each
     invariants = ["all"]         # "all", a part ("restore"), a name, or "package.module:function"
     goals = ["restore_completed"]  # names (ybstate.model.goals.GOALS) or import paths (state -> bool)
+    progress = ["restore_can_complete"]  # names (ybstate.model.progress.PROGRESS), exhaustive only
+    deadlock = true              # a task underway while nothing is enabled is a violation
     max_states = 200000          # and max_depth, max_seconds; seeds, steps, first_seed
 
     [protocol]                   # the corrected protocol unless flaws are named (DESIGN 14)
@@ -47,14 +49,15 @@ import attrs
 
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState
-from ybstate.drivers.coverage import Coverage
+from ybstate.drivers.coverage import Coverage, ProgressCoverage
 from ybstate.drivers.explore import Counterexample, Exploration, explore, rebuild_counterexample
 from ybstate.drivers.simulate import simulate
 from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import ActionRejected, ScenarioFailed, SpecError, StoreError
-from ybstate.kernel import Goal, Invariant, Spec
+from ybstate.kernel import Completion, Goal, Invariant, Spec
 from ybstate.model import MODEL, Scope
 from ybstate.model.goals import GOALS
+from ybstate.model.progress import PROGRESS
 from ybstate.scenario import Scenario, run_scenario
 from ybstate.scenario.parse import read_spec_text, scenario_from, structure
 from ybstate.store.duck import DuckDBStore
@@ -97,6 +100,10 @@ class CheckSettings:
     mode: str = "exhaustive"
     invariants: tuple[str, ...] = ("all",)
     goals: tuple[str, ...] = ()
+    # progress properties by name (PROGRESS), judged on the whole explored graph
+    progress: tuple[str, ...] = ()
+    # a state with nothing enabled that is not a final state is a violation
+    deadlock: bool = True
     max_states: int | None = None
     max_depth: int | None = None
     max_seconds: float | None = None
@@ -116,6 +123,7 @@ class CheckFile:
     invariants: tuple[Invariant[ClusterState], ...]
     all_invariants: bool
     goals: tuple[Goal[ClusterState], ...]
+    progress: tuple[Completion[ClusterState], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -217,6 +225,8 @@ class CheckRun:
             if cx is None
             else {"property": cx.invariant, "message": cx.message, "length": cx.depth, "files": list(files)},
         }
+        # progress properties are judged only by a search that visited every reachable state
+        document["progress_checked"] = self.exploration is not None and self.exploration.progress_checked
         if self.exploration is not None:
             document["transitions"] = self.exploration.transitions
         if self.mode == "simulation":
@@ -331,6 +341,13 @@ def _goals(names: tuple[str, ...], fail: Callable[[str], SpecError]) -> tuple[Go
     return tuple(goals)
 
 
+def _progress(names: tuple[str, ...], fail: Callable[[str], SpecError]) -> tuple[Completion, ...]:
+    unknown = [name for name in names if name not in PROGRESS]
+    if unknown:
+        raise fail(f"[check]: unknown progress property {unknown[0]!r} (known: {sorted(PROGRESS)})")
+    return tuple(PROGRESS[name] for name in dict.fromkeys(names))
+
+
 def _scope(table: dict[str, Any], fail: Callable[[str], SpecError]) -> Scope:
     """The ``[scope]`` table, section by section, so a message names ``[scope.<part>]``."""
     sections = {field.name: field.type for field in attrs.fields(attrs.resolve_types(Scope))}
@@ -378,6 +395,7 @@ def parse_check(text: str, path: str = "<check>") -> CheckFile:
         invariants=_invariants(settings.invariants, fail),
         all_invariants="all" in settings.invariants,
         goals=_goals(settings.goals, fail),
+        progress=_progress(settings.progress, fail),
     )
 
 
@@ -412,11 +430,15 @@ def run_start(check: CheckFile) -> Start:
 
 
 def check_spec(check: CheckFile, start: Start) -> Spec:
-    """The model within ``check``'s scope, from ``start``, with its invariants and goals."""
+    """The model within ``check``'s scope, from ``start``, with its invariants, goals and
+    progress properties, and its final states unless ``deadlock = false``."""
+    spec = MODEL.spec(check.scope, start=start.state)
     return attrs.evolve(
-        MODEL.spec(check.scope, start=start.state),
+        spec,
         invariants=chosen_invariants(check, start.state),
         goals=check.goals,
+        progress=check.progress,
+        stuck=spec.stuck if check.settings.deadlock else None,
     )
 
 
@@ -497,6 +519,13 @@ def _simulate(check: CheckFile, spec: Spec, start: Start, settings: CheckSetting
             counterexample = rebuild_counterexample(spec, actions, bad.invariant, bad.message)
             break
     coverage = Coverage.merge(coverages)
+    if spec.progress:  # walks cannot judge a property of the whole graph: say so
+        coverage = attrs.evolve(
+            coverage,
+            progress={
+                p.name: ProgressCoverage(checked=False, pending=None, things=None) for p in spec.progress
+            },
+        )
     if counterexample is not None:
         verdict = "violated"
     elif coverage.vacuous:

@@ -3,10 +3,12 @@ Stateright's "sometimes" properties, Hypothesis's ``event()`` statistics).
 
 A :class:`Coverage` says, per action kind, in how many states it was enabled and how many
 times it was taken; per invariant, in how many states it was checked and in how many its
-subject existed; per goal, whether it was reached and at what depth; and the search's own
-figures (states first found at each depth, the chance of a fingerprint collision). A run
-in which a goal is never reached, or an invariant's subject never exists, is *vacuous*:
-:attr:`Coverage.vacuous` says why, and the drivers' verdict says so.
+subject existed; per goal, whether it was reached and at what depth; per progress
+property, whether it was judged and in how many states something was pending; and the
+search's own figures (states first found at each depth, the chance of a fingerprint
+collision). A run in which a goal is never reached, an invariant's subject never exists,
+or nothing is ever pending for a progress property, is *vacuous*: :attr:`Coverage.vacuous`
+says why, and the drivers' verdict says so.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "ActionCoverage",
     "InvariantCoverage",
     "GoalCoverage",
+    "ProgressCoverage",
     "Coverage",
     "Observer",
     "collision_probability",
@@ -53,6 +56,18 @@ class GoalCoverage:
     depth: int | None  # the depth of the first state reaching it (steps from the start)
 
 
+@attrs.frozen
+class ProgressCoverage:
+    checked: bool  # judged on the whole explored graph (False: the run could not)
+    pending: int | None  # states in which something was pending; None: not counted (walks)
+    things: int | None  # distinct things ever pending
+
+    @property
+    def unmet(self) -> bool:
+        """Nothing was ever pending: the property was never put to the test."""
+        return self.pending == 0
+
+
 @attrs.frozen(kw_only=True)
 class Coverage:
     actions: Mapping[str, ActionCoverage]
@@ -60,16 +75,21 @@ class Coverage:
     goals: Mapping[str, GoalCoverage]
     per_depth: tuple[int, ...] = ()  # distinct states first found at each depth
     collision_probability: float = 0.0  # 0 when states are keyed exactly
+    progress: Mapping[str, ProgressCoverage] = attrs.field(factory=dict)  # those asked for
 
     @property
     def vacuous(self) -> tuple[str, ...]:
         """Why the run proved nothing about some property: goals never reached, invariants
-        whose subject never existed. Empty when it is not vacuous."""
+        whose subject never existed, progress properties with nothing ever pending. Empty
+        when it is not vacuous."""
         reasons = [f"goal {name} was never reached" for name, g in self.goals.items() if not g.reached]
         reasons += [
             f"invariant {name} never met its subject"
             for name, c in self.invariants.items()
             if c.unmet and not c.optional
+        ]
+        reasons += [
+            f"progress {name}: nothing was ever pending" for name, p in self.progress.items() if p.unmet
         ]
         return tuple(reasons)
 
@@ -109,6 +129,10 @@ class Coverage:
             "goals": {k: {"reached": v.reached, "depth": v.depth} for k, v in self.goals.items()},
             "per_depth": list(self.per_depth),
             "collision_probability": self.collision_probability,
+            "progress": {
+                k: {"checked": v.checked, "pending": v.pending, "things": v.things}
+                for k, v in self.progress.items()
+            },
         }
 
     def format(self) -> str:
@@ -131,6 +155,18 @@ class Coverage:
             for name, g in self.goals.items():
                 where = f"reached at depth {g.depth}" if g.reached else "NEVER REACHED: vacuous"
                 lines.append(f"  {name:<{width}}  {where}")
+        if self.progress:
+            lines.append("progress (states with something pending / things pending):")
+            width = max(len(name) for name in self.progress)
+            for name, p in self.progress.items():
+                counts = "" if p.pending is None else f"{p.pending:>10,}  {p.things or 0:>12,}"
+                if p.unmet:
+                    verdict = "   <- nothing ever pending: vacuous"
+                elif p.checked:
+                    verdict = "   judged on the whole graph"
+                else:
+                    verdict = "   NOT CHECKED: only a search of every reachable state can judge it"
+                lines.append(f"  {name:<{width}}  {counts}{verdict}")
         if self.per_depth:
             lines.append(f"new states per depth: {', '.join(f'{n:,}' for n in self.per_depth)}")
         lines.append(f"fingerprint collision probability: {self.collision_probability:.2e}")

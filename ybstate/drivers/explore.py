@@ -19,6 +19,17 @@ and taken, invariants' subjects, goals reached, new states per depth); the resul
 ``verdict`` is "violated", "vacuous" (a goal never reached, an invariant's subject never
 met), "incomplete" (cut by a bound) or "holds".
 
+Hangs are violations too (issue 13). A state in which nothing is enabled and that the
+model's ``spec.stuck`` does not accept as a proper end is a *deadlock* (TLC's check): the
+search stops there with a counterexample named "deadlock", a shortest one. A model's
+progress properties (``spec.progress``, :class:`~ybstate.kernel.Completion`) are judged
+on the explored graph once the search has visited every reachable state: for that the
+explorer keeps, only when the model has such properties, one integer per transition
+(the successor's number) and, per state and property, what is pending and what is done;
+a backward pass from the states where each thing is done finds the shallowest state from
+which a thing pending there can no longer be done. A search cut by a bound cannot judge
+them, and says so (``progress_checked``).
+
 Raises :class:`~ybstate.errors.InvalidParameter` for a bad bound,
 :class:`~ybstate.errors.EnabledActionFailed` when the model rejects an action it
 offered, :class:`~ybstate.errors.CounterexampleNotReproduced` when a path does not
@@ -29,16 +40,20 @@ from __future__ import annotations
 
 import sys
 import time
+from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
+from itertools import accumulate, islice
 from typing import Any
 
 import attrs
 
-from ybstate.drivers.coverage import Coverage, Observer
+from ybstate.drivers.coverage import Coverage, Observer, ProgressCoverage
 from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
-from ybstate.kernel import Invariant, Spec, changes
+from ybstate.kernel import Completion, Goal, Invariant, Spec, changes
 
 __all__ = [
+    "DEADLOCK",
     "Counterexample",
     "Exploration",
     "Progress",
@@ -49,14 +64,19 @@ __all__ = [
 
 Step = tuple[Any, tuple[Any, ...]]
 _CLOCK_EVERY = 1024  # new states between looks at the clock when max_seconds is set
+DEADLOCK = "deadlock"
+"""The name a deadlock's counterexample goes by (as an invariant's would)."""
 
 
 @attrs.frozen(kw_only=True)
 class Counterexample:
     """A shortest path from ``spec.init()`` to a state that breaks ``invariant``.
 
-    ``steps`` holds each action with the events ``decide`` made of it; ``depth`` is the
-    number of steps (0 when the start state itself is bad).
+    ``invariant`` is an invariant's name, "deadlock" (nothing is enabled in the last state,
+    which is not a final state), or a progress property's name (a thing pending in the
+    last state can no longer be done from there). ``steps`` holds each action with the
+    events ``decide`` made of it; ``depth`` is the number of steps (0 when the start state
+    itself is bad).
     """
 
     invariant: str
@@ -106,7 +126,10 @@ class Exploration:
     ``depth`` is the depth of the deepest state visited. ``complete`` is True only when
     every reachable state was visited; ``truncated_by`` names the bound that cut the
     search ("states", "depth" or "seconds"), None otherwise. A violation stops the search too: then
-    ``complete`` is False and ``truncated_by`` None.
+    ``complete`` is False and ``truncated_by`` None. ``progress_checked`` is True when the
+    model's progress properties were judged (the search visited every reachable state and
+    found no invariant broken and no deadlock first); False when it has none or could not
+    judge them.
     """
 
     spec: str
@@ -118,6 +141,7 @@ class Exploration:
     violation: Counterexample | None
     seconds: float
     coverage: Coverage | None = None
+    progress_checked: bool = False
 
     @property
     def states_per_second(self) -> float:
@@ -179,9 +203,23 @@ def explore(
     signatures = None if observer is None else observer.signatures
     watching = observer is not None and observer.watching
     per_depth = [1]
+    stuck = spec.stuck
+    # The explored graph, kept only for progress properties (see _Graph).
+    graph = _Graph(spec.progress, init_key, init) if spec.progress else None
+    ids = None if graph is None else graph.ids
+    edge = None if graph is None else graph.targets.append
 
-    def done(states: int, transitions: int, depth: int, cut: str | None, cx: Counterexample | None):
-        return _result(spec, started, states, transitions, depth, cut, cx, observer, per_depth)
+    def done(
+        states: int,
+        transitions: int,
+        depth: int,
+        cut: str | None,
+        cx: Counterexample | None,
+        checked: bool = False,
+    ):
+        return _result(
+            spec, started, states, transitions, depth, cut, cx, observer, per_depth, graph, checked
+        )
 
     if observer is not None:
         observer.visited(init, 0)
@@ -221,6 +259,15 @@ def explore(
         push_key = next_keys.append
         for state, state_key in zip(frontier, frontier_keys, strict=True):
             actions = enabled(state)
+            if not actions and stuck is not None:
+                what = stuck(state)
+                if what is not None:
+                    cx = _counterexample(spec, parents, state_key, (DEADLOCK, _deadlock_message(what)))
+                    if next_states:
+                        per_depth.append(len(next_states))
+                    return done(states, transitions, depth + 1 if next_states else depth, None, cx)
+            if graph is not None:
+                graph.offsets.append(len(graph.targets))
             transitions += len(actions)
             expanded += 1
             if signatures is not None:  # coverage: inlined Observer.expanded
@@ -238,8 +285,14 @@ def explore(
                 except Exception as exc:
                     raise _model_bug(parents, state_key, action, depth, "apply", exc) from exc
                 nxt_key = key(nxt)
-                if nxt_key in parents:
-                    continue
+                if ids is None:
+                    if nxt_key in parents:
+                        continue
+                else:  # progress: one lookup finds the state and its number
+                    number = ids.get(nxt_key)
+                    if number is not None:
+                        edge(number)  # type: ignore[misc]
+                        continue
                 if states >= checkpoint:
                     timed_out = states >= clock_at and time.perf_counter() > deadline  # type: ignore[operator]
                     if states >= budget or timed_out:
@@ -263,6 +316,8 @@ def explore(
                         )
                     checkpoint = min(budget, report_at, clock_at)
                 parents[nxt_key] = (state_key, action)
+                if graph is not None:
+                    graph.found(nxt_key, nxt, states)
                 states += 1
                 push_state(nxt)
                 push_key(nxt_key)
@@ -281,7 +336,17 @@ def explore(
             per_depth.append(len(next_states))
         frontier = next_states
         frontier_keys = next_keys
-    return done(states, transitions, depth, None, None)
+    if graph is None:
+        return done(states, transitions, depth, None, None)
+    graph.offsets.append(len(graph.targets))
+    stalled = graph.stalled()
+    if stalled is None:
+        return done(states, transitions, depth, None, None, checked=True)
+    number, prop, thing = stalled
+    bad = (prop.name, prop.message.format(thing=thing))
+    return done(
+        states, transitions, depth, None, _counterexample(spec, parents, graph.key_of(number), bad), True
+    )
 
 
 def _unexamined(actions: Sequence[Any], current: Any) -> int:
@@ -302,8 +367,20 @@ def _result(
     violation: Counterexample | None,
     observer: Observer | None = None,
     per_depth: Sequence[int] = (),
+    graph: _Graph | None = None,
+    progress_checked: bool = False,
 ) -> Exploration:
     seconds = time.perf_counter() - started
+    covered = None if observer is None else observer.coverage(states, per_depth, spec.key_bits)
+    if covered is not None and graph is not None:
+        counts = graph.counts()
+        covered = attrs.evolve(
+            covered,
+            progress={
+                prop.name: ProgressCoverage(checked=progress_checked, pending=pending, things=things)
+                for prop, (pending, things) in zip(spec.progress, counts, strict=True)
+            },
+        )
     return Exploration(
         spec=spec.name,
         distinct_states=states,
@@ -313,8 +390,124 @@ def _result(
         truncated_by=truncated_by,
         violation=violation,
         seconds=seconds,
-        coverage=None if observer is None else observer.coverage(states, per_depth, spec.key_bits),
+        coverage=covered,
+        progress_checked=progress_checked,
     )
+
+
+def _deadlock_message(what: str) -> str:
+    return f"nothing is enabled, and this is not a final state: {what}"
+
+
+class _Graph:
+    """The explored transition relation and what each state has pending and done, then the
+    backward pass that judges the progress properties on it.
+
+    States are numbered in the order the search finds them, which is the order it expands
+    them (shallowest first): ``targets[offsets[n]:offsets[n + 1]]`` are the numbers of the
+    successors of state ``n``, one per transition (repeats and self-loops included). What
+    state ``n`` has pending and done, for every property, is its *signature*; states share
+    a few signatures, so each state keeps only the signature's number (``marks[n]``).
+    Memory: a dict entry per state (key -> number), 4 bytes per transition and per state.
+    Numbers are C ints: 2^31 states would need far more memory for the visited set alone.
+    """
+
+    def __init__(self, progress: Sequence[Completion], init_key: Hashable, init: Any) -> None:
+        self.progress = tuple(progress)
+        self.asks = tuple((prop.pending, prop.done) for prop in self.progress)
+        self.ids: dict[Hashable, int] = {}
+        self.offsets = array("i")
+        self.targets = array("i")
+        self.marks = array("i")
+        # signature -> its number; a signature is, per property, (pending, done)
+        self.signatures: dict[tuple[tuple[tuple[Hashable, ...], tuple[Hashable, ...]], ...], int] = {}
+        self.found(init_key, init, 0)
+
+    def found(self, key: Hashable, state: Any, number: int) -> None:
+        """Record a new state, numbered ``number``, and (but for the start) the transition
+        that found it."""
+        self.ids[key] = number
+        if number:
+            self.targets.append(number)
+        signature = tuple([(tuple(pending(state)), tuple(done(state))) for pending, done in self.asks])
+        mark = self.signatures.get(signature)
+        if mark is None:
+            mark = self.signatures[signature] = len(self.signatures)
+        self.marks.append(mark)
+
+    def key_of(self, number: int) -> Hashable:
+        """The key of state ``number`` (``ids`` holds the keys in the order numbered)."""
+        return next(islice(self.ids, number, None))
+
+    def counts(self) -> list[tuple[int, int]]:
+        """Per property: the states in which something was pending, the things ever pending."""
+        states = Counter(self.marks)
+        found: list[tuple[int, int]] = []
+        for index in range(len(self.progress)):
+            pending = [(signature[index][0], states[mark]) for signature, mark in self.signatures.items()]
+            found.append(
+                (
+                    sum(times for things, times in pending if things and times),
+                    len({thing for things, times in pending if times for thing in things}),
+                )
+            )
+        return found
+
+    def stalled(self) -> tuple[int, Completion, Hashable] | None:
+        """The first state found (so a shallowest one) in which some thing is pending that
+        no path from it gets done, with the property and the thing; None if there is none.
+
+        One backward pass for every (property, thing) at once: each state gets a bit mask
+        of the things some path from it gets done, seeded where they are done and spread
+        to predecessors through the reversed graph until nothing changes. A state gains
+        each bit once, so the pass costs at most (things x transitions)."""
+        bits: dict[tuple[int, Hashable], int] = {}  # (property, thing) -> its bit, in order met
+        pending_mask, done_mask = [], []
+        for signature in self.signatures:
+            pending = done = 0
+            for index, (underway, finished) in enumerate(signature):
+                for thing in underway:
+                    pending |= 1 << bits.setdefault((index, thing), len(bits))
+                for thing in finished:
+                    done |= 1 << bits.setdefault((index, thing), len(bits))
+            pending_mask.append(pending)
+            done_mask.append(done)
+        if not any(pending_mask):
+            return None
+        marks = self.marks
+        reach = [done_mask[mark] for mark in marks]
+        starts, sources = self._reversed(len(marks))
+        work = [number for number, bits_here in enumerate(reach) if bits_here]
+        pop, push = work.pop, work.append
+        while work:
+            number = pop()
+            here = reach[number]
+            for before in sources[starts[number] : starts[number + 1]]:
+                if here & ~reach[before]:
+                    reach[before] |= here
+                    push(before)
+        for number, mark in enumerate(marks):
+            stranded = pending_mask[mark] & ~reach[number]
+            if stranded:
+                lowest = (stranded & -stranded).bit_length() - 1  # the (property, thing) met first
+                index, thing = next(pair for pair, bit in bits.items() if bit == lowest)
+                return number, self.progress[index], thing
+        return None
+
+    def _reversed(self, size: int) -> tuple[list[int], array]:
+        """The predecessors of each state: ``sources[starts[n]:starts[n + 1]]``."""
+        offsets, targets = self.offsets, self.targets
+        counts = [0] * (size + 1)
+        for target in targets:
+            counts[target + 1] += 1
+        starts = list(accumulate(counts))
+        sources = array("i", bytes(4 * len(targets)))
+        fill = starts[:-1]
+        for source in range(size):
+            for target in targets[offsets[source] : offsets[source + 1]]:
+                sources[fill[target]] = source
+                fill[target] += 1
+        return starts, sources
 
 
 def _first_violation(invariants: tuple[Invariant, ...], state: Any) -> tuple[str, str] | None:
@@ -387,8 +580,10 @@ def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:
     """Replay ``cx`` from ``spec.init()`` and return the state it ends in.
 
     Each action must be enabled where it is taken and decide to the recorded events, and
-    the final state must break ``cx.invariant``; otherwise raises
-    :class:`~ybstate.errors.CounterexampleNotReproduced`.
+    the final state must break ``cx.invariant``: for a deadlock, nothing is enabled there
+    and ``spec.stuck`` does not accept it; for a progress property, something pending
+    there is done in no state reachable from it (a search from that state tells).
+    Otherwise raises :class:`~ybstate.errors.CounterexampleNotReproduced`.
     """
     state = spec.init()
     for number, (action, recorded) in enumerate(cx.steps, 1):
@@ -406,8 +601,42 @@ def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:
             )
         for event in events:
             state = spec.apply(state, event)
-    if not any(v.invariant == cx.invariant for v in spec.violations(state)):
-        raise CounterexampleNotReproduced(
-            cx.invariant, len(cx.steps), "the invariant holds in the state the steps reach"
-        )
+    why = _not_broken(spec, cx.invariant, state)
+    if why is not None:
+        raise CounterexampleNotReproduced(cx.invariant, len(cx.steps), why)
     return state
+
+
+def _not_broken(spec: Spec, name: str, state: Any) -> str | None:
+    """Why the property ``name`` is not broken in ``state`` (where a counterexample ends);
+    None when it is broken there."""
+    progress = {prop.name: prop for prop in spec.progress}
+    if name == DEADLOCK and spec.stuck is not None:
+        if spec.enabled(state):
+            return "actions are enabled in the state the steps reach"
+        if spec.stuck(state) is None:
+            return "the state the steps reach is a final state"
+        return None
+    if name in progress:
+        return _progress_from(spec, progress[name], state)
+    if any(v.invariant == name for v in spec.violations(state)):
+        return None
+    return "the invariant holds in the state the steps reach"
+
+
+def _progress_from(spec: Spec, prop: Completion, state: Any) -> str | None:
+    """Explore from ``state`` with each thing pending there a goal (done in some state):
+    None when one of them is never reached, else why the property holds from ``state``."""
+    pending = list(dict.fromkeys(prop.pending(state)))
+    if not pending:
+        return f"nothing is pending for {prop.name} in the state the steps reach"
+
+    def done_with(thing: Hashable) -> Callable[[Any], bool]:
+        return lambda reached: thing in set(prop.done(reached))
+
+    goals = tuple(Goal(name=repr(thing), reached=done_with(thing)) for thing in pending)
+    local = attrs.evolve(spec, init=lambda: state, invariants=(), goals=goals, stuck=None, progress=())
+    reached = explore(local).coverage.goals  # type: ignore[union-attr]  # explore records coverage
+    if all(goal.reached for goal in reached.values()):
+        return f"from the state the steps reach, everything pending for {prop.name} can still be done"
+    return None

@@ -11,12 +11,12 @@ Pure: no I/O, no clock, no randomness.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Spec", "Invariant", "Goal", "Violation", "step"]
+__all__ = ["Spec", "Invariant", "Goal", "Completion", "Violation", "step"]
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -52,6 +52,27 @@ class Goal(Generic[S]):
 
 
 @attrs.frozen(kw_only=True)
+class Completion(Generic[S]):
+    """A named progress property: everything underway can still be done.
+
+    ``pending(state)`` names the things underway in a state (restore task ids, say) and
+    ``done(state)`` the things done there. The property holds when, from every reachable
+    state and for every thing pending in it, some path leads to a state where that thing
+    is done: AG(pending(x) -> EF done(x)), TLC's and Stateright's "eventually" judged on
+    the explored graph, without fairness. It is about a whole graph, not one state, so
+    only a search that visited every reachable state can judge it.
+
+    ``message`` says what a violation means, with ``{thing}`` standing for the thing
+    ("restore task {thing} can no longer complete").
+    """
+
+    name: str
+    pending: Callable[[S], Iterable[Hashable]]
+    done: Callable[[S], Iterable[Hashable]]
+    message: str = "{thing} can no longer be done: no path from here leads to a state where it is"
+
+
+@attrs.frozen(kw_only=True)
 class Violation:
     """An invariant that failed, with the reason it gave."""
 
@@ -70,6 +91,13 @@ class Spec(Generic[S, A, E]):
     small hashable models (exact, ``key_bits`` None), or a stable fingerprint of
     ``key_bits`` bits for large ones (the explorer then reports the chance that two
     distinct states collided). ``goals`` are what a run of this model should reach.
+
+    ``stuck`` declares the final states, for the explorer's deadlock check (TLC's): it is
+    asked only about a state in which nothing is enabled, and answers None when that
+    state is a proper end, else what is stuck there ("restore task 1 in
+    RESTORING_INCREMENTAL"). None: the model declares no final states and nothing is
+    judged a deadlock. ``progress`` are the progress properties a complete search checks
+    on the graph it explored (:class:`Completion`).
     """
 
     name: str
@@ -82,6 +110,8 @@ class Spec(Generic[S, A, E]):
     describe: Callable[[S], Any] = repr
     goals: tuple[Goal[S], ...] = ()
     key_bits: int | None = None
+    stuck: Callable[[S], str | None] | None = None
+    progress: tuple[Completion[S], ...] = ()
 
     def violations(self, state: S) -> list[Violation]:
         """Every invariant that does not hold in ``state``, in declaration order."""

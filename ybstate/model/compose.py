@@ -30,6 +30,7 @@ from ybstate.cluster.state import EMPTY, ClusterState
 from ybstate.errors import CompositionError, EventOutOfOrder, HistoryInvalid, InvalidAction
 from ybstate.gcpause import paused_gc
 from ybstate.kernel import Decision, Invariant, Lifecycle, Spec, StateTable, Subsystem
+from ybstate.model.progress import stuck
 from ybstate.model.project import project
 
 __all__ = ["Model", "compose"]
@@ -93,7 +94,10 @@ class Model:
 
     def spec(self, scope, start: ClusterState | None = None) -> Spec:
         """This model within ``scope``, as a :class:`~ybstate.kernel.Spec` for the drivers,
-        from ``start`` (default: the scope's starting cluster)."""
+        from ``start`` (default: the scope's starting cluster). Its final states are those
+        in which every backup, restore and promotion has ended
+        (:func:`~ybstate.model.progress.stuck`): the explorer reports any other state in
+        which nothing is enabled as a deadlock."""
         init = self.start_state(scope) if start is None else start
         enabled = self.enabled
         return Spec(
@@ -106,6 +110,7 @@ class Model:
             key_bits=128,
             invariants=self.invariants,
             describe=project,
+            stuck=stuck,
         )
 
 
