@@ -29,6 +29,10 @@ BREAKS = {
     "archiver_restart_from_run_start": "archive_checkpoint_honest",
     "archiver_restart_from_read_position": "archive_checkpoint_honest",
     "unpinned_log_recycling": "archive_backup_first_pins_its_log",
+    "replay_from_archive_start": "restore_standby_shows_whole_transactions",
+    "skip_failed_apply": "restore_standby_shows_whole_transactions",
+    "mapping_from_live_source": "restore_standby_shows_whole_transactions",
+    "verify_against_live_source": "restore_verification_is_honest",
 }
 """The property each flaw's check breaks."""
 

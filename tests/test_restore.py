@@ -1395,6 +1395,27 @@ def _restored_log_id_ahead(state):
     return corrupted, "restore 1 after log id 24: missing [(('orders', 'k4'), 'd'), (('orders', 'k6'), 'f')]"
 
 
+def _source_table_created_earlier(state):
+    later = next(t for t in state.tables_of(SHOP) if t.name == "later")  # created after restore 2's log id 12
+    corrupted = evolve_state(
+        state, tables=state.tables.set(later.table_id, attrs.evolve(later, created_log_id=1))
+    )
+    return (
+        corrupted,
+        "restore 2 after log id 12: standby tables ['orders', 'users'], the source had ['later',",
+    )
+
+
+def _completed_restore_failed_in_verification(state):
+    task = state.restores[1]
+    failed = (*task.phases[:-1], P.FAILED)
+    corrupted = _with_task(state, 1, phase=P.FAILED, phases=failed, error="verification: forged")
+    return (
+        corrupted,
+        "restore 1 failed its verification (verification: forged), yet its standby holds exactly",
+    )
+
+
 def _other_restore_point(state):
     corrupted = _with_tenant(_with_task(state, 1, until_ts=M2), STANDBY, restored_to=M2)
     expected = (
@@ -1430,12 +1451,17 @@ RESTORE_CORRUPTIONS = {
         _mapped_from_another_tenant,
         _mapped_into_another_standby,
     ],
-    "restore_standby_shows_whole_transactions": [_restored_log_id_behind, _restored_log_id_ahead],
+    "restore_standby_shows_whole_transactions": [
+        _restored_log_id_behind,
+        _restored_log_id_ahead,
+        _source_table_created_earlier,
+    ],
     "restore_completed_standby_is_the_source_at_t": [
         _other_restore_point,
         _completed_standby_still_restoring,
         _completed_standby_restored_to_another_point,
     ],
+    "restore_verification_is_honest": [_completed_restore_failed_in_verification],
 }
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "ApplyEntry",
     "StallWorker",
     "TimeOutRestore",
+    "FailApply",
 ]
 
 
@@ -76,6 +77,15 @@ class StallWorker:
 
 
 @attrs.frozen(kw_only=True)
+class FailApply:
+    """A fault: the applier fails to apply the entry the reorder queue releases next (a
+    corrupt mutator, a write the standby refuses). The corrected protocol fails the
+    restore naming the entry; the seed's (``skip_failed_apply``) skips it and carries on."""
+
+    task_id: int
+
+
+@attrs.frozen(kw_only=True)
 class TimeOutRestore:
     """The entry the applier waits for stayed missing past the timeout: the restore fails
     naming it (nothing is ever skipped)."""
@@ -87,6 +97,7 @@ RESTORE_ACTION_TAGS: dict[type, str] = {
     AdvanceRestore: "restore.advance_restore",
     ApplyEntry: "restore.apply_entry",
     CancelRestore: "restore.cancel_restore",
+    FailApply: "restore.fail_apply",
     ReadArchived: "restore.read_archived",
     RewriteEntry: "restore.rewrite_entry",
     StallWorker: "restore.stall_worker",

@@ -2,6 +2,11 @@
 done as asked), UnknownRestore (no such task, or it has ended) or RestoreNotReady (the
 task runs, but this step must wait).
 
+Where a policy of the protocol decides (where the replay starts, what an apply failure
+does, what verification compares with, where the mapping comes from), the decider reads
+it from ``state.config.protocol`` and the reducer checks the event against the same
+policy (DESIGN 14).
+
 A decision that logs cluster entries for the standby (its tenant and tables, an applied
 transaction, a replayed DDL) is a composite decision: it is handed a
 :class:`~ybstate.kernel.Decision` and makes those entries with the cluster's own deciders
@@ -18,6 +23,7 @@ from ybstate import dag
 from ybstate.backup.state import BackupSet
 from ybstate.cluster.actions import CreateTable, DropTable
 from ybstate.cluster.events import MutatorLogged, TenantCreated, TransactionCommitted
+from ybstate.cluster.protocol import ApplyFailure
 from ybstate.cluster.state import Cell, ClusterState, Role, TenantStatus
 from ybstate.dag.subsystem import DagHooks, Owner
 from ybstate.errors import InvalidAction, RestoreNotReady, RestoreRejected, UnknownRestore
@@ -27,6 +33,7 @@ from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
     CancelRestore,
+    FailApply,
     ReadArchived,
     RewriteEntry,
     StallWorker,
@@ -35,7 +42,9 @@ from ybstate.restore.actions import (
 )
 from ybstate.restore.derive import (
     applier_outcome,
+    failable,
     fetch_task_name,
+    mapping_tables,
     pending_of,
     restore_advanceable,
     rewrite_cells,
@@ -45,6 +54,7 @@ from ybstate.restore.derive import (
 from ybstate.restore.events import (
     RESTORE_TASK,
     EntryApplied,
+    EntryApplyFailed,
     EntryRead,
     EntryRewritten,
     IncrementalStarted,
@@ -60,7 +70,7 @@ from ybstate.restore.events import (
 )
 from ybstate.restore.plan import incremental_entries, plan_restore
 from ybstate.restore.state import Outcome, RestorePhase, RestoreTask, TableMapping
-from ybstate.restore.verify import compare, expected_content, standby_content
+from ybstate.restore.verify import standby_content, verification_problem
 
 __all__ = ["COMPOSITE_DECIDERS", "DAG_HOOKS", "OWNER_KIND", "RESTORE_DECIDERS", "standby_txn"]
 
@@ -140,11 +150,11 @@ def _preparing(d: Decision, task: RestoreTask) -> None:
 
 
 def _prepare(d: Decision, task: RestoreTask) -> None:
-    """The standby tenant and its tables (from the set's schema, with new ids), and the
-    baseline DAG of tablet fetches."""
+    """The standby tenant and its tables (from the set's schema, with new ids; or the live
+    source's, flaw 7), and the baseline DAG of tablet fetches."""
     state = d.state
     chosen: BackupSet = state.backup_sets[task.set_id]
-    schema = sorted(chosen.schema, key=lambda t: t.table_id)
+    schema = mapping_tables(state, task)
     mapping = tuple(
         TableMapping(
             source_table_id=t.table_id,
@@ -231,7 +241,7 @@ def _replay_done(d: Decision, task: RestoreTask) -> None:
 def _verify(d: Decision, task: RestoreTask) -> None:
     state, seq, time = d.state, d.seq, d.state.clock
     found = standby_content(state, task)
-    problem = compare(expected_content(state, task), found)
+    problem = verification_problem(state, task, found)
     if problem is not None:
         d.add(RestoreFailed(seq=seq, time=time, task_id=task.task_id, reason=f"verification: {problem}"))
         return
@@ -291,7 +301,9 @@ def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: 
     tablet_id = tablet_of_fetch(task_name)
     stored = state.stored[(task.set_id, tablet_id)]
     mapped = task.mapped(stored.table_id)
-    tx_id = state.next_tx_id if stored.rows else 0
+    # Only a mapping taken from the live source (flaw 7) can lack a table of the set: one
+    # dropped since the backup. Its rows are fetched and not loaded anywhere.
+    tx_id = state.next_tx_id if stored.rows and mapped is not None else 0
     events: list[object] = [
         TabletRestored(
             seq=seq,
@@ -299,13 +311,13 @@ def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: 
             task_id=task.task_id,
             set_id=task.set_id,
             source_tablet_id=tablet_id,
-            target_table_id=mapped.target_table_id,
+            target_table_id=0 if mapped is None else mapped.target_table_id,
             row_count=stored.row_count,
             checksum=stored.checksum,
             tx_id=tx_id,
         )
     ]
-    if stored.rows:
+    if tx_id:
         cells = tuple(Cell(table_id=mapped.target_table_id, rowkey=k, value=v) for k, v in stored.rows)
         events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1))
     return events
@@ -392,7 +404,10 @@ def _apply_entry(d: Decision, a: ApplyEntry) -> None:
     )
     d.add(applied)
     if step.outcome is Outcome.APPLIED:
-        cells = rewrite_cells(task, state.restore_buffers[task.task_id][entry.tx_id])
+        # Nothing buffered only where the seed's flaws lost the mutators (a replay started
+        # after the transaction did, a mutator skipped): the commit applies what there is.
+        buffered = state.restore_buffers.get(task.task_id, {}).get(entry.tx_id, ())
+        cells = rewrite_cells(state, task, buffered)
         for event in standby_txn(d.state, task.target_tenant_id, step.target_tx_id, cells, d.seq):
             d.add(event)
     elif step.outcome is Outcome.TABLE_CREATED:
@@ -400,6 +415,38 @@ def _apply_entry(d: Decision, a: ApplyEntry) -> None:
     elif step.outcome is Outcome.TABLE_DROPPED:
         target = state.tables[step.target_table_id]
         d.decided(DropTable(tenant=task.target_name, table=target.name))
+
+
+def _fail_apply(state: ClusterState, a: FailApply) -> list[object]:
+    """The applier fails on the entry the reorder queue releases next: the restore fails
+    naming it, or (the seed's flaw 4, ``protocol.apply_failure`` SKIP) the applier records
+    it skipped and carries on."""
+    task = _taking(state, a.task_id, EntryApplied)
+    entry_seq = failable(state, task)
+    if entry_seq is None:
+        raise _waits(task, f"has no entry to apply released to its applier (next: {task.applied + 1})")
+    log_id = state.restore_entries[task.task_id][task.applied].log_id
+    seq = state.seq + 1
+    if state.config.protocol.apply_failure is ApplyFailure.SKIP:
+        return [
+            EntryApplied(
+                seq=seq,
+                time=state.clock,
+                task_id=task.task_id,
+                entry_seq=entry_seq,
+                log_id=log_id,
+                outcome=Outcome.SKIPPED,
+            )
+        ]
+    reason = (
+        f"applying sequence number {entry_seq} (log id {log_id}) failed: "
+        "the restore stops rather than skip it"
+    )
+    return [
+        EntryApplyFailed(
+            seq=seq, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, log_id=log_id, reason=reason
+        )
+    ]
 
 
 def _stall(state: ClusterState, a: StallWorker) -> list[object]:
@@ -430,6 +477,7 @@ RESTORE_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     RewriteEntry: _rewrite,
     StallWorker: _stall,
     TimeOutRestore: _timeout,
+    FailApply: _fail_apply,
 }
 
 COMPOSITE_DECIDERS: dict[type, Callable[[Decision, object], None]] = {

@@ -1,7 +1,10 @@
 """What restores derive from the state, shared by ``decide``, ``apply``, ``enabled`` and
 the scenario runner: baseline fetch task names, which entry a worker rewrites next,
 whether a task can take its next step, the entry a stalled worker holds past the
-timeout, and what the applier does with the next entry. Pure."""
+timeout, the entry an apply failure hits, the tables a standby's mapping starts from,
+and what the applier does with the next entry. Where a policy of
+:class:`~ybstate.cluster.protocol.Protocol` decides (the schema mapping's source, flaw 7),
+they read it from the state. Pure."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from ybstate.cluster.events import (
     TransactionAborted,
     TransactionCommitted,
 )
+from ybstate.cluster.protocol import ReplayStart, SchemaMapping
 from ybstate.cluster.state import Cell, ClusterState
 from ybstate.errors import RestoreRejected
 from ybstate.restore.state import Outcome, RestorePhase, RestoreTask
@@ -21,7 +25,10 @@ from ybstate.restore.state import Outcome, RestorePhase, RestoreTask
 __all__ = [
     "ApplierStep",
     "applier_outcome",
+    "failable",
     "fetch_task_name",
+    "mapping_may_lag",
+    "mapping_tables",
     "pending_of",
     "restore_advanceable",
     "rewrite_cells",
@@ -60,6 +67,40 @@ def restore_advanceable(state: ClusterState, task: RestoreTask) -> bool:
     return True
 
 
+def mapping_tables(state: ClusterState, task: RestoreTask) -> list:
+    """The source tables a restore's standby starts with (each with ``table_id``, ``name``
+    and ``tablets``), by table id: the backup set's schema, later DDL replayed from the
+    archive. The seed's flaw 7 (``protocol.schema_mapping`` LIVE_SOURCE): the live source
+    tenant's tables now, taken once."""
+    if state.config.protocol.schema_mapping is SchemaMapping.LIVE_SOURCE:
+        return state.tables_of(task.source_tenant_id)
+    return sorted(state.backup_sets[task.set_id].schema, key=lambda t: t.table_id)
+
+
+def mapping_may_lag(state: ClusterState) -> bool:
+    """Whether a standby's mapping may be out of step with the entries replayed: only under
+    the seed's flaws, a mapping taken once from the live source (flaw 7), or a replay that
+    starts after the set's start and misses DDL (flaw 1). The seed's applier then does not
+    replay a DDL it cannot, and its rewriter leaves out the cells of a table it cannot map;
+    in the corrected protocol either would be a bug, and is refused."""
+    protocol = state.config.protocol
+    return (
+        protocol.schema_mapping is SchemaMapping.LIVE_SOURCE
+        or protocol.replay_start is ReplayStart.ARCHIVE_START
+    )
+
+
+def failable(state: ClusterState, task: RestoreTask) -> int | None:
+    """The entry an apply failure would hit now: the one the reorder queue releases next,
+    if the applier writes for it (a mutator it buffers, a commit it applies)."""
+    entry_seq = task.applied + 1
+    if task.stopped or entry_seq not in task.rewritten:
+        return None
+    entry = state.restore_entries[task.task_id][task.applied]
+    writes = applier_outcome(state, task, entry).outcome in (Outcome.BUFFERED, Outcome.APPLIED)
+    return entry_seq if writes else None
+
+
 def timed_out(task: RestoreTask) -> int | None:
     """The entry the reorder queue waits for in vain (its worker stalled), if any."""
     waiting = task.applied + 1
@@ -93,6 +134,8 @@ def applier_outcome(state: ClusterState, task: RestoreTask, entry: object) -> Ap
         return ApplierStep(Outcome.DROPPED, source_tx_id=entry.tx_id)
     if isinstance(entry, TableCreated | TableDropped) and entry.log_id <= freeze_log_id:
         return ApplierStep(Outcome.IN_BASELINE)  # the set's schema already has it (or not)
+    if isinstance(entry, TableCreated | TableDropped) and _not_replayed(state, task, entry):
+        return ApplierStep(Outcome.NOT_REPLAYED)
     if isinstance(entry, TableCreated):
         return ApplierStep(Outcome.TABLE_CREATED, target_table_id=state.next_table_id)
     if isinstance(entry, TableDropped):
@@ -100,11 +143,31 @@ def applier_outcome(state: ClusterState, task: RestoreTask, entry: object) -> Ap
     return ApplierStep(Outcome.TIME)
 
 
-def rewrite_cells(task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
-    """A transaction's cells with the source table ids rewritten to the standby's."""
+def _not_replayed(state: ClusterState, task: RestoreTask, entry: TableCreated | TableDropped) -> bool:
+    """Whether the seed's applier leaves a DDL after the freeze alone: every one, with the
+    mapping taken once (flaw 7); one it cannot replay, with a mapping out of step (the
+    standby has the table's name already, or no live table for the dropped one)."""
+    if state.config.protocol.schema_mapping is SchemaMapping.LIVE_SOURCE:
+        return True
+    if not mapping_may_lag(state):
+        return False
+    if isinstance(entry, TableCreated):
+        return state.table_named(task.target_tenant_id, entry.name) is not None
+    mapped = task.mapped(entry.table_id)
+    return mapped is None or mapped.dropped
+
+
+def rewrite_cells(state: ClusterState, task: RestoreTask, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+    """A transaction's cells with the source table ids rewritten to the standby's. Where
+    the seed's flaws put the mapping out of step (:func:`mapping_may_lag`), a cell of a
+    table the mapping lacks is left out, as the seed's rewriter does with a table id it
+    cannot map; otherwise that is refused."""
+    lenient = mapping_may_lag(state)
     rewritten = []
     for cell in cells:
         mapped = task.mapped(cell.table_id)
+        if (mapped is None or mapped.dropped) and lenient:
+            continue
         if mapped is None or mapped.dropped:
             raise RestoreRejected(
                 task.target_name,

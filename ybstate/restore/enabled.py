@@ -13,13 +13,14 @@ from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
     CancelRestore,
+    FailApply,
     ReadArchived,
     RewriteEntry,
     StallWorker,
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.derive import pending_of, restore_advanceable, timed_out
+from ybstate.restore.derive import failable, pending_of, restore_advanceable, timed_out
 from ybstate.restore.plan import plan_restore
 from ybstate.restore.state import RestorePhase
 
@@ -30,13 +31,16 @@ __all__ = ["RestoreScope", "restore_enabled"]
 class RestoreScope:
     """Which tenants may be restored (to "latest" or to a mark), how many restores in all,
     the pipeline's workers and reorder bound (0: twice the workers), how many workers may
-    stall in all, and whether restores may be cancelled."""
+    stall in all, how many times in all the applier may fail to apply an entry (the
+    restore then fails; under ``skip_failed_apply`` the entry is skipped), and whether
+    restores may be cancelled."""
 
     restore_sources: tuple[str, ...] = ()
     max_restores: int = 0
     restore_workers: int = 2
     restore_capacity: int = 0
     worker_stalls: int = 0
+    apply_faults: int = 0
     cancel_restores: bool = False
 
 
@@ -62,6 +66,7 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
                 )
     faults = state.task_failures < scope.dag.task_faults
     stalls = sum(len(t.stalled) for t in state.restores.values()) < own.worker_stalls
+    apply_faults = sum(t.apply_failures for t in state.restores.values()) < own.apply_faults
     for task_id in sorted(state.restores.keys()):
         task = state.restores[task_id]
         if task.final:
@@ -82,6 +87,8 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
                     actions.append(RewriteEntry(task_id=task_id, worker=worker))
             if task.applied + 1 in task.rewritten:
                 actions.append(ApplyEntry(task_id=task_id))
+                if apply_faults and failable(state, task) is not None:
+                    actions.append(FailApply(task_id=task_id))
             if timed_out(task) is not None:
                 actions.append(TimeOutRestore(task_id=task_id))
             if stalls:

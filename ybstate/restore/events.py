@@ -29,6 +29,7 @@ __all__ = [
     "EntryRewritten",
     "EntryApplied",
     "WorkerStalled",
+    "EntryApplyFailed",
     "RestoreVerifying",
     "RestoreCompleted",
     "RestoreFailed",
@@ -140,7 +141,10 @@ class EntryApplied:
     ``outcome`` with it: buffered (a mutator), applied (a commit at or before T: standby
     transaction ``target_tx_id``), in baseline (a commit the set already holds), dropped
     (an abort), table created / table dropped (a replayed DDL on ``target_table_id``),
-    time (a freeze or heartbeat), or past T (the first entry after T: the applier stops)."""
+    time (a freeze or heartbeat), or past T (the first entry after T: the applier stops).
+    Only under the seed's flaws: skipped (it failed to apply and the applier carried on,
+    ``skip_failed_apply``), ddl not replayed (``mapping_from_live_source``, or a DDL the
+    mapping is out of step for)."""
 
     seq: int
     time: int
@@ -161,6 +165,19 @@ class WorkerStalled:
     time: int
     task_id: int
     worker: int
+
+
+@attrs.frozen(kw_only=True)
+class EntryApplyFailed:
+    """The applier failed to apply entry ``entry_seq`` (a fault): the restore fails naming
+    it rather than skip it (phase FAILED)."""
+
+    seq: int
+    time: int
+    task_id: int
+    entry_seq: int
+    log_id: int
+    reason: str
 
 
 @attrs.frozen(kw_only=True)
@@ -211,6 +228,7 @@ RESTORE_EVENT_TAGS: dict[type, str] = {
     EntryRewritten: "restore.entry_rewritten",
     EntryApplied: "restore.entry_applied",
     WorkerStalled: "restore.worker_stalled",
+    EntryApplyFailed: "restore.entry_apply_failed",
     RestoreVerifying: "restore.verifying",
     RestoreCompleted: "restore.completed",
     RestoreFailed: "restore.failed",
@@ -237,6 +255,12 @@ def _failed(state: ClusterState, e: RestoreFailed) -> object:
     return act.AdvanceRestore(task_id=e.task_id)
 
 
+def _released(state: ClusterState, e: EntryApplied) -> object:
+    if e.outcome == Outcome.SKIPPED:  # the seed's applier skips an entry it failed to apply
+        return act.FailApply(task_id=e.task_id)
+    return act.ApplyEntry(task_id=e.task_id)
+
+
 def _advance(state: ClusterState, e) -> act.AdvanceRestore:
     return act.AdvanceRestore(task_id=e.task_id)
 
@@ -252,7 +276,8 @@ REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     RestoreCancelled: lambda s, e: act.CancelRestore(task_id=e.task_id, reason=e.reason),
     EntryRead: lambda s, e: act.ReadArchived(task_id=e.task_id),
     EntryRewritten: lambda s, e: act.RewriteEntry(task_id=e.task_id, worker=e.worker),
-    EntryApplied: lambda s, e: act.ApplyEntry(task_id=e.task_id),
+    EntryApplied: _released,
+    EntryApplyFailed: lambda s, e: act.FailApply(task_id=e.task_id),
     WorkerStalled: lambda s, e: act.StallWorker(task_id=e.task_id, worker=e.worker),
 }
 """The request behind each restore event that opens a decision."""
@@ -275,6 +300,7 @@ RESTORE_TASK: Lifecycle[RestorePhase] = Lifecycle(
         (_P.RESTORING_INCREMENTAL, EntryRewritten): _P.RESTORING_INCREMENTAL,
         (_P.RESTORING_INCREMENTAL, EntryApplied): _P.RESTORING_INCREMENTAL,
         (_P.RESTORING_INCREMENTAL, WorkerStalled): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, EntryApplyFailed): _P.FAILED,
         (_P.RESTORING_INCREMENTAL, RestoreVerifying): _P.VERIFYING,
         (_P.VERIFYING, RestoreCompleted): _P.COMPLETED,
         **{(phase, RestoreFailed): _P.FAILED for phase in _RUNNING if phase is not _P.INIT},

@@ -67,7 +67,7 @@ def completed_standby_is_the_source_at_t(
 def standby_shows_whole_transactions(state: ClusterState, released: Sequence[Released] = ()) -> str | None:
     """Atomicity: from the end of its baseline on, at every step, a standby holds exactly
     the source as of the last log entry its applier handled: whole transactions, in commit
-    order, never part of one."""
+    order, never part of one, and the tables the source had then."""
     for task in state.restores.values():
         if RestorePhase.RESTORING_INCREMENTAL not in task.phases or _moved_on(
             state, task.target_tenant_id, released
@@ -79,6 +79,41 @@ def standby_shows_whole_transactions(state: ClusterState, released: Sequence[Rel
         expected = ghost.content_at_log(state, task.source_tenant_id, through)
         if found != expected:
             return f"restore {task.task_id} after log id {through}: {_diff(found, expected)}"
+        tables = sorted(t.name for t in state.tables_of(task.target_tenant_id))
+        then = sorted(
+            t.name
+            for t in state.tables_of(task.source_tenant_id, alive_only=False)
+            if t.alive_at_log(through)
+        )
+        if tables != then:
+            where = f"restore {task.task_id} after log id {through}"
+            return f"{where}: standby tables {tables}, the source had {then}"
+    return None
+
+
+def verification_is_honest(state: ClusterState, released: Sequence[Released] = ()) -> str | None:
+    """A restore fails its verification only when its standby really differs from the
+    source as of T: in its tables or their rows. The oracle is the ghost history (the
+    source's tables alive at T and its content as of T), not the verifier's replay."""
+    for task in state.restores.values():
+        if (
+            task.phase is not RestorePhase.FAILED
+            or task.phases[-2:-1] != (RestorePhase.VERIFYING,)
+            or _moved_on(state, task.target_tenant_id, released)
+        ):
+            continue
+        tables = {t.name for t in state.tables_of(task.target_tenant_id)}
+        then = {
+            t.name
+            for t in state.tables_of(task.source_tenant_id, alive_only=False)
+            if t.alive_at_ts(task.until_ts)
+        }
+        found = ghost.content(state, task.target_tenant_id)
+        if tables == then and found == ghost.content_as_of(state, task.source_tenant_id, task.until_ts):
+            return (
+                f"restore {task.task_id} failed its verification ({task.error}), yet its standby holds "
+                f"exactly the source as of T={task.until_ts}"
+            )
     return None
 
 
@@ -173,6 +208,15 @@ def _completed(state: ClusterState) -> bool:
     return any(task.phase is RestorePhase.COMPLETED for task in state.restores.values())
 
 
+def _verified(state: ClusterState) -> bool:
+    """A restore's verification has given its verdict: it completed, or failed there."""
+    return any(
+        task.phase is RestorePhase.COMPLETED
+        or (task.phase is RestorePhase.FAILED and task.phases[-2:-1] == (RestorePhase.VERIFYING,))
+        for task in state.restores.values()
+    )
+
+
 def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[ClusterState], ...]:
     """Restore's invariants, a standby leaving custody when any of ``released`` says so."""
     return (
@@ -196,6 +240,11 @@ def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[Clu
             name="restore_completed_standby_is_the_source_at_t",
             check=_bound(completed_standby_is_the_source_at_t, released),
             subject=_completed,
+        ),
+        Invariant(
+            name="restore_verification_is_honest",
+            check=_bound(verification_is_honest, released),
+            subject=_verified,
         ),
     )
 

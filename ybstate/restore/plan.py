@@ -4,6 +4,11 @@ the reason and the values. Pure; ``decide`` and ``ybstate restore-preview`` shar
 
 It reads what an operator can see: backup storage's catalog and pieces, and the
 archive's checkpoints. The live source is not consulted (it may be gone or damaged).
+
+Where the replay starts is a policy (:class:`~ybstate.cluster.protocol.ReplayStart`,
+read from the state): the set's start_replay_log_id, the first entry of the oldest
+transaction open at its freeze; or, the seed's flaw 1, where the tenant's archiving
+(its current run) started (:func:`replay_start`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import attrs
 
 from ybstate.archive.window import Covered, restorable_window, segments
 from ybstate.backup.state import BackupSet, SetStatus
+from ybstate.cluster.protocol import ReplayStart
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import RestoreRejected, UnknownTenant
 
@@ -20,6 +26,7 @@ __all__ = [
     "incremental_entries",
     "plan_restore",
     "replay_entries",
+    "replay_start",
     "resolve_until",
     "segment_holding",
 ]
@@ -31,7 +38,7 @@ class RestorePlan:
     set_id: int
     until_ts: int
     until: str
-    start_log_id: int  # the set's start_replay_log_id
+    start_log_id: int  # where the replay starts: the set's start_replay_log_id (replay_start)
     freeze_log_id: int  # the set's freeze entry: commits up to it are in the baseline
     end_log_id: int  # the last archived log id with ts <= T
     segment: Covered  # the hole-free archive the replay reads
@@ -59,6 +66,17 @@ def resolve_until(state: ClusterState, source: str, until: int | str) -> tuple[i
             source, f"there is no mark named {until!r} (marks: {sorted(state.marks.keys())})"
         )
     return ts, until
+
+
+def replay_start(state: ClusterState, chosen: BackupSet) -> int:
+    """The log id a restore from ``chosen`` replays the archive from: the set's
+    start_replay_log_id. The seed's flaw 1 (``protocol.replay_start`` ARCHIVE_START):
+    where the tenant's archiving started, as its incremental checkpoint records it (the
+    current run's start), whatever the set needs."""
+    archiver = state.archivers.get(chosen.tenant_id)
+    if state.config.protocol.replay_start is ReplayStart.ARCHIVE_START and archiver is not None:
+        return archiver.run_start_log_id
+    return chosen.start_replay_log_id
 
 
 def _available_sets(state: ClusterState, tenant_id: int) -> list[BackupSet]:
@@ -117,6 +135,7 @@ def plan_restore(
     # A set without straddling transactions replays from its freeze + 1, which a segment
     # ending at the freeze does not reach yet: restorable to T = the snapshot, nothing to replay.
     segment = _segment_holding(window, chosen.start_replay_log_id)
+    start = replay_start(state, chosen)
     if until_ts > interval.to_ts:
         hole = next((h for h in window.holes if h.first_log_id == segment.last_log_id + 1), None)
         if hole is not None:
@@ -129,7 +148,10 @@ def plan_restore(
         raise RestoreRejected(
             source, f"the restore point {until_ts} is after the archived-up-to point {interval.to_ts}"
         )
-    entries, pieces = replay_entries(state, tenant.tenant_id, chosen.start_replay_log_id, segment, until_ts)
+    replayed = segment if start == chosen.start_replay_log_id else _segment_holding(window, start)
+    entries, pieces = (
+        replay_entries(state, tenant.tenant_id, start, replayed, until_ts) if replayed else ((), ())
+    )
     through = [e.log_id for e in entries if e.time <= until_ts]
     rows = sum(state.stored[(chosen.set_id, t)].row_count for t in chosen.tablets)
     return RestorePlan(
@@ -137,9 +159,9 @@ def plan_restore(
         set_id=chosen.set_id,
         until_ts=until_ts,
         until=label,
-        start_log_id=chosen.start_replay_log_id,
+        start_log_id=start,
         freeze_log_id=state.frozen[chosen.frozen_version].log_id,
-        end_log_id=through[-1] if through else chosen.start_replay_log_id - 1,
+        end_log_id=through[-1] if through else start - 1,
         segment=segment,
         pieces=pieces,
         entries=len(entries),

@@ -1,4 +1,6 @@
-"""``apply`` for restores: one handler per event, checking that each fits."""
+"""``apply`` for restores: one handler per event, checking that each fits, under the
+policies of the protocol that made it (``state.config.protocol``, DESIGN 14): the replay
+start, the mapping's source, what an apply failure does, what verification compares."""
 
 from __future__ import annotations
 
@@ -6,13 +8,15 @@ from collections.abc import Callable
 
 import immutables
 
+from ybstate.cluster.protocol import ApplyFailure
 from ybstate.cluster.state import ClusterState, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.restore.derive import applier_outcome, pending_of
+from ybstate.restore.derive import ApplierStep, applier_outcome, failable, mapping_tables, pending_of
 from ybstate.restore.events import (
     RESTORE_TASK,
     EntryApplied,
+    EntryApplyFailed,
     EntryRead,
     EntryRewritten,
     IncrementalStarted,
@@ -26,8 +30,9 @@ from ybstate.restore.events import (
     TabletRestored,
     WorkerStalled,
 )
-from ybstate.restore.plan import incremental_entries
+from ybstate.restore.plan import incremental_entries, replay_start
 from ybstate.restore.state import Outcome, RestorePhase, RestoreTask, TableMapping
+from ybstate.restore.verify import verification_problem
 
 __all__ = ["RESTORE_HANDLERS"]
 
@@ -65,6 +70,12 @@ def _started(state: ClusterState, e: RestoreStarted) -> ClusterState:
         raise EventOutOfOrder(f"a backup set of tenant {e.source_tenant_id}", "one", e.set_id)
     if e.workers < 1 or e.capacity < 1:
         raise EventOutOfOrder("at least one worker and one entry in flight", (1, 1), (e.workers, e.capacity))
+    if e.start_log_id != replay_start(state, chosen):
+        raise EventOutOfOrder(
+            f"the replay start of backup set {e.set_id} under the protocol's replay_start",
+            replay_start(state, chosen),
+            e.start_log_id,
+        )
     task = RestoreTask(
         task_id=e.task_id,
         source_tenant_id=e.source_tenant_id,
@@ -90,13 +101,19 @@ def _preparing(state: ClusterState, e: RestorePreparing) -> ClusterState:
 
 def _prepared(state: ClusterState, e: RestorePrepared) -> ClusterState:
     task = _task(state, e)
-    chosen = state.backup_sets[task.set_id]
-    expected = tuple(range(state.next_table_id, state.next_table_id + len(chosen.schema)))
+    sources = tuple(t.table_id for t in mapping_tables(state, task))
+    expected = tuple(range(state.next_table_id, state.next_table_id + len(sources)))
     if e.target_tenant_id != state.next_tenant_id or tuple(m.target_table_id for m in e.mapping) != expected:
         raise EventOutOfOrder(
             "the standby's tenant and table ids", (state.next_tenant_id, expected),
             (e.target_tenant_id, tuple(m.target_table_id for m in e.mapping)),
         )  # fmt: skip
+    if tuple(m.source_table_id for m in e.mapping) != sources:
+        raise EventOutOfOrder(
+            "the source tables of the mapping under the protocol's schema_mapping",
+            sources,
+            tuple(m.source_table_id for m in e.mapping),
+        )
     task = _moved(
         task, e, target_tenant_id=e.target_tenant_id, mapping=e.mapping, dag_id=e.dag_id, tablets=e.tablets
     )
@@ -112,8 +129,16 @@ def _tablet_restored(state: ClusterState, e: TabletRestored) -> ClusterState:
             None if stored is None else (stored.row_count, stored.checksum),
             (e.row_count, e.checksum),
         )
-    if e.tx_id not in (0, state.next_tx_id) or (e.tx_id == 0) != (not stored.rows):
+    mapped = task.mapped(stored.table_id)
+    loads = bool(stored.rows) and mapped is not None  # unmapped only under flaw 7: nowhere to load
+    if e.tx_id not in (0, state.next_tx_id) or (e.tx_id == 0) == loads:
         raise EventOutOfOrder("the standby transaction loading the tablet", state.next_tx_id, e.tx_id)
+    if e.target_table_id != (0 if mapped is None else mapped.target_table_id):
+        raise EventOutOfOrder(
+            f"the standby table of source table {stored.table_id}",
+            0 if mapped is None else mapped.target_table_id,
+            e.target_table_id,
+        )
     return _set(state, e, _moved(task, e, loaded=task.loaded + 1))
 
 
@@ -176,7 +201,7 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
             e.entry_seq,
         )
     entry = state.restore_entries[task.task_id][task.applied]
-    step = applier_outcome(state, task, entry)
+    step = _skipped(state, task, e) if e.outcome == Outcome.SKIPPED else applier_outcome(state, task, entry)
     outcome = step.outcome
     expected = (entry.log_id, outcome.value, step.source_tx_id, step.target_tx_id, step.target_table_id)
     recorded = (e.log_id, str(e.outcome), e.source_tx_id, e.target_tx_id, e.target_table_id)
@@ -190,7 +215,9 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
         "rewritten": tuple(s for s in task.rewritten if s != e.entry_seq),
         "restored_log_id": e.log_id if outcome is not Outcome.PAST_T else task.restored_log_id,
     }
-    if outcome is Outcome.PAST_T:
+    if outcome is Outcome.SKIPPED:
+        changes["apply_failures"] = task.apply_failures + 1
+    elif outcome is Outcome.PAST_T:
         changes["stopped"] = True
     elif outcome is Outcome.BUFFERED:
         # Source cells: a transaction that commits before the freeze (in the baseline) may
@@ -228,6 +255,31 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     )
 
 
+def _skipped(state: ClusterState, task: RestoreTask, e: EntryApplied) -> ApplierStep:
+    """The step of an entry the applier failed to apply and skipped: only under the seed's
+    flaw 4, and only an entry the applier writes for."""
+    if state.config.protocol.apply_failure is not ApplyFailure.SKIP:
+        raise EventOutOfOrder("a failed entry failing the restore (the protocol never skips one)", "fail", e)
+    if failable(state, task) != e.entry_seq:
+        raise EventOutOfOrder("an entry to apply released to the applier", failable(state, task), e.entry_seq)
+    return ApplierStep(Outcome.SKIPPED)
+
+
+def _apply_failed(state: ClusterState, e: EntryApplyFailed) -> ClusterState:
+    task = _task(state, e)
+    if state.config.protocol.apply_failure is not ApplyFailure.FAIL:
+        raise EventOutOfOrder("a failed entry skipped (the protocol skips it: skip_failed_apply)", "skip", e)
+    released = failable(state, task)
+    if released is None or e.entry_seq != released:
+        raise EventOutOfOrder(
+            f"an entry to apply released to the applier of restore {task.task_id}", released, e.entry_seq
+        )
+    log_id = state.restore_entries[task.task_id][task.applied].log_id
+    if e.log_id != log_id:
+        raise EventOutOfOrder(f"the log id of entry {e.entry_seq}", log_id, e.log_id)
+    return _ended(state, e, _evolve_task(task, apply_failures=task.apply_failures + 1), error=e.reason)
+
+
 def _worker_stalled(state: ClusterState, e: WorkerStalled) -> ClusterState:
     task = _task(state, e)
     if e.worker in task.stalled or not 0 <= e.worker < task.workers:
@@ -262,6 +314,9 @@ def _completed(state: ClusterState, e: RestoreCompleted) -> ClusterState:
     task = _task(state, e)
     if e.target_tenant_id != task.target_tenant_id:
         raise EventOutOfOrder("the restore's standby", task.target_tenant_id, e.target_tenant_id)
+    problem = verification_problem(state, task)
+    if problem is not None:
+        raise EventOutOfOrder(f"restore {task.task_id}'s standby passing its verification", None, problem)
     standby = state.tenants[task.target_tenant_id]
     standby = _evolve_tenant(
         standby, status=TenantStatus.READ_ONLY, writable=False, restored_to=task.until_ts
@@ -287,6 +342,7 @@ RESTORE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     EntryRewritten: _entry_rewritten,
     EntryApplied: _entry_applied,
     WorkerStalled: _worker_stalled,
+    EntryApplyFailed: _apply_failed,
     RestoreVerifying: _verifying,
     RestoreCompleted: _completed,
     RestoreFailed: _failed,

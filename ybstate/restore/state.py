@@ -68,6 +68,9 @@ class Outcome(enum.StrEnum):
     TABLE_DROPPED = "table dropped"
     TIME = "time"  # a freeze or a heartbeat: time passes
     PAST_T = "past T"  # the first entry after T: the applier stops
+    # Only under the seed's flaws (DESIGN 14):
+    SKIPPED = "skipped"  # it failed to apply and the applier carried on (skip_failed_apply)
+    NOT_REPLAYED = "ddl not replayed"  # a DDL the seed's applier leaves alone (mapping_from_live_source)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -119,6 +122,12 @@ class RestoreTask:
     applied_txns: int = 0  # source transactions applied to the standby
     applied_ts: int = 0  # commit_ts of the last applied one (the set's snapshot before any)
     restored_log_id: int = 0  # log id of the last entry the applier handled
+    apply_failures: int = 0  # entries the applier failed to apply (a fault)
+
+    @property
+    def _failures_text(self) -> str:
+        # Only a task the applier failed on says so, so existing histories keep their fingerprints.
+        return f" apply failures {self.apply_failures}" if self.apply_failures else ""
 
     def __repr__(self) -> str:
         # Every field, compactly: the state's digest hashes this text on each change of a
@@ -132,7 +141,7 @@ class RestoreTask:
             f"{self.mapping!r} dag {self.dag_id} tablets {self.loaded}/{self.tablets} "
             f"entries {self.entries} read {self.read} queue {self.rewritten} applied {self.applied} "
             f"stalled {self.stalled} stopped {self.stopped} txns {self.applied_txns} at {self.applied_ts} "
-            f"log {self.restored_log_id})"
+            f"log {self.restored_log_id}{self._failures_text})"
         )
 
     @property

@@ -8,8 +8,9 @@
 -- backup set's destination (its backup's); end_time 0 while the task runs. baseline_progress: tablets loaded / tablets in percent (0 before PREPARING ended;
 -- an empty set: 100 from then on); incremental_progress: entries applied / entries
 -- to replay in percent, 100 from VERIFYING on; restored_log_id: the log id of the last
--- entry the applier handled (the first entry past T does not count); error_msg: why the
--- task failed or was cancelled.
+-- entry the applier handled (the first entry past T does not count; an entry skipped
+-- under skip_failed_apply does); error_msg: why the task failed (restore.failed, or
+-- restore.entry_apply_failed: the applier failed on an entry) or was cancelled.
 CREATE OR REPLACE VIEW __all_tenant_restore_task AS
 WITH ev AS (
     SELECT seq, time, type, payload, CAST(payload ->> 'task_id' AS BIGINT) AS task_id,
@@ -22,6 +23,7 @@ WITH ev AS (
                WHEN 'restore.verifying' THEN 4
                WHEN 'restore.completed' THEN 5
                WHEN 'restore.failed' THEN 6
+               WHEN 'restore.entry_apply_failed' THEN 6
                WHEN 'restore.cancelled' THEN 7
            END AS entered
     FROM events
@@ -50,10 +52,13 @@ progress AS (
            arg_max(CAST(payload ->> 'log_id' AS BIGINT), seq)
                FILTER (WHERE type = 'restore.entry_applied' AND payload ->> 'outcome' <> 'past T')
                AS restored_log_id,
-           max(time) FILTER (WHERE type IN ('restore.completed', 'restore.failed', 'restore.cancelled'))
-               AS end_time,
-           arg_max(payload ->> 'reason', seq) FILTER (WHERE type IN ('restore.failed', 'restore.cancelled'))
-               AS error_msg
+           max(time) FILTER (
+               WHERE type IN ('restore.completed', 'restore.failed', 'restore.entry_apply_failed',
+                              'restore.cancelled')
+           ) AS end_time,
+           arg_max(payload ->> 'reason', seq) FILTER (
+               WHERE type IN ('restore.failed', 'restore.entry_apply_failed', 'restore.cancelled')
+           ) AS error_msg
     FROM ev
     GROUP BY task_id
 )

@@ -52,13 +52,14 @@ from ybstate.restore.actions import (
     AdvanceRestore,
     ApplyEntry,
     CancelRestore,
+    FailApply,
     ReadArchived,
     RewriteEntry,
     StallWorker,
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.derive import pending_of, restore_advanceable, tablet_of_fetch
+from ybstate.restore.derive import failable, pending_of, restore_advanceable, tablet_of_fetch
 from ybstate.restore.state import RestorePhase
 from ybstate.scenario.steps import (
     STEPS,
@@ -70,6 +71,7 @@ from ybstate.scenario.steps import (
     CreateTableStep,
     DecommissionStep,
     DropTableStep,
+    EntryApplyFault,
     ExpectStep,
     FreezeStep,
     MarkStep,
@@ -130,6 +132,7 @@ class _Run:
         self.restoring: list[int] = []  # restores started with wait = false, still running
         self.fetch_faults: list[_ArmedFault] = []  # armed tablet_fetch_fail faults
         self.stalls: dict[int, int] = {}  # source tenant id -> worker of its next restore to stall
+        self.apply_faults: dict[int, int] = {}  # source tenant id -> entry its next restore fails to apply
         # standby tenant id -> {promotion step: failures still to inject}
         self.promotion_faults: dict[int, dict[PromotionStep, int]] = {}
         self.rng = random.Random(scenario.seed)  # the protocol's internal choices
@@ -331,6 +334,12 @@ def _worker_stall(run: _Run, step: WorkerStall) -> str:
     return f"armed: worker {step.worker} of the next restore of {step.tenant!r} stalls when it replays"
 
 
+@_runs(EntryApplyFault)
+def _entry_apply_fault(run: _Run, step: EntryApplyFault) -> str:
+    run.apply_faults[_tenant_id(run, step.tenant)] = step.entry
+    return f"armed: the applier of the next restore of {step.tenant!r} fails to apply entry {step.entry}"
+
+
 def _running_archiver(run: _Run, step: ArchiverCrash | ArchiverStall, what: str) -> int:
     tenant_id = _tenant_id(run, step.tenant)
     archiver = run.state.archivers.get(tenant_id)
@@ -446,6 +455,10 @@ def _next_restore_action(run: _Run, task_id: int) -> object:
         if worker is not None and worker < task.workers:
             del run.stalls[task.source_tenant_id]
             return StallWorker(task_id=task_id, worker=worker)
+        failing = _failing_entry(run, task)
+        if failing is not None and failable(state, task) == failing:
+            del run.apply_faults[task.source_tenant_id]
+            return FailApply(task_id=task_id)
         choices: list[object] = []
         if task.read < task.entries and task.read - task.applied < task.capacity:
             choices.append(ReadArchived(task_id=task_id))
@@ -460,6 +473,23 @@ def _next_restore_action(run: _Run, task_id: int) -> object:
             return TimeOutRestore(task_id=task_id)
         return run.rng.choice(choices)
     return AdvanceRestore(task_id=task_id)
+
+
+def _failing_entry(run: _Run, task) -> int | None:
+    """The entry an armed entry_apply_fail fault makes the restore's applier fail on, if
+    any; refused when the restore applies fewer entries than that, or not that one."""
+    entry = run.apply_faults.get(task.source_tenant_id)
+    if entry is None:
+        return None
+    source = run.state.tenants[task.source_tenant_id].name
+    entries = run.state.restore_entries[task.task_id]
+    before_t = sum(1 for e in entries if e.time <= task.until_ts)
+    if entry > before_t:
+        raise InvalidAction(
+            f"an entry_apply_fail fault names entry {entry} of this restore of {source!r}, "
+            f"which applies {before_t} archived entr{'y' if before_t == 1 else 'ies'} before T"
+        )
+    return entry
 
 
 @_runs(PromoteStep)

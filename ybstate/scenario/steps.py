@@ -52,6 +52,7 @@ __all__ = [
     "ArchiverCrash",
     "ArchiverStall",
     "WorkerStall",
+    "EntryApplyFault",
     "PromotionStepFault",
     "ExpectStep",
     "step_tag",
@@ -567,6 +568,20 @@ class WorkerStall(FaultStep):
 
 
 @attrs.frozen(kw_only=True)
+class EntryApplyFault(FaultStep):
+    """The applier of the next restore of the tenant fails to apply its ``entry``-th
+    archived entry (1: the first it replays; a mutator or a commit it applies): the
+    restore fails naming it, or, under ``skip_failed_apply``, skips it and carries on."""
+
+    fault: ClassVar[str] = "entry_apply_fail"
+
+    # a restore replays no more entries than there are log ids
+    entry: int = attrs.field(
+        default=1, validator=[_at_least(1, "a sequence number from 1"), _at_most("log_id")]
+    )
+
+
+@attrs.frozen(kw_only=True)
 class PromotionStepFault(FaultStep):
     """Step ``step`` of the next promotion of the standby fails ``times`` times."""
 
@@ -605,6 +620,7 @@ STEPS: tuple[type[Step], ...] = (
     RestoreStep,
     TabletFetchFault,
     WorkerStall,
+    EntryApplyFault,
     PromoteStep,
     DecommissionStep,
     PromotionStepFault,
