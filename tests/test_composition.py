@@ -148,7 +148,7 @@ HAND_WRITTEN_REPRS = [
         started_ts=5, ended_ts=7, error="e", phases=(RestorePhase.INIT, RestorePhase.PREPARING),
         target_tenant_id=1003, mapping=(MAPPING,), dag_id=1, tablets=2, loaded=2, entries=6, read=4,
         rewritten=(2, 3), applied=1, stalled=(0,), stopped=False, applied_txns=1, applied_ts=6,
-        restored_log_id=3,
+        restored_log_id=3, apply_failures=1, dropped=(4,),
     ),
 ]  # fmt: skip
 

@@ -1,7 +1,8 @@
 """Regression traces (issue 13): each flaw's shortest counterexample, kept as an ITF trace
 under tests/data/flaws/, replayed from its check file's start. Under the flawed protocol it
-must still break the same property; under the corrected protocol each step must be
-refused, or the path must end in a state where every invariant holds (harmless).
+must still break the same property (an invariant, the deadlock check, or a progress
+property); under the corrected protocol each step must be refused, or the path must end
+in a state where every invariant holds and the property is not broken (harmless).
 
 Regenerate after a deliberate change of a flaw's check file or of the model:
 ``python tests/test_flaw_traces.py`` (it rewrites the traces from a fresh exploration).
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ybstate.checks import check_spec, load_check, run_check, run_start, with_flaws
+from ybstate.drivers.explore import why_not_broken
 from ybstate.drivers.trace import read_itf_actions, write_itf
 from ybstate.errors import YbstateError
 
@@ -56,13 +58,16 @@ def test_the_kept_trace_still_breaks_the_flaw_and_is_refused_or_harmless_when_co
     recorded = json.loads(path.read_text())["#meta"]
     actions = read_itf_actions(path)
     check = load_check(CHECKS / f"{flaw}.toml")
-    state, refused = _replay(_spec(check), actions)
+    name = recorded["invariant"]  # an invariant, "deadlock" or a progress property
+    flawed = _spec(check)
+    state, refused = _replay(flawed, actions)
     assert refused is None, f"step {refused} of the kept trace is no longer taken under {flaw}"
-    broken = [v.invariant for v in _spec(check).violations(state)]
-    assert recorded["invariant"] in broken
+    assert why_not_broken(flawed, name, state) is None
     corrected = _spec(with_flaws(check, []))
     state, refused = _replay(corrected, actions)
-    assert refused is not None or corrected.violations(state) == []
+    if refused is None:  # harmless: nothing broken, no deadlock, nothing that can no longer be done
+        assert corrected.violations(state) == []
+        assert why_not_broken(corrected, name, state) is not None
 
 
 def regenerate() -> None:

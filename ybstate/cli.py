@@ -32,7 +32,7 @@ from ybstate.archive.window import restorable_window
 from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check, with_flaws
 from ybstate.cluster import ghost
 from ybstate.cluster.protocol import FLAWS, Protocol
-from ybstate.drivers.explore import explore
+from ybstate.drivers.explore import DEADLOCK, explore
 from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
@@ -548,9 +548,18 @@ def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
         for path in written:
             out.print(f"counterexample written to {path}", highlight=False)
     if run.counterexample is not None:
-        raise Failure(f"invariant {run.counterexample.invariant} violated", EXIT_CHECK_FAILED)
+        raise Failure(f"{_property_kind(run)} {run.counterexample.invariant} violated", EXIT_CHECK_FAILED)
     if run.verdict == "vacuous":
         raise Failure("vacuous: " + "; ".join(run.vacuous), EXIT_CHECK_FAILED)
+
+
+def _property_kind(run: CheckRun) -> str:
+    """What kind of property the counterexample breaks: an invariant, the deadlock check,
+    or a progress property."""
+    name = run.counterexample.invariant if run.counterexample else ""
+    if name == DEADLOCK:
+        return "check"
+    return "progress property" if name in {prop.name for prop in run.spec.progress} else "invariant"
 
 
 @cli.command()
@@ -603,7 +612,9 @@ def flaws(
             title=f"the seed's flaws ({where})",
         )
 
-        def found(value: bool | None, extra: str = "") -> str:
+        def found(report, value: bool | None, extra: str = "") -> str:
+            if not report.walks_judge:
+                return "n/a (progress)"
             return "-" if value is None else ("yes" + extra if value else "no")
 
         for r in reports:
@@ -614,8 +625,8 @@ def flaws(
                 "" if r.length is None else str(r.length),
                 "" if r.states is None else f"{r.states:,}",
                 "" if r.seconds is None else f"{r.seconds:.2f}",
-                found(r.simulator_caught, f" ({r.simulator_seeds} seeds)" if r.simulator_caught else ""),
-                found(r.machine_caught),
+                found(r, r.simulator_caught, f" ({r.simulator_seeds} seeds)" if r.simulator_caught else ""),
+                found(r, r.machine_caught),
                 "-"
                 if r.corrected_verdict is None
                 else ("holds" if r.corrected_holds else f"FAILS ({r.corrected_verdict})"),

@@ -13,7 +13,11 @@ and asks three checkers to find it:
   so the same tree gives the same answer;
 
 then runs the corrected protocol under the same check file, which must hold and reach
-every goal. A flaw without a check file is reported uncaught, with the reason.
+every goal. When what breaks is a progress property ("can still complete"), which only a
+search of every reachable state can judge, the simulator and the machine are not asked
+(``walks_judge`` False): a walk sees some paths, never all of them. A deadlock, by
+contrast, a walk can end in, and both are asked. A flaw without a check file is
+reported uncaught, with the reason.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ class FlawReport:
     length: int | None = None  # steps of the shortest counterexample
     states: int | None = None  # states the explorer visited to find it
     seconds: float | None = None
+    # False when the broken property is a progress property: only a search of the whole
+    # graph can judge one, so the simulator and the machine are not asked (None below)
+    walks_judge: bool = True
     simulator_caught: bool | None = None  # None: not asked
     simulator_seeds: int | None = None  # walks it took (the one that broke it included)
     machine_caught: bool | None = None
@@ -111,6 +118,8 @@ def hunt(
         corrected_verdict=corrected.verdict,
         note="" if cx is not None else f"the explorer found no violation ({found.verdict})",
     )
+    if cx is not None and cx.invariant in {prop.name for prop in check.progress}:
+        return attrs.evolve(report, walks_judge=False)
     if simulator:
         walked = run_check(check, mode="simulation", seeds=SIMULATION_SEEDS, first_seed=0)
         report = attrs.evolve(

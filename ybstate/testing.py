@@ -39,6 +39,7 @@ from ybstate.checks import (
     run_start,
 )
 from ybstate.cluster.state import ClusterState
+from ybstate.drivers.explore import DEADLOCK, deadlock_message
 from ybstate.errors import EnabledActionFailed
 from ybstate.kernel import Goal, Invariant, Spec
 from ybstate.model import ACTION_TAGS, MODEL, Scope
@@ -191,7 +192,8 @@ class ProtocolMachine(RuleBasedStateMachine):
     precondition per part (the part has an enabled action), about a third of the examples
     of specs/checks/restore_two_workers.toml were thrown away that way.
 
-    After every step the check's invariants are checked (``spec.violations``). The labels
+    After every step the check's invariants are checked (``spec.violations``), and a state
+    with nothing enabled must be a final one (``spec.stuck``: else a deadlock). The labels
     ``action: <tag>`` (each action kind taken), ``goal: <name>`` (each goal reached) and
     ``subject met: <invariant>`` (each invariant whose subject, absent from the start, came
     to exist) go to ``hypothesis.event`` for ``--hypothesis-show-statistics``.
@@ -264,6 +266,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             group = data.draw(st.sampled_from(parts), label="part") if parts else "disruptive"
             actions = self.offered(group)
         if not actions:
+            self.no_deadlock()
             event(ENDED)
             return
         self.take(data.draw(st.sampled_from(actions), label=f"{group} action"))
@@ -312,6 +315,17 @@ class ProtocolMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def take_a_promotion_action(self, data: st.DataObject) -> None:
         self._take_one_of("promote", data)
+
+    def no_deadlock(self) -> None:
+        """Called when nothing is enabled: the state must be a final one (``spec.stuck``,
+        unless the check says ``deadlock = false``)."""
+        stuck = self.spec.stuck
+        what = None if stuck is None else stuck(self.state)
+        if what is not None:
+            raise AssertionError(
+                f"{DEADLOCK}: {deadlock_message(what)} (after {len(self.path)} steps from the start "
+                f"of {self.check.path})"
+            )
 
     @invariant()
     def invariants_hold(self) -> None:

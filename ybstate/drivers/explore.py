@@ -55,11 +55,13 @@ from ybstate.kernel import Completion, Goal, Invariant, Spec, changes
 __all__ = [
     "DEADLOCK",
     "Counterexample",
+    "deadlock_message",
     "Exploration",
     "Progress",
     "explore",
     "rebuild_counterexample",
     "replay_counterexample",
+    "why_not_broken",
 ]
 
 Step = tuple[Any, tuple[Any, ...]]
@@ -262,7 +264,7 @@ def explore(
             if not actions and stuck is not None:
                 what = stuck(state)
                 if what is not None:
-                    cx = _counterexample(spec, parents, state_key, (DEADLOCK, _deadlock_message(what)))
+                    cx = _counterexample(spec, parents, state_key, (DEADLOCK, deadlock_message(what)))
                     if next_states:
                         per_depth.append(len(next_states))
                     return done(states, transitions, depth + 1 if next_states else depth, None, cx)
@@ -395,7 +397,8 @@ def _result(
     )
 
 
-def _deadlock_message(what: str) -> str:
+def deadlock_message(what: str) -> str:
+    """A deadlock's message, from what ``spec.stuck`` says is stuck."""
     return f"nothing is enabled, and this is not a final state: {what}"
 
 
@@ -551,12 +554,12 @@ def rebuild_counterexample(
 ) -> Counterexample:
     """The counterexample that taking ``actions`` from ``spec.init()`` makes (a random
     walk's, say): each step's events and the states described, by re-running decide and
-    apply. Raises CounterexampleNotReproduced if the end state does not break ``invariant``."""
+    apply. Raises CounterexampleNotReproduced if the end state does not break ``invariant``
+    (an invariant's name, or "deadlock")."""
     cx, state = _rebuild(spec, actions, invariant, message)
-    if not any(v.invariant == invariant for v in spec.violations(state)):
-        raise CounterexampleNotReproduced(
-            invariant, cx.depth, "the invariant holds in the state the steps reach"
-        )
+    why = why_not_broken(spec, invariant, state)
+    if why is not None:
+        raise CounterexampleNotReproduced(invariant, cx.depth, why)
     return cx
 
 
@@ -601,15 +604,16 @@ def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:
             )
         for event in events:
             state = spec.apply(state, event)
-    why = _not_broken(spec, cx.invariant, state)
+    why = why_not_broken(spec, cx.invariant, state)
     if why is not None:
         raise CounterexampleNotReproduced(cx.invariant, len(cx.steps), why)
     return state
 
 
-def _not_broken(spec: Spec, name: str, state: Any) -> str | None:
-    """Why the property ``name`` is not broken in ``state`` (where a counterexample ends);
-    None when it is broken there."""
+def why_not_broken(spec: Spec, name: str, state: Any) -> str | None:
+    """Why the property ``name`` (an invariant's name, "deadlock", or one of
+    ``spec.progress``) is not broken in ``state``, where a counterexample ends; None when
+    it is broken there."""
     progress = {prop.name: prop for prop in spec.progress}
     if name == DEADLOCK and spec.stuck is not None:
         if spec.enabled(state):

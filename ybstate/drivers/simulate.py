@@ -3,7 +3,9 @@
 At each step ``random.Random(seed)`` picks ``rng.choice(list(enabled))``; the pick depends
 only on the seed and on the order ``enabled`` returns its actions, so the same seed on the
 same model gives the same history, event for event. The walk stops at the first invariant
-violation, when nothing is enabled (a deadlock), or after ``steps`` steps.
+violation, when nothing is enabled, or after ``steps`` steps. A walk that ends with
+nothing enabled in a state the model does not accept as final (``spec.stuck``) has found
+a deadlock: a violation named "deadlock", as the explorer reports it.
 
 The randomness lives here, in the driver; the model's three functions stay pure.
 
@@ -21,6 +23,7 @@ from typing import Any
 import attrs
 
 from ybstate.drivers.coverage import Coverage, Observer
+from ybstate.drivers.explore import DEADLOCK, deadlock_message
 from ybstate.errors import EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Spec
 
@@ -180,6 +183,17 @@ def simulate(
     if deadlock and checked_through < number:
         violation = _violation(spec, state, seed, number, checked_through, taken)
         checks += 1
+    if deadlock and violation is None and spec.stuck is not None:
+        what = spec.stuck(state)
+        if what is not None:
+            violation = SimulationViolation(
+                invariant=DEADLOCK,
+                message=deadlock_message(what),
+                seed=seed,
+                step=number,
+                since_step=number,
+                seqs=(),  # no step is to blame: nothing is enabled after the last
+            )
     return Simulation(
         seed=seed,
         state=state,

@@ -24,7 +24,9 @@ from ybstate.backup.events import BACKUP_TASK
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import Completion, Lifecycle
 from ybstate.promote.events import PROMOTION_TASK
+from ybstate.restore.derive import awaited
 from ybstate.restore.events import RESTORE_TASK
+from ybstate.restore.state import RestorePhase
 
 __all__ = ["PROGRESS", "TASKS", "stuck"]
 
@@ -42,11 +44,20 @@ are where a task has ended."""
 _FINALS = {kind: frozenset(lifecycle.final()) for kind, _, lifecycle in TASKS}
 
 
+def _waiting(state: ClusterState, kind: str, task: Any) -> str:
+    """What a task stuck in its phase waits for, where the model can tell: a replaying
+    restore's applier."""
+    if kind == "restore" and task.phase is RestorePhase.RESTORING_INCREMENTAL and not task.stopped:
+        return f" (its applier {awaited(state, task)})"
+    return ""
+
+
 def stuck(state: ClusterState) -> str | None:
     """None when ``state`` is a proper end (every task in a final phase), else the tasks
-    still underway, each with its phase ("restore task 1 in RESTORING_INCREMENTAL")."""
+    still underway, each with its phase and, for a replaying restore, what its applier
+    waits for ("restore task 1 in RESTORING_INCREMENTAL (its applier waits for ...)")."""
     underway = [
-        f"{lifecycle.name} {ident} in {task.phase.value}"
+        f"{lifecycle.name} {ident} in {task.phase.value}{_waiting(state, kind, task)}"
         for kind, tasks, lifecycle in TASKS
         for ident, task in sorted(tasks(state).items())
         if task.phase not in _FINALS[kind]

@@ -42,10 +42,14 @@ from ybstate.restore.actions import (
 )
 from ybstate.restore.derive import (
     applier_outcome,
+    awaited,
     failable,
     fetch_task_name,
     mapping_tables,
     pending_of,
+    queue_full,
+    readable,
+    released,
     restore_advanceable,
     rewrite_cells,
     tablet_of_fetch,
@@ -55,6 +59,7 @@ from ybstate.restore.events import (
     RESTORE_TASK,
     EntryApplied,
     EntryApplyFailed,
+    EntryDropped,
     EntryRead,
     EntryRewritten,
     IncrementalStarted,
@@ -344,7 +349,7 @@ def _read(state: ClusterState, a: ReadArchived) -> list[object]:
     task = _taking(state, a.task_id, EntryRead)
     if task.stopped or task.read >= task.entries:
         raise _waits(task, "has no archived entry left to read")
-    if task.read - task.applied >= task.capacity:
+    if not readable(state, task):
         raise _waits(
             task, f"has {task.capacity} entries in flight, its reorder queue's bound: the reader waits"
         )
@@ -376,19 +381,19 @@ def _rewrite(state: ClusterState, a: RewriteEntry) -> list[object]:
     entry_seq = pending_of(task, worker)
     if entry_seq is None:
         raise _waits(task, f"has nothing for worker {worker} to rewrite")
+    # A full reorder queue refuses the entry: only the seed's reader (flaw 3) lets it fill
+    made = EntryDropped if queue_full(task) else EntryRewritten
     return [
-        EntryRewritten(
-            seq=state.seq + 1, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, worker=worker
-        )
+        made(seq=state.seq + 1, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, worker=worker)
     ]
 
 
 def _apply_entry(d: Decision, a: ApplyEntry) -> None:
     state = d.state
     task = _taking(state, a.task_id, EntryApplied)
-    entry_seq = task.applied + 1
-    if task.stopped or entry_seq not in task.rewritten:
-        raise _waits(task, f"waits for entry {entry_seq} in its reorder queue")
+    entry_seq = released(state, task)
+    if entry_seq is None:
+        raise _waits(task, awaited(state, task))
     entry = state.restore_entries[task.task_id][task.applied]
     step = applier_outcome(state, task, entry)
     applied = EntryApplied(

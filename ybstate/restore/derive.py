@@ -1,9 +1,10 @@
 """What restores derive from the state, shared by ``decide``, ``apply``, ``enabled`` and
-the scenario runner: baseline fetch task names, which entry a worker rewrites next,
-whether a task can take its next step, the entry a stalled worker holds past the
-timeout, the entry an apply failure hits, the tables a standby's mapping starts from,
-and what the applier does with the next entry. Where a policy of
-:class:`~ybstate.cluster.protocol.Protocol` decides (the schema mapping's source, flaw 7),
+the scenario runner: baseline fetch task names, whether the reader may read, which entry
+a worker rewrites next, which entry the reorder queue releases, whether a task can take
+its next step, the entry a stalled worker holds past the timeout, the entry an apply
+failure hits, the tables a standby's mapping starts from, and what the applier does with
+the next entry. Where a policy of :class:`~ybstate.cluster.protocol.Protocol` decides
+(the reorder key, flaw 2; a full queue, flaw 3; the schema mapping's source, flaw 7),
 they read it from the state. Pure."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ybstate.cluster.events import (
     TransactionAborted,
     TransactionCommitted,
 )
-from ybstate.cluster.protocol import ReplayStart, SchemaMapping
+from ybstate.cluster.protocol import FullQueue, ReorderKey, ReplayStart, SchemaMapping
 from ybstate.cluster.state import Cell, ClusterState
 from ybstate.errors import RestoreRejected
 from ybstate.restore.state import Outcome, RestorePhase, RestoreTask
@@ -25,11 +26,16 @@ from ybstate.restore.state import Outcome, RestorePhase, RestoreTask
 __all__ = [
     "ApplierStep",
     "applier_outcome",
+    "awaited",
+    "awaited_log_id",
     "failable",
     "fetch_task_name",
     "mapping_may_lag",
     "mapping_tables",
     "pending_of",
+    "queue_full",
+    "readable",
+    "released",
     "restore_advanceable",
     "rewrite_cells",
     "tablet_of_fetch",
@@ -48,12 +54,64 @@ def tablet_of_fetch(task: str) -> int:
 
 
 def pending_of(task: RestoreTask, worker: int) -> int | None:
-    """The oldest entry ``worker`` holds and has not rewritten yet, if any."""
+    """The oldest entry ``worker`` holds and has not rewritten (or dropped) yet, if any."""
     first = task.applied + 1 + (worker - task.applied) % task.workers
     for entry_seq in range(first, task.read + 1, task.workers):
-        if entry_seq not in task.rewritten:
+        if entry_seq not in task.rewritten and entry_seq not in task.dropped:
             return entry_seq
     return None
+
+
+def readable(state: ClusterState, task: RestoreTask) -> bool:
+    """Whether the reader can hand out the next archived entry now: one is left, and there
+    is room for it in flight (``capacity``: the reader waits for the applier). The seed's
+    reader (flaw 3, ``protocol.full_queue`` DROP) does not wait: the reorder queue refuses
+    what does not fit (:func:`queue_full`)."""
+    if task.stopped or task.read >= task.entries:
+        return False
+    return state.config.protocol.full_queue is FullQueue.DROP or task.read - task.applied < task.capacity
+
+
+def queue_full(task: RestoreTask) -> bool:
+    """Whether the reorder queue holds ``capacity`` rewritten entries: a worker's next one
+    does not fit. Never so when the reader waits for room (entries in flight, rewritten or
+    not, are at most ``capacity``, and the one being pushed is one of them)."""
+    return len(task.rewritten) >= task.capacity
+
+
+def awaited_log_id(task: RestoreTask) -> int:
+    """The log id the seed's reorder queue (flaw 2, ``protocol.reorder_key`` LOG_ID) waits
+    for next: the one after the last entry it released, the replay's start first."""
+    return task.restored_log_id + 1 if task.applied else task.start_log_id
+
+
+def released(state: ClusterState, task: RestoreTask) -> int | None:
+    """The entry the reorder queue releases to the applier now, if any: the next by the
+    reader's sequence number, once rewritten. The seed's queue orders by the global log id
+    (flaw 2): it releases that entry only if its log id is the one after the last released,
+    which a tenant's archive does not have where another tenant's entry was."""
+    entry_seq = task.applied + 1
+    if task.stopped or entry_seq not in task.rewritten:
+        return None
+    by_log_id = state.config.protocol.reorder_key is ReorderKey.LOG_ID
+    if by_log_id and state.restore_entries[task.task_id][task.applied].log_id != awaited_log_id(task):
+        return None
+    return entry_seq
+
+
+def awaited(state: ClusterState, task: RestoreTask) -> str:
+    """What the applier of a running restore waits for, in words (for a refusal, or a
+    restore that hangs)."""
+    entry_seq = task.applied + 1
+    if state.config.protocol.reorder_key is ReorderKey.LOG_ID and entry_seq in task.rewritten:
+        log_id = state.restore_entries[task.task_id][task.applied].log_id
+        return (
+            f"waits for log id {awaited_log_id(task)} in its reorder queue, which releases by global "
+            f"log id; the next entry of the archive is log id {log_id}"
+        )
+    if entry_seq in task.dropped:
+        return f"waits for entry {entry_seq}, which a full reorder queue refused and its worker dropped"
+    return f"waits for entry {entry_seq} in its reorder queue"
 
 
 def restore_advanceable(state: ClusterState, task: RestoreTask) -> bool:
@@ -93,8 +151,8 @@ def mapping_may_lag(state: ClusterState) -> bool:
 def failable(state: ClusterState, task: RestoreTask) -> int | None:
     """The entry an apply failure would hit now: the one the reorder queue releases next,
     if the applier writes for it (a mutator it buffers, a commit it applies)."""
-    entry_seq = task.applied + 1
-    if task.stopped or entry_seq not in task.rewritten:
+    entry_seq = released(state, task)
+    if entry_seq is None:
         return None
     entry = state.restore_entries[task.task_id][task.applied]
     writes = applier_outcome(state, task, entry).outcome in (Outcome.BUFFERED, Outcome.APPLIED)

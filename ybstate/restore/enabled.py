@@ -20,7 +20,7 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.derive import failable, pending_of, restore_advanceable, timed_out
+from ybstate.restore.derive import failable, pending_of, readable, released, restore_advanceable, timed_out
 from ybstate.restore.plan import plan_restore
 from ybstate.restore.state import RestorePhase
 
@@ -80,12 +80,12 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
         ):
             actions.extend(dag.enabled_dag(state.dags[task.dag_id], faults=faults))
         if task.phase is RestorePhase.RESTORING_INCREMENTAL and not task.stopped:
-            if task.read < task.entries and task.read - task.applied < task.capacity:
+            if readable(state, task):
                 actions.append(ReadArchived(task_id=task_id))
             for worker in range(task.workers):
                 if worker not in task.stalled and pending_of(task, worker) is not None:
                     actions.append(RewriteEntry(task_id=task_id, worker=worker))
-            if task.applied + 1 in task.rewritten:
+            if released(state, task) is not None:
                 actions.append(ApplyEntry(task_id=task_id))
                 if apply_faults and failable(state, task) is not None:
                     actions.append(FailApply(task_id=task_id))

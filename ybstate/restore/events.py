@@ -29,6 +29,7 @@ __all__ = [
     "EntryRewritten",
     "EntryApplied",
     "WorkerStalled",
+    "EntryDropped",
     "EntryApplyFailed",
     "RestoreVerifying",
     "RestoreCompleted",
@@ -168,6 +169,20 @@ class WorkerStalled:
 
 
 @attrs.frozen(kw_only=True)
+class EntryDropped:
+    """Only under the seed's flaw 3 (``drop_when_queue_full``): worker ``worker`` rewrote
+    entry ``entry_seq`` and found the reorder queue full (``capacity`` entries waiting); the
+    queue refused it and the worker dropped it. No one holds it any more: the applier
+    waits for it for good."""
+
+    seq: int
+    time: int
+    task_id: int
+    entry_seq: int
+    worker: int
+
+
+@attrs.frozen(kw_only=True)
 class EntryApplyFailed:
     """The applier failed to apply entry ``entry_seq`` (a fault): the restore fails naming
     it rather than skip it (phase FAILED)."""
@@ -228,6 +243,7 @@ RESTORE_EVENT_TAGS: dict[type, str] = {
     EntryRewritten: "restore.entry_rewritten",
     EntryApplied: "restore.entry_applied",
     WorkerStalled: "restore.worker_stalled",
+    EntryDropped: "restore.entry_dropped",
     EntryApplyFailed: "restore.entry_apply_failed",
     RestoreVerifying: "restore.verifying",
     RestoreCompleted: "restore.completed",
@@ -279,6 +295,7 @@ REQUESTS: dict[type, Callable[[ClusterState, object], object]] = {
     EntryApplied: _released,
     EntryApplyFailed: lambda s, e: act.FailApply(task_id=e.task_id),
     WorkerStalled: lambda s, e: act.StallWorker(task_id=e.task_id, worker=e.worker),
+    EntryDropped: lambda s, e: act.RewriteEntry(task_id=e.task_id, worker=e.worker),
 }
 """The request behind each restore event that opens a decision."""
 
@@ -300,6 +317,7 @@ RESTORE_TASK: Lifecycle[RestorePhase] = Lifecycle(
         (_P.RESTORING_INCREMENTAL, EntryRewritten): _P.RESTORING_INCREMENTAL,
         (_P.RESTORING_INCREMENTAL, EntryApplied): _P.RESTORING_INCREMENTAL,
         (_P.RESTORING_INCREMENTAL, WorkerStalled): _P.RESTORING_INCREMENTAL,
+        (_P.RESTORING_INCREMENTAL, EntryDropped): _P.RESTORING_INCREMENTAL,
         (_P.RESTORING_INCREMENTAL, EntryApplyFailed): _P.FAILED,
         (_P.RESTORING_INCREMENTAL, RestoreVerifying): _P.VERIFYING,
         (_P.VERIFYING, RestoreCompleted): _P.COMPLETED,

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Sequence
 
 from ybstate.cluster import ghost
+from ybstate.cluster.protocol import FullQueue
 from ybstate.cluster.state import ClusterState, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.restore.events import RESTORE_TASK
@@ -119,8 +120,10 @@ def verification_is_honest(state: ClusterState, released: Sequence[Released] = (
 
 def applier_takes_entries_in_order(state: ClusterState) -> str | None:
     """Ordering: the applier has taken sequence numbers 1..applied with no gap and no
-    repeat; what waits in the reorder queue lies after it and was read; no more entries
-    are in flight than the queue's bound; the applier stops only at an entry past T."""
+    repeat; what waits in the reorder queue lies after it and was read, and no more than
+    its bound; no more entries are in flight than that bound (where the reader waits for
+    room: the seed's reader of flaw 3 does not, and its queue drops what does not fit);
+    the applier stops only at an entry past T."""
     for task in state.restores.values():
         if RestorePhase.RESTORING_INCREMENTAL not in task.phases:
             continue
@@ -134,7 +137,10 @@ def applier_takes_entries_in_order(state: ClusterState) -> str | None:
             not task.applied < s <= task.read for s in task.rewritten
         ):
             return f"{where}: reorder queue {task.rewritten} outside ({task.applied}, {task.read}]"
-        if task.read - task.applied > task.capacity:
+        if len(task.rewritten) > task.capacity:
+            return f"{where}: {len(task.rewritten)} entries in the reorder queue, bound {task.capacity}"
+        waits = state.config.protocol.full_queue is FullQueue.WAIT
+        if waits and task.read - task.applied > task.capacity:
             return f"{where}: {task.read - task.applied} entries in flight, bound {task.capacity}"
         if task.stopped and not (task.applied and entries[task.applied - 1].time > task.until_ts):
             return f"{where}: stopped at entry {task.applied}, which is not past T"

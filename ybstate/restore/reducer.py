@@ -8,15 +8,25 @@ from collections.abc import Callable
 
 import immutables
 
-from ybstate.cluster.protocol import ApplyFailure
+from ybstate.cluster.protocol import ApplyFailure, FullQueue
 from ybstate.cluster.state import ClusterState, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
 from ybstate.evolve import evolver
-from ybstate.restore.derive import ApplierStep, applier_outcome, failable, mapping_tables, pending_of
+from ybstate.restore.derive import (
+    ApplierStep,
+    applier_outcome,
+    failable,
+    mapping_tables,
+    pending_of,
+    queue_full,
+    readable,
+    released,
+)
 from ybstate.restore.events import (
     RESTORE_TASK,
     EntryApplied,
     EntryApplyFailed,
+    EntryDropped,
     EntryRead,
     EntryRewritten,
     IncrementalStarted,
@@ -165,9 +175,8 @@ def _entry_read(state: ClusterState, e: EntryRead) -> ClusterState:
     task = _task(state, e)
     entries = state.restore_entries[task.task_id]
     fits = (
-        not task.stopped
-        and e.entry_seq == task.read + 1 <= task.entries
-        and task.read - task.applied < task.capacity
+        readable(state, task)
+        and e.entry_seq == task.read + 1
         and entries[task.read].log_id == e.log_id
         and e.worker == task.worker_of(e.entry_seq)
     )
@@ -179,8 +188,8 @@ def _entry_read(state: ClusterState, e: EntryRead) -> ClusterState:
     return _set(state, e, _moved(task, e, read=e.entry_seq))
 
 
-def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
-    task = _task(state, e)
+def _held(task: RestoreTask, e: EntryRewritten | EntryDropped) -> None:
+    """The entry a worker rewrote (or dropped) must be the oldest it holds."""
     if (
         e.worker in task.stalled
         or not 0 <= e.worker < task.workers
@@ -189,12 +198,37 @@ def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
         raise EventOutOfOrder(
             f"the oldest entry worker {e.worker} holds", pending_of(task, e.worker), e.entry_seq
         )
+
+
+def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
+    task = _task(state, e)
+    _held(task, e)
+    if queue_full(task):
+        raise EventOutOfOrder(
+            f"room in the reorder queue of restore {task.task_id} (entries waiting)",
+            f"fewer than {task.capacity}",
+            len(task.rewritten),
+        )
     return _set(state, e, _moved(task, e, rewritten=tuple(sorted((*task.rewritten, e.entry_seq)))))
+
+
+def _entry_dropped(state: ClusterState, e: EntryDropped) -> ClusterState:
+    task = _task(state, e)
+    if state.config.protocol.full_queue is not FullQueue.DROP:
+        raise EventOutOfOrder("no entry dropped (the reader waits for room: full_queue = wait)", "none", e)
+    _held(task, e)
+    if not queue_full(task):
+        raise EventOutOfOrder(
+            f"a full reorder queue of restore {task.task_id} (entries waiting)",
+            task.capacity,
+            len(task.rewritten),
+        )
+    return _set(state, e, _moved(task, e, dropped=(*task.dropped, e.entry_seq)))
 
 
 def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     task = _task(state, e)
-    if task.stopped or e.entry_seq != task.applied + 1 or e.entry_seq not in task.rewritten:
+    if e.entry_seq != released(state, task):
         raise EventOutOfOrder(
             f"entry {task.applied + 1} released in order by restore {task.task_id}",
             task.applied + 1,
@@ -342,6 +376,7 @@ RESTORE_HANDLERS: dict[type, Callable[[ClusterState, object], ClusterState]] = {
     EntryRewritten: _entry_rewritten,
     EntryApplied: _entry_applied,
     WorkerStalled: _worker_stalled,
+    EntryDropped: _entry_dropped,
     EntryApplyFailed: _apply_failed,
     RestoreVerifying: _verifying,
     RestoreCompleted: _completed,

@@ -123,11 +123,14 @@ class RestoreTask:
     applied_ts: int = 0  # commit_ts of the last applied one (the set's snapshot before any)
     restored_log_id: int = 0  # log id of the last entry the applier handled
     apply_failures: int = 0  # entries the applier failed to apply (a fault)
+    dropped: tuple[int, ...] = ()  # entries a full reorder queue refused (drop_when_queue_full only)
 
     @property
     def _failures_text(self) -> str:
-        # Only a task the applier failed on says so, so existing histories keep their fingerprints.
-        return f" apply failures {self.apply_failures}" if self.apply_failures else ""
+        # Only a task the applier failed on, or that dropped entries, says so, so existing
+        # histories keep their fingerprints.
+        failures = f" apply failures {self.apply_failures}" if self.apply_failures else ""
+        return failures + (f" dropped {self.dropped}" if self.dropped else "")
 
     def __repr__(self) -> str:
         # Every field, compactly: the state's digest hashes this text on each change of a

@@ -59,7 +59,16 @@ from ybstate.restore.actions import (
     StartRestore,
     TimeOutRestore,
 )
-from ybstate.restore.derive import failable, pending_of, restore_advanceable, tablet_of_fetch
+from ybstate.restore.derive import (
+    awaited,
+    failable,
+    pending_of,
+    readable,
+    released,
+    restore_advanceable,
+    tablet_of_fetch,
+    timed_out,
+)
 from ybstate.restore.state import RestorePhase
 from ybstate.scenario.steps import (
     STEPS,
@@ -95,6 +104,14 @@ __all__ = ["RunResult", "StepOutcome", "run_scenario", "finish_task", "TASK_KIND
 
 def _failure(scenario: Scenario, step: int, kind: str, reason: str, seq: int) -> ScenarioFailed:
     return ScenarioFailed(scenario.path, scenario.seed, step, kind, reason, seq)
+
+
+class RestoreHangs(Exception):
+    """A restore the runner drives can take no step and cannot end: only the seed's flawed
+    reorder queues (flaws 2 and 3) get there. The run fails at the step it was driven in."""
+
+    def __init__(self, target: str, why: str) -> None:
+        super().__init__(f"the restore into {target!r} hangs: {why}")
 
 
 @attrs.frozen(kw_only=True)
@@ -460,18 +477,21 @@ def _next_restore_action(run: _Run, task_id: int) -> object:
             del run.apply_faults[task.source_tenant_id]
             return FailApply(task_id=task_id)
         choices: list[object] = []
-        if task.read < task.entries and task.read - task.applied < task.capacity:
+        if readable(state, task):
             choices.append(ReadArchived(task_id=task_id))
         choices.extend(
             RewriteEntry(task_id=task_id, worker=w)
             for w in range(task.workers)
             if w not in task.stalled and pending_of(task, w) is not None
         )
-        if task.applied + 1 in task.rewritten:
+        if released(state, task) is not None:
             choices.append(ApplyEntry(task_id=task_id))
-        if not choices:  # only the entry a stalled worker holds is missing: the timeout
+        if choices:
+            return run.rng.choice(choices)
+        if timed_out(task) is not None:  # only the entry a stalled worker holds is missing
             return TimeOutRestore(task_id=task_id)
-        return run.rng.choice(choices)
+        # Only the seed's flawed queues (reorder_by_log_id, drop_when_queue_full) get here
+        raise RestoreHangs(task.target_name, f"its applier {awaited(state, task)}, and nothing can happen")
     return AdvanceRestore(task_id=task_id)
 
 
@@ -712,6 +732,8 @@ def run_scenario(
             checkpoint = run.state
             try:
                 note = RUNNERS[type(step)](run, step)
+            except RestoreHangs as hang:
+                raise _failure(scenario, step.number, kind, str(hang), run.state.seq) from None
             except ActionRejected as refusal:
                 if not step.expect_rejected:
                     raise _failure(
@@ -730,7 +752,10 @@ def run_scenario(
                         "accepted, but the scenario expects it to be rejected",
                         run.state.seq,
                     )
-            _advance_background(run)
+            try:
+                _advance_background(run)
+            except RestoreHangs as hang:
+                raise _failure(scenario, step.number, kind, str(hang), run.state.seq) from None
             if kind != "expect":
                 _catch_up_all(run)
             count = run.flush() if kind != "expect" else 0
@@ -742,7 +767,13 @@ def run_scenario(
             _drive_backup(run, task_id)
         run.background.clear()
         for task_id in list(run.restoring):
-            _drive_restore(run, task_id)
+            try:
+                _drive_restore(run, task_id)
+            except RestoreHangs as hang:
+                last = scenario.steps[-1] if scenario.steps else None
+                number, kind = (last.number, last.kind) if last else (0, "start")
+                why = f"after the last step, {hang}"
+                raise _failure(scenario, number, kind, why, run.state.seq) from None
         run.restoring.clear()
         run.flush()
         return RunResult(scenario=scenario, state=run.state, first_seq=first_seq, outcomes=tuple(outcomes))
