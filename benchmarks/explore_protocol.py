@@ -51,7 +51,7 @@ def main() -> None:
     for path in options.checks:
         check = load_check(path)
         first = run_check(check)  # runs the start once; the spec explores from its state
-        spec = first.spec
+        spec = attrs.evolve(first.spec, progress=())  # the check's own progress properties judged below
         judged = attrs.evolve(spec, progress=tuple(PROGRESS.values()))
         best = {True: float("inf"), False: float("inf"), "progress": float("inf")}
         result = first.exploration

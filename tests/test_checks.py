@@ -64,7 +64,12 @@ def test_every_shipped_check_is_checked_for_deadlocks_and_has_none(shipped_runs)
     # a state with nothing enabled must be a final one: every backup, restore and promotion ended
     for run in shipped_runs.values():
         assert run.spec.stuck is stuck and run.counterexample is None
-        assert run.to_json()["progress_checked"] is False  # none asked for
+        # every shipped check but the archive's (no task) asks for progress properties:
+        # <task>_can_complete where no fault dooms the task, <task>_can_end where one does
+        asked = bool(run.check.progress)
+        assert asked == (run.check.path.endswith("archive_crash_stop_recycle.toml") is False)
+        assert run.to_json()["progress_checked"] is asked
+        assert all(p.checked and p.pending for p in run.coverage.progress.values())
 
 
 def test_every_invariant_of_the_model_declares_a_subject_the_shipped_checks_meet(shipped_runs):
@@ -227,7 +232,10 @@ def test_a_users_invariant_by_import_path_fails_with_a_counterexample_written_ou
             "nothing to check",
         ),
         (lambda t: t + 'mode = "random"\n', "'mode' must be one of ['exhaustive', 'simulation']"),
-        (lambda t: t + 'progress = ["restore_completes"]\n', "unknown progress property 'restore_completes'"),
+        (
+            lambda t: t.replace('progress = ["restore_can_complete"]', 'progress = ["restore_completes"]'),
+            "unknown progress property 'restore_completes'",
+        ),
         (lambda t: t + 'deadlock = "no"\n', "'deadlock'"),
         (lambda t: t.replace('name = "m1"', 'name = ""'), "step 6"),
         (
