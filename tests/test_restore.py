@@ -1105,7 +1105,7 @@ FORGERIES = {
         apply_next,
         0,
         {"entry_seq": 2, "log_id": 7, "source_tx_id": 3},
-        "expected entry 1 released in order by restore 1 1, found 2",
+        "expected the entry the reorder queue of restore 1 releases now 1, found 2",
     ),
     "entry applied with a wrong outcome": (
         queued,

@@ -17,6 +17,7 @@ A check file is TOML::
     goals = ["restore_completed"]  # names (ybstate.model.goals.GOALS) or import paths (state -> bool)
     progress = ["restore_can_complete"]  # names (ybstate.model.progress.PROGRESS), exhaustive only
     deadlock = true              # a task underway while nothing is enabled is a violation
+    probe = true                 # requests not offered must be refused (exhaustive only)
     max_states = 200000          # and max_depth, max_seconds; seeds, steps, first_seed
 
     [protocol]                   # the corrected protocol unless flaws are named (DESIGN 14)
@@ -104,6 +105,8 @@ class CheckSettings:
     progress: tuple[str, ...] = ()
     # a state with nothing enabled that is not a final state is a violation
     deadlock: bool = True
+    # in each state, the requests enabled does not offer (the parts' probes) must be refused
+    probe: bool = True
     max_states: int | None = None
     max_depth: int | None = None
     max_seconds: float | None = None
@@ -229,6 +232,10 @@ class CheckRun:
         document["progress_checked"] = self.exploration is not None and self.exploration.progress_checked
         if self.exploration is not None:
             document["transitions"] = self.exploration.transitions
+            tried = self.exploration.probes_tried
+            document["probes"] = (
+                None if tried is None else {"tried": tried, "accepted": self.exploration.probes_accepted}
+            )
         if self.mode == "simulation":
             document["walks"] = [attrs.asdict(walk) for walk in self.walks]
         return document
@@ -431,7 +438,8 @@ def run_start(check: CheckFile) -> Start:
 
 def check_spec(check: CheckFile, start: Start) -> Spec:
     """The model within ``check``'s scope, from ``start``, with its invariants, goals and
-    progress properties, and its final states unless ``deadlock = false``."""
+    progress properties, its final states unless ``deadlock = false`` and its probes unless
+    ``probe = false``."""
     spec = MODEL.spec(check.scope, start=start.state)
     return attrs.evolve(
         spec,
@@ -439,6 +447,7 @@ def check_spec(check: CheckFile, start: Start) -> Spec:
         goals=check.goals,
         progress=check.progress,
         stuck=spec.stuck if check.settings.deadlock else None,
+        probes=spec.probes if check.settings.probe else None,
     )
 
 

@@ -32,7 +32,7 @@ from ybstate.archive.window import restorable_window
 from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check, with_flaws
 from ybstate.cluster import ghost
 from ybstate.cluster.protocol import FLAWS, Protocol
-from ybstate.drivers.explore import DEADLOCK, explore
+from ybstate.drivers.explore import DEADLOCK, REFUSAL, explore
 from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
@@ -528,6 +528,11 @@ def _report(run: CheckRun, as_json: bool, trace_out: str | None) -> None:
                 f"depth {result.depth}, {status}, {result.seconds:.2f}s "
                 f"({result.states_per_second:,.0f} states/s)"
             )
+            if result.probes_tried is not None:
+                summary += (
+                    f"; {result.probes_tried:,} requests not offered tried, "
+                    f"{result.probes_tried - (result.probes_accepted or 0):,} refused"
+                )
         else:
             early = sum(walk.ended_early for walk in run.walks)
             summary = (
@@ -557,7 +562,7 @@ def _property_kind(run: CheckRun) -> str:
     """What kind of property the counterexample breaks: an invariant, the deadlock check,
     or a progress property."""
     name = run.counterexample.invariant if run.counterexample else ""
-    if name == DEADLOCK:
+    if name in (DEADLOCK, REFUSAL):
         return "check"
     return "progress property" if name in {prop.name for prop in run.spec.progress} else "invariant"
 

@@ -11,7 +11,7 @@ archive extends one), so it depends on ``backup``.
 
 from ybstate.archive.actions import ARCHIVE_ACTION_TAGS
 from ybstate.archive.decide import ARCHIVE_DECIDERS
-from ybstate.archive.enabled import ArchiveScope, archive_enabled
+from ybstate.archive.enabled import ArchiveScope, archive_enabled, archive_probes
 from ybstate.archive.events import ARCHIVE_EVENT_TAGS, REQUESTS
 from ybstate.archive.invariants import ARCHIVE_INVARIANTS
 from ybstate.archive.reducer import ARCHIVE_HANDLERS
@@ -29,6 +29,7 @@ ARCHIVE = Subsystem(
     action_tags=ARCHIVE_ACTION_TAGS,
     requests=REQUESTS,
     enabled=archive_enabled,
+    probes=archive_probes,
     invariants=ARCHIVE_INVARIANTS,
     scope=ArchiveScope,
     tables=TABLES,

@@ -19,7 +19,7 @@ from ybstate.archive.retention import retention_limit
 from ybstate.archive.state import ArchiverStatus
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["ArchiveScope", "archive_enabled"]
+__all__ = ["ArchiveScope", "archive_enabled", "archive_probes"]
 
 
 @attrs.frozen(kw_only=True)
@@ -76,3 +76,22 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
         if limit > state.recycled_through:
             actions.append(RecycleLog(through=limit))
     return actions
+
+
+def archive_probes(state: ClusterState, scope) -> list[object]:
+    """What every archiver in the scope could be told at any moment, offered or not: read an
+    entry, seal its piece, persist its checkpoint (an archiver outside the scope stands
+    still, and is not probed). The explorer tries those ``enabled`` does not offer,
+    each of which must be refused (or be harmless): a checkpoint over unsealed entries, a
+    seal of nothing, a read past the log or by a stopped archiver."""
+    named = [state.tenant_named(name) for name in scope.archive.archive_tenants]
+    probed = sorted(t.tenant_id for t in named if t is not None and t.tenant_id in state.archivers)
+    return [
+        probe
+        for tenant_id in probed
+        for probe in (
+            ReadEntries(tenant_id=tenant_id, count=scope.archive.archive_batch),
+            SealPiece(tenant_id=tenant_id),
+            PersistCheckpoint(tenant_id=tenant_id),
+        )
+    ]

@@ -9,7 +9,7 @@ its record; it depends on the DAG scheduler (its copies run as a DAG).
 
 from ybstate.backup.actions import BACKUP_ACTION_TAGS
 from ybstate.backup.decide import BACKUP_DECIDERS, DAG_HOOKS
-from ybstate.backup.enabled import BackupScope, backup_enabled
+from ybstate.backup.enabled import BackupScope, backup_enabled, backup_probes
 from ybstate.backup.events import BACKUP_EVENT_TAGS, BACKUP_TASK, FOLLOWERS, REQUESTS
 from ybstate.backup.invariants import BACKUP_INVARIANTS
 from ybstate.backup.reducer import BACKUP_HANDLERS
@@ -29,6 +29,7 @@ BACKUP = Subsystem(
     requests=REQUESTS,
     followers=FOLLOWERS,
     enabled=backup_enabled,
+    probes=backup_probes,
     invariants=BACKUP_INVARIANTS,
     scope=BackupScope,
     tables=TABLES,

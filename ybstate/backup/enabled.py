@@ -11,7 +11,7 @@ from ybstate.backup.derive import advanceable, available_version, running_backup
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["BackupScope", "backup_enabled"]
+__all__ = ["BackupScope", "backup_enabled", "backup_probes"]
 
 
 @attrs.frozen(kw_only=True)
@@ -56,3 +56,9 @@ def backup_enabled(state: ClusterState, scope) -> list[object]:
             if state.frozen[version].available and version not in pinned:
                 actions.append(DropVersion(version=version))
     return actions
+
+
+def backup_probes(state: ClusterState, scope) -> list[object]:
+    """Every running backup told to take its next step, offered or not (the explorer tries
+    those ``enabled`` does not offer: each must be refused, or be harmless)."""
+    return [AdvanceBackup(task_id=i) for i in sorted(state.backups.keys()) if not state.backups[i].final]

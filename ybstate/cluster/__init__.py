@@ -11,7 +11,7 @@ protocol code read), ``invariants``, ``fingerprint``. :data:`CLUSTER` is its rec
 
 from ybstate.cluster.actions import CLUSTER_ACTION_TAGS
 from ybstate.cluster.decide import CLUSTER_DECIDERS
-from ybstate.cluster.enabled import ClusterScope, cluster_enabled
+from ybstate.cluster.enabled import ClusterScope, cluster_enabled, cluster_probes
 from ybstate.cluster.events import EVENT_TAGS, REQUESTS
 from ybstate.cluster.invariants import CLUSTER_INVARIANTS
 from ybstate.cluster.reducer import CLUSTER_HANDLERS
@@ -28,6 +28,7 @@ CLUSTER = Subsystem(
     action_tags=CLUSTER_ACTION_TAGS,
     requests=REQUESTS,
     enabled=cluster_enabled,
+    probes=cluster_probes,
     invariants=CLUSTER_INVARIANTS,
     scope=ClusterScope,
     views=("ybstate.cluster", "views.sql"),

@@ -28,7 +28,7 @@ from ybstate.cluster.actions import (
 )
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, TenantStatus
 
-__all__ = ["ClusterScope", "cluster_enabled", "setup_actions"]
+__all__ = ["ClusterScope", "cluster_enabled", "cluster_probes", "setup_actions"]
 
 
 @attrs.frozen(kw_only=True)
@@ -128,3 +128,21 @@ def _logging_actions(state: ClusterState, scope: ClusterScope) -> list[object]:
             elif not any(c.table_id == table.table_id for t in state.open_txns.values() for c in t.cells):
                 actions.append(DropTable(tenant=tenant_name, table=scope.ddl_table))
     return actions
+
+
+def cluster_probes(state: ClusterState, scope) -> list[object]:
+    """A client's write to every tenant that must refuse it (not writable: a standby, a
+    fenced or read-only primary, a restoring or decommissioned tenant), whatever the scope
+    offers: one row into its first table. The explorer checks each is refused (or
+    harmless). Writes to a writable tenant are the scope's to offer, and are not probed."""
+    probes: list[object] = []
+    for tenant_id in sorted(state.tenants.keys()):
+        tenant = state.tenants[tenant_id]
+        tables = state.tables_of(tenant_id)
+        if tables and (not tenant.writable or tenant.status is not TenantStatus.NORMAL):
+            probes.append(
+                Write(
+                    tenant=tenant.name, tx=None, changes=(Put(table=tables[0].name, key="probe", value="x"),)
+                )
+            )
+    return probes

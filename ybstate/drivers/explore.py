@@ -49,11 +49,13 @@ from typing import Any
 import attrs
 
 from ybstate.drivers.coverage import Coverage, Observer, ProgressCoverage
-from ybstate.errors import CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
+from ybstate.errors import ActionRejected, CounterexampleNotReproduced, EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Completion, Goal, Invariant, Spec, changes
 
 __all__ = [
     "DEADLOCK",
+    "REFUSAL",
+    "Probing",
     "Counterexample",
     "deadlock_message",
     "Exploration",
@@ -68,6 +70,9 @@ Step = tuple[Any, tuple[Any, ...]]
 _CLOCK_EVERY = 1024  # new states between looks at the clock when max_seconds is set
 DEADLOCK = "deadlock"
 """The name a deadlock's counterexample goes by (as an invariant's would)."""
+REFUSAL = "refuses_what_it_does_not_offer"
+"""The name of the probing check's counterexample: a request ``enabled`` does not offer,
+which ``decide`` accepts and whose events do not apply or break an invariant."""
 
 
 @attrs.frozen(kw_only=True)
@@ -144,6 +149,10 @@ class Exploration:
     seconds: float
     coverage: Coverage | None = None
     progress_checked: bool = False
+    # requests not offered that the search tried (None: the model has no probes), and
+    # those decide accepted harmlessly (every other one was refused)
+    probes_tried: int | None = None
+    probes_accepted: int | None = None
 
     @property
     def states_per_second(self) -> float:
@@ -206,6 +215,7 @@ def explore(
     watching = observer is not None and observer.watching
     per_depth = [1]
     stuck = spec.stuck
+    probing = None if spec.probes is None else Probing(spec)
     # The explored graph, kept only for progress properties (see _Graph).
     graph = _Graph(spec.progress, init_key, init) if spec.progress else None
     ids = None if graph is None else graph.ids
@@ -220,7 +230,7 @@ def explore(
         checked: bool = False,
     ):
         return _result(
-            spec, started, states, transitions, depth, cut, cx, observer, per_depth, graph, checked
+            spec, started, states, transitions, depth, cut, cx, observer, per_depth, graph, checked, probing
         )
 
     if observer is not None:
@@ -265,6 +275,13 @@ def explore(
                 what = stuck(state)
                 if what is not None:
                     cx = _counterexample(spec, parents, state_key, (DEADLOCK, deadlock_message(what)))
+                    if next_states:
+                        per_depth.append(len(next_states))
+                    return done(states, transitions, depth + 1 if next_states else depth, None, cx)
+            if probing is not None:
+                accepted = probing.try_state(state, actions)
+                if accepted is not None:
+                    cx = probing.counterexample(spec, parents, state_key, accepted)
                     if next_states:
                         per_depth.append(len(next_states))
                     return done(states, transitions, depth + 1 if next_states else depth, None, cx)
@@ -371,6 +388,7 @@ def _result(
     per_depth: Sequence[int] = (),
     graph: _Graph | None = None,
     progress_checked: bool = False,
+    probing: Probing | None = None,
 ) -> Exploration:
     seconds = time.perf_counter() - started
     covered = None if observer is None else observer.coverage(states, per_depth, spec.key_bits)
@@ -394,7 +412,92 @@ def _result(
         seconds=seconds,
         coverage=covered,
         progress_checked=progress_checked,
+        probes_tried=None if probing is None else probing.tried,
+        probes_accepted=None if probing is None else probing.accepted,
     )
+
+
+class Probing:
+    """The explorer's probing check (issue 13, item 8(c)): in each state it expands, the
+    requests ``spec.probes`` names that ``enabled`` does not offer are tried. ``decide``
+    must refuse each (raise an :class:`~ybstate.errors.ActionRejected`; ``decide`` is
+    pure, so the state is unchanged), or accept it harmlessly: its events apply and every
+    invariant holds after them (a request only the scope's bounds leave out). Anything else
+    is a violation named :data:`REFUSAL`: decide failing with another error, its events
+    refused by apply, an invariant broken. ``tried`` and ``accepted`` count what was done."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.tried = 0
+        self.accepted = 0
+
+    def try_state(self, state: Any, offered: Sequence[Any]) -> tuple[Any, tuple, Any, str] | None:
+        """The first probe of ``state`` that is not refused and not harmless, as (action,
+        events, the state after them or None, what is wrong); None if there is none."""
+        asked = self.spec.probes(state)  # type: ignore[misc]
+        if not asked:
+            return None
+        offers = set(offered)
+        for action in asked:
+            if action in offers:
+                continue
+            self.tried += 1
+            wrong = self.judge(state, action)
+            if wrong is not None:
+                return (action, *wrong)
+        return None
+
+    def judge(self, state: Any, action: Any) -> tuple[tuple, Any, str] | None:
+        """None when ``decide`` refuses ``action``, or accepts it harmlessly (counted in
+        ``accepted``); else (events, the state after them or None, what is wrong)."""
+        spec = self.spec
+        name = type(action).__name__
+        try:
+            events = tuple(spec.decide(state, action))
+        except ActionRejected:
+            return None
+        except Exception as error:
+            return (), None, f"decide fails on {action!r}, which is not offered here: {error!r}"
+        after = state
+        try:
+            for event in events:
+                after = spec.apply(after, event)
+        except Exception as error:
+            return (
+                events,
+                None,
+                (
+                    f"decide accepts {action!r}, which is not offered here, but apply refuses its "
+                    f"events: {error}"
+                ),
+            )
+        broken = spec.violations(after)
+        if broken:
+            first = broken[0]
+            return (
+                events,
+                after,
+                (
+                    f"decide accepts {name}, which is not offered here, and it breaks "
+                    f"{first.invariant}: {first.message}"
+                ),
+            )
+        self.accepted += 1
+        return None
+
+    def counterexample(self, spec: Spec, parents, key: Hashable, found: tuple) -> Counterexample:
+        """The shortest path to the probed state, then the probe itself as the last step
+        when its events applied (the state they reach breaks an invariant)."""
+        action, events, after, message = found
+        cx = _counterexample(spec, parents, key, (REFUSAL, message))
+        if after is None:
+            return cx
+        return attrs.evolve(
+            cx,
+            steps=(*cx.steps, (action, events)),
+            states=(*cx.states, spec.describe(after)),
+            depth=cx.depth + 1,
+        )
 
 
 def deadlock_message(what: str) -> str:
@@ -585,12 +688,16 @@ def replay_counterexample(spec: Spec, cx: Counterexample) -> Any:
     Each action must be enabled where it is taken and decide to the recorded events, and
     the final state must break ``cx.invariant``: for a deadlock, nothing is enabled there
     and ``spec.stuck`` does not accept it; for a progress property, something pending
-    there is done in no state reachable from it (a search from that state tells).
-    Otherwise raises :class:`~ybstate.errors.CounterexampleNotReproduced`.
+    there is done in no state reachable from it (a search from that state tells). A
+    probing counterexample (:data:`REFUSAL`) may end with the probe itself, a step that is
+    not enabled and must then break an invariant; otherwise probing its last state must
+    find a request not refused. Otherwise raises
+    :class:`~ybstate.errors.CounterexampleNotReproduced`.
     """
     state = spec.init()
     for number, (action, recorded) in enumerate(cx.steps, 1):
-        if action not in spec.enabled(state):
+        probe = cx.invariant == REFUSAL and number == len(cx.steps)
+        if action not in spec.enabled(state) and not probe:
             raise CounterexampleNotReproduced(cx.invariant, number, f"{action!r} is not enabled")
         try:
             events = tuple(spec.decide(state, action))
@@ -615,6 +722,12 @@ def why_not_broken(spec: Spec, name: str, state: Any) -> str | None:
     ``spec.progress``) is not broken in ``state``, where a counterexample ends; None when
     it is broken there."""
     progress = {prop.name: prop for prop in spec.progress}
+    if name == REFUSAL and spec.probes is not None:
+        if spec.violations(state):  # the probe was the last step, and broke an invariant
+            return None
+        if Probing(spec).try_state(state, spec.enabled(state)) is None:
+            return "every request not offered in the state the steps reach is refused or harmless"
+        return None
     if name == DEADLOCK and spec.stuck is not None:
         if spec.enabled(state):
             return "actions are enabled in the state the steps reach"

@@ -97,7 +97,11 @@ class Spec(Generic[S, A, E]):
     state is a proper end, else what is stuck there ("restore task 1 in
     RESTORING_INCREMENTAL"). None: the model declares no final states and nothing is
     judged a deadlock. ``progress`` are the progress properties a complete search checks
-    on the graph it explored (:class:`Completion`).
+    on the graph it explored (:class:`Completion`). ``probes(state)`` are requests that
+    could arrive in ``state`` whether or not ``enabled`` offers them; the explorer tries
+    each one not offered and requires ``decide`` to refuse it (raise an
+    :class:`~ybstate.errors.ActionRejected`) or what it decides to apply and keep every
+    invariant. None: nothing is probed.
     """
 
     name: str
@@ -112,6 +116,7 @@ class Spec(Generic[S, A, E]):
     key_bits: int | None = None
     stuck: Callable[[S], str | None] | None = None
     progress: tuple[Completion[S], ...] = ()
+    probes: Callable[[S], Iterable[A]] | None = None
 
     def violations(self, state: S) -> list[Violation]:
         """Every invariant that does not hold in ``state``, in declaration order."""

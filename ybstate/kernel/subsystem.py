@@ -59,6 +59,9 @@ class Subsystem:
     - ``followers``: the event types that only ever follow another event in a decision.
     - ``enabled``: ``enabled(state, scope) -> [actions]`` within the root's scope; the part
       reads its own section of it (and the cluster's).
+    - ``probes``: ``probes(state, scope) -> [actions]``: requests a client or one of the
+      part's own components could send in ``state`` whether or not ``enabled`` offers
+      them; the explorer tries those not offered, which must be refused (or be harmless).
     - ``invariants``: what must hold in every reachable state.
     - ``scope``: the class of this part's section of the scope.
     - ``tables``: internal tables computed from state; ``views``: (package, file) of the
@@ -79,6 +82,7 @@ class Subsystem:
     requests: Mapping[type, Callable[[Any, Any], Any]] = attrs.field(factory=dict, converter=_frozen_map)
     followers: frozenset[type] = frozenset()
     enabled: Callable[[Any, Any], list] | None = None
+    probes: Callable[[Any, Any], list] | None = None
     invariants: tuple[Invariant, ...] = ()
     scope: type | None = None
     tables: tuple[StateTable, ...] = ()

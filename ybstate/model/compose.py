@@ -44,6 +44,7 @@ class Model:
     decide: Callable[[ClusterState, object], list[object]]
     apply: Callable[[ClusterState, object], ClusterState]
     enabled: Callable[[ClusterState, Any], list[object]]
+    probes: Callable[[ClusterState, Any], list[object]]
     invariants: tuple[Invariant[ClusterState], ...]
     event_tags: dict[type, str] = attrs.field(repr=False)
     action_tags: dict[type, str] = attrs.field(repr=False, factory=dict)
@@ -97,9 +98,10 @@ class Model:
         from ``start`` (default: the scope's starting cluster). Its final states are those
         in which every backup, restore and promotion has ended
         (:func:`~ybstate.model.progress.stuck`): the explorer reports any other state in
-        which nothing is enabled as a deadlock."""
+        which nothing is enabled as a deadlock. Its probes are the parts' (``Subsystem.probes``):
+        the explorer tries each one ``enabled`` does not offer."""
         init = self.start_state(scope) if start is None else start
-        enabled = self.enabled
+        enabled, probes = self.enabled, self.probes
         return Spec(
             name="cluster",
             init=lambda: init,
@@ -111,6 +113,7 @@ class Model:
             invariants=self.invariants,
             describe=project,
             stuck=stuck,
+            probes=lambda state: probes(state, scope),
         )
 
 
@@ -210,6 +213,7 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
     deciders: dict[type, Callable[[ClusterState, object], list[object]]] = {}
     handlers: dict[type, Callable[[ClusterState, object], ClusterState]] = {}
     offers = tuple(p.enabled for p in parts if p.enabled is not None)
+    askers = tuple(p.probes for p in parts if p.probes is not None)
     known = sorted(t.__name__ for p in parts for t in p.events)
 
     def decide(state: ClusterState, action: object) -> list[object]:
@@ -238,6 +242,12 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
             actions.extend(offer(state, scope))
         return actions
 
+    def probes(state: ClusterState, scope) -> list[object]:
+        asked: list[object] = []
+        for ask in askers:
+            asked.extend(ask(state, scope))
+        return asked
+
     def composite(
         nested: Callable[[Decision, object], None],
     ) -> Callable[[ClusterState, object], list[object]]:
@@ -257,6 +267,7 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
         decide=decide,
         apply=apply,
         enabled=enabled,
+        probes=probes,
         invariants=tuple(inv for p in parts for inv in p.invariants),
         event_tags={t: tag for p in parts for t, tag in p.event_tags.items()},
         action_tags={t: tag for p in parts for t, tag in p.action_tags.items()},

@@ -11,7 +11,7 @@ from ybstate.kernel import Subsystem
 from ybstate.promote.actions import PROMOTE_ACTION_TAGS
 from ybstate.promote.decide import COMPOSITE_DECIDERS, PROMOTE_DECIDERS
 from ybstate.promote.derive import standby_released
-from ybstate.promote.enabled import PromoteScope, promote_enabled
+from ybstate.promote.enabled import PromoteScope, promote_enabled, promote_probes
 from ybstate.promote.events import PROMOTE_EVENT_TAGS, PROMOTION_TASK, REQUESTS
 from ybstate.promote.invariants import PROMOTE_INVARIANTS
 from ybstate.promote.reducer import PROMOTE_HANDLERS
@@ -30,6 +30,7 @@ PROMOTE = Subsystem(
     action_tags=PROMOTE_ACTION_TAGS,
     requests=REQUESTS,
     enabled=promote_enabled,
+    probes=promote_probes,
     invariants=PROMOTE_INVARIANTS,
     scope=PromoteScope,
     tables=TABLES,

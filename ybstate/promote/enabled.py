@@ -12,7 +12,7 @@ from ybstate.promote.decide import PROMOTE_DECIDERS
 from ybstate.promote.derive import catch_up_waits, decommission_refusal
 from ybstate.promote.state import PromotionStep
 
-__all__ = ["PromoteScope", "promote_enabled"]
+__all__ = ["PromoteScope", "promote_enabled", "promote_probes"]
 
 
 @attrs.frozen(kw_only=True)
@@ -68,3 +68,13 @@ def promote_enabled(state: ClusterState, scope) -> list[object]:
                 if decommission_refusal(state, tenant, read_only) is None:
                     actions.append(Decommission(tenant=tenant.name, read_only=read_only))
     return actions
+
+
+def promote_probes(state: ClusterState, scope) -> list[object]:
+    """Every running promotion told to take its next step, offered or not (the explorer
+    tries those ``enabled`` does not offer: each must be refused, or be harmless)."""
+    return [
+        AdvancePromotion(promotion_id=i)
+        for i in sorted(state.promotions.keys())
+        if not state.promotions[i].final
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ybstate.cluster import ghost
+from ybstate.cluster.events import MutatorLogged
 from ybstate.cluster.state import ClusterState, Role, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.promote.state import PromotionStatus, PromotionStep
@@ -50,7 +51,8 @@ def routing_sends_each_name_to_one_tenant(state: ClusterState) -> str | None:
 
 
 def no_commit_after_the_fence(state: ClusterState) -> str | None:
-    """A fenced or decommissioned tenant accepted no commit after its fence point."""
+    """A fenced or decommissioned tenant accepted no write after its fence point: no
+    mutator logged for it, no commit."""
     fences = {t.tenant_id: t.fenced_log_id for t in state.tenants.values() if t.fenced_log_id}
     if not fences:
         return None
@@ -59,6 +61,12 @@ def no_commit_after_the_fence(state: ClusterState) -> str | None:
         if fence is not None and txn.commit_log_id > fence:
             where = f"at log id {txn.commit_log_id}, fenced at {fence}"
             return f"tenant {txn.tenant_id} committed transaction {txn.tx_id} {where}"
+    for log_id in range(min(fences.values()) + 1, state.last_log_id + 1):
+        entry = state.log[log_id]
+        fence = fences.get(getattr(entry, "tenant_id", None))  # type: ignore[arg-type]
+        if type(entry) is MutatorLogged and fence is not None and log_id > fence:
+            where = f"at log id {log_id}, fenced at {fence}"
+            return f"tenant {entry.tenant_id} logged a write of transaction {entry.tx_id} {where}"
     return None
 
 

@@ -15,7 +15,7 @@ from ybstate.dag.subsystem import OWNER_HOOK
 from ybstate.kernel import Subsystem
 from ybstate.restore.actions import RESTORE_ACTION_TAGS
 from ybstate.restore.decide import COMPOSITE_DECIDERS, DAG_HOOKS, RESTORE_DECIDERS
-from ybstate.restore.enabled import RestoreScope, restore_enabled
+from ybstate.restore.enabled import RestoreScope, restore_enabled, restore_probes
 from ybstate.restore.events import FOLLOWERS, REQUESTS, RESTORE_EVENT_TAGS, RESTORE_TASK
 from ybstate.restore.invariants import RESTORE_INVARIANTS, STANDBY_RELEASED, restore_invariants
 from ybstate.restore.reducer import RESTORE_HANDLERS
@@ -41,6 +41,7 @@ RESTORE = Subsystem(
     requests=REQUESTS,
     followers=FOLLOWERS,
     enabled=restore_enabled,
+    probes=restore_probes,
     invariants=RESTORE_INVARIANTS,
     scope=RestoreScope,
     tables=TABLES,

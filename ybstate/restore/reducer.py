@@ -229,9 +229,10 @@ def _entry_dropped(state: ClusterState, e: EntryDropped) -> ClusterState:
 def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     task = _task(state, e)
     if e.entry_seq != released(state, task):
+        release = released(state, task)
         raise EventOutOfOrder(
-            f"entry {task.applied + 1} released in order by restore {task.task_id}",
-            task.applied + 1,
+            f"the entry the reorder queue of restore {task.task_id} releases now",
+            "none" if release is None else release,
             e.entry_seq,
         )
     entry = state.restore_entries[task.task_id][task.applied]
