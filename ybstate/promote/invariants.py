@@ -89,7 +89,7 @@ def _lost(state: ClusterState, task) -> tuple[int, ...]:
 def data_loss_window_is_exact(state: ClusterState) -> str | None:
     """A completed promotion's data-loss list is exactly the old primary's commits after the
     standby's T that the new primary does not hold; and a caught-up standby holds the old
-    primary's content as of its fence until writes are enabled."""
+    primary's content and tables as of its fence until writes are enabled."""
     for task in state.promotions.values():
         if task.status is PromotionStatus.COMPLETED and task.lost != _lost(state, task):
             return f"promotion {task.promotion_id}: reports {task.lost}, lost {_lost(state, task)}"
@@ -98,6 +98,15 @@ def data_loss_window_is_exact(state: ClusterState) -> str | None:
             expected = ghost.content_at_log(state, task.primary_id, task.fence_log_id)
             if found != expected:
                 return f"promotion {task.promotion_id}: the caught-up standby differs from the fenced primary"
+            tables = sorted(t.name for t in state.tables_of(task.standby_id))
+            then = sorted(
+                t.name
+                for t in state.tables_of(task.primary_id, alive_only=False)
+                if t.alive_at_log(task.fence_log_id)
+            )
+            if tables != then:
+                where = f"promotion {task.promotion_id}: the caught-up standby has tables {tables}"
+                return f"{where}, the fenced primary had {then}"
     return None
 
 
