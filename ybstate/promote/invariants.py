@@ -89,7 +89,8 @@ def _lost(state: ClusterState, task) -> tuple[int, ...]:
 def data_loss_window_is_exact(state: ClusterState) -> str | None:
     """A completed promotion's data-loss list is exactly the old primary's commits after the
     standby's T that the new primary does not hold; and a caught-up standby holds the old
-    primary's content and tables as of its fence until writes are enabled."""
+    primary's content and tables as of its fence until writes are enabled, each mapped
+    with the standby table's name and schema version."""
     for task in state.promotions.values():
         if task.status is PromotionStatus.COMPLETED and task.lost != _lost(state, task):
             return f"promotion {task.promotion_id}: reports {task.lost}, lost {_lost(state, task)}"
@@ -107,6 +108,13 @@ def data_loss_window_is_exact(state: ClusterState) -> str | None:
             if tables != then:
                 where = f"promotion {task.promotion_id}: the caught-up standby has tables {tables}"
                 return f"{where}, the fenced primary had {then}"
+            for m in task.mapping:
+                table = state.tables.get(m.target_table_id)
+                if m.dropped or table is None:
+                    continue
+                if (table.name, table.schema_version) != (m.name, m.schema_version):
+                    where = f"promotion {task.promotion_id}: its mapping says {m!r}"
+                    return f"{where}, the standby's table is {table.name!r} v{table.schema_version}"
     return None
 
 
