@@ -79,11 +79,12 @@ def archive_enabled(state: ClusterState, scope) -> list[object]:
 
 
 def archive_probes(state: ClusterState, scope) -> list[object]:
-    """What every archiver in the scope could be told at any moment, offered or not: read an
-    entry, seal its piece, persist its checkpoint (an archiver outside the scope stands
-    still, and is not probed). The explorer tries those ``enabled`` does not offer,
-    each of which must be refused (or be harmless): a checkpoint over unsealed entries, a
-    seal of nothing, a read past the log or by a stopped archiver."""
+    """What every archiver in the scope could be told at any moment, offered or not: read a
+    batch, seal its piece, persist its checkpoint, skip past recycled log (an archiver
+    outside the scope stands still, and is not probed). The explorer tries those
+    ``enabled`` does not offer, each of which must be refused (or be harmless): a
+    checkpoint over unsealed entries, a seal of nothing, a read past the log or by a
+    stopped archiver, a skip over log still kept or read and not persisted."""
     named = [state.tenant_named(name) for name in scope.archive.archive_tenants]
     probed = sorted(t.tenant_id for t in named if t is not None and t.tenant_id in state.archivers)
     return [
@@ -93,5 +94,6 @@ def archive_probes(state: ClusterState, scope) -> list[object]:
             ReadEntries(tenant_id=tenant_id, count=scope.archive.archive_batch),
             SealPiece(tenant_id=tenant_id),
             PersistCheckpoint(tenant_id=tenant_id),
+            SkipRecycledLog(tenant_id=tenant_id),
         )
     ]
