@@ -1357,6 +1357,13 @@ def _rollback_left_the_standby_renamed(state):
     return corrupted, "promotion 2 rolled back, but the standby is Tenant(tenant_id=1005, name='blog', "
 
 
+def _decommissioned_with_tables(state):
+    # shop_b2 was decommissioned read-only and keeps its tables; in full, it would not
+    corrupted = _with_tenant(state, B2, status=TenantStatus.DECOMMISSIONED)
+    corrupted = evolve_state(corrupted, routing=corrupted.routing.delete("shop_b2"))  # removed: no route
+    return corrupted, "tenant 'shop_b2' is removed but still holds tables ['orders', 'users']"
+
+
 PROMOTE_CORRUPTIONS = {
     "promotion_one_writable_tenant_per_name": [
         _both_sides_writable,
@@ -1369,6 +1376,7 @@ PROMOTE_CORRUPTIONS = {
         _route_to_a_removed_tenant,
         _route_to_another_tenant,
         _tenant_without_route,
+        _decommissioned_with_tables,
     ],
     "promotion_no_commit_after_the_fence": [_commit_after_the_fence, _fence_before_a_commit],
     "promotion_data_loss_window_is_exact": [

@@ -31,7 +31,8 @@ def one_writable_tenant_per_name(state: ClusterState) -> str | None:
 def routing_sends_each_name_to_one_tenant(state: ClusterState) -> str | None:
     """Each routed name leads to one existing, not removed tenant; every tenant that is not
     removed is reachable by its name, but for the name a running promotion has switched
-    and not yet routed (it still leads to the old primary)."""
+    and not yet routed (it still leads to the old primary); a removed tenant (decommissioned
+    in full) holds no live table either: its tables went with it."""
     switching = {
         t.primary_name: t.primary_id
         for t in state.promotions.values()
@@ -47,6 +48,10 @@ def routing_sends_each_name_to_one_tenant(state: ClusterState) -> str | None:
     for tenant in state.tenants.values():
         if tenant.status is not TenantStatus.DECOMMISSIONED and tenant.name not in state.routing:
             return f"tenant {tenant.name!r} has no route"
+        if tenant.status is TenantStatus.DECOMMISSIONED:
+            tables = sorted(t.name for t in state.tables_of(tenant.tenant_id))
+            if tables:
+                return f"tenant {tenant.name!r} is removed but still holds tables {tables}"
     return None
 
 
