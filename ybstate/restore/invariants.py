@@ -177,7 +177,9 @@ def restores_touch_only_their_standby(state: ClusterState, released: Sequence[Re
 
 
 def restore_phases_move_forward(state: ClusterState) -> str | None:
-    """Each task went through the seed's phases along the RESTORE_TASK lifecycle, never back."""
+    """Each task went through the seed's phases along the RESTORE_TASK lifecycle, never back;
+    one that ended (completed, failed or cancelled) left its baseline DAG finished, no
+    fetch still running or ready."""
     allowed = {(before, after) for before, _event, after in RESTORE_TASK.edges()}
     for task in state.restores.values():
         if task.phases[:1] != (RestorePhase.INIT,) or task.phases[-1] is not task.phase:
@@ -185,6 +187,10 @@ def restore_phases_move_forward(state: ClusterState) -> str | None:
         for before, after in zip(task.phases, task.phases[1:]):
             if (before, after) not in allowed:
                 return f"restore {task.task_id}: {before.value} -> {after.value}"
+        graph = state.dags.get(task.dag_id) if task.final and task.dag_id else None
+        if graph is not None and not graph.finished:
+            where = f"restore {task.task_id} is {task.phase.value}"
+            return f"{where}, but its baseline DAG {graph.dag_id} still runs"
     return None
 
 
