@@ -104,17 +104,18 @@ def restore_enabled(state: ClusterState, scope) -> list[object]:
 
 def restore_probes(state: ClusterState, scope) -> list[object]:
     """The steps a restore's own components could take at any moment, offered or not: for
-    every running restore, advance it; while it replays, the reader reads, each worker
-    rewrites, the applier applies, the timeout fires. The explorer tries those ``enabled``
+    every running restore, in whatever phase, advance it, the reader reads, each worker
+    rewrites, the applier applies, the timeout fires (outside the replay, each must be
+    refused for its phase). The explorer tries those ``enabled``
     does not offer, each of which must be refused (or be harmless)."""
     probes: list[object] = []
     for task_id in sorted(state.restores.keys()):
         task = state.restores[task_id]
         if task.final:
             continue
-        probes.append(AdvanceRestore(task_id=task_id))
-        if task.phase is RestorePhase.RESTORING_INCREMENTAL:
-            probes.extend((ReadArchived(task_id=task_id), ApplyEntry(task_id=task_id)))
-            probes.extend(RewriteEntry(task_id=task_id, worker=w) for w in range(task.workers))
-            probes.append(TimeOutRestore(task_id=task_id))
+        probes.extend(
+            (AdvanceRestore(task_id=task_id), ReadArchived(task_id=task_id), ApplyEntry(task_id=task_id))
+        )
+        probes.extend(RewriteEntry(task_id=task_id, worker=w) for w in range(task.workers))
+        probes.append(TimeOutRestore(task_id=task_id))
     return probes
