@@ -3,6 +3,8 @@ check"): each would fail under the mutant named in its docstring."""
 
 from __future__ import annotations
 
+from ybstate.model import decide
+from ybstate.restore.actions import StartRestore
 from ybstate.testing import start_from_toml
 
 DDL_AFTER_THE_BACKUP = """
@@ -89,3 +91,15 @@ primary = "shop"
     mapped = {m.name: (m.target_table_id, m.schema_version) for m in promotion.mapping}
     assert mapped["notes"] == (notes.table_id, notes.schema_version)
     assert mapped["tags"] == (tags.table_id, tags.schema_version)
+
+
+def test_a_restore_without_a_capacity_bounds_its_queue_at_twice_its_workers_and_to_latest_has_no_mark():
+    """Mutants restore.decide._start #94 (three times the workers) and #100 (a restore to
+    "latest" recorded with the mark "latest"): both documented (docs/scenarios.md), and no
+    checker can tell a default from another value."""
+    before = start_from_toml(
+        DDL_AFTER_THE_BACKUP[: DDL_AFTER_THE_BACKUP.index('do = "restore"') - len("[[steps]]\n")]
+    )
+    started = decide(before, StartRestore(source="shop", target="shop_back", until="latest", workers=3))[0]
+    assert (started.workers, started.capacity) == (3, 6)
+    assert started.until == "latest" and started.latest and started.mark == ""
