@@ -1,4 +1,4 @@
-"""The explorer on the protocol: every shipped check file, and what coverage and progress cost.
+"""The explorer on the protocol: every shipped check file, and what coverage, progress and probing cost.
 
 For each check in specs/checks/, runs its start once, then explores it with coverage and
 without, and with every progress property of the catalogue (``ybstate.model.progress``),
@@ -46,17 +46,22 @@ def main() -> None:
         "coverage cost",
         "with progress s",
         "progress cost",
+        "with probing s",
+        "probing cost",
         title="explore: the shipped checks",
     )
     for path in options.checks:
         check = load_check(path)
         first = run_check(check)  # runs the start once; the spec explores from its state
-        spec = attrs.evolve(first.spec, progress=())  # the check's own progress properties judged below
+        # the check's own progress properties and probes are measured apart, below
+        spec = attrs.evolve(first.spec, progress=(), probes=None)
         judged = attrs.evolve(spec, progress=tuple(PROGRESS.values()))
-        best = {True: float("inf"), False: float("inf"), "progress": float("inf")}
+        probing = attrs.evolve(spec, probes=first.spec.probes)
+        best = {True: float("inf"), False: float("inf"), "progress": float("inf"), "probing": float("inf")}
         result = first.exploration
         for _ in range(options.repeat):
-            for coverage, model in ((False, spec), (True, spec), ("progress", judged)):
+            runs = ((False, spec), (True, spec), ("progress", judged), ("probing", probing))
+            for coverage, model in runs:
                 gc.collect()
                 run = explore(
                     model,
@@ -69,6 +74,7 @@ def main() -> None:
                     result = attrs.evolve(run, seconds=best[True])
         cost = best[True] / best[False] - 1 if best[False] > 0 else 0.0
         progress = best["progress"] / best[True] - 1 if best[True] > 0 else 0.0
+        probes = best["probing"] / best[True] - 1 if best[True] > 0 else 0.0
         table.add_row(
             path.name,
             f"{result.distinct_states:,}",
@@ -79,10 +85,13 @@ def main() -> None:
             f"{cost:+.1%}",
             f"{best['progress']:.3f}",
             f"{progress:+.1%}",
+            f"{best['probing']:.3f}",
+            f"{probes:+.1%}",
         )
-    Console(width=160).print(table)
+    Console(width=200).print(table)
     print(f"goal: coverage costs under {GOAL:.0%} of the exploration on the larger checks")
     print(f"progress: all {len(PROGRESS)} properties of the catalogue, against the run with coverage")
+    print("probing: the requests not offered tried in every state, against the run with coverage")
 
 
 if __name__ == "__main__":
