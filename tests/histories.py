@@ -35,6 +35,7 @@ from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Put, Start, Tick, Write
 from ybstate.cluster.enabled import setup_actions
+from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention
 from ybstate.errors import (
     EventOutOfOrder,
@@ -402,3 +403,9 @@ def no_restore_completes(state: ClusterState) -> str | None:
     broken as soon as a restore completes."""
     done = [t.task_id for t in state.restores.values() if t.phase.value == "COMPLETED"]
     return f"restore {done[0]} completed" if done else None
+
+
+def under_flaws(state: ClusterState, flaws: list[str]) -> ClusterState:
+    """``state`` as if the cluster ran the protocol with ``flaws`` (DESIGN 14): to ask the
+    other variant's deciders and reducers about the same state."""
+    return attrs.evolve(state, config=attrs.evolve(state.config, protocol=Protocol.with_flaws(flaws)))

@@ -72,6 +72,12 @@ def test_every_shipped_check_is_checked_for_deadlocks_and_has_none(shipped_runs)
         assert all(p.checked and p.pending for p in run.coverage.progress.values())
 
 
+def test_every_shipped_check_probes_and_refuses_every_request_it_does_not_offer(shipped_runs):
+    for name, run in shipped_runs.items():
+        probes = run.to_json()["probes"]
+        assert probes["tried"] > 0 and probes["accepted"] == 0, name
+
+
 def test_every_invariant_of_the_model_declares_a_subject_the_shipped_checks_meet(shipped_runs):
     met = {
         name

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import attrs
 import pytest
+from histories import under_flaws
 
 from ybstate.checks import load_check, run_check, with_flaws
-from ybstate.cluster.protocol import Protocol
 from ybstate.drivers.explore import DEADLOCK
 from ybstate.errors import EventOutOfOrder, RestoreNotReady, ScenarioFailed
 from ybstate.flaws import hunt
@@ -50,10 +50,6 @@ def _end(run):
     return state
 
 
-def _under(state, flaws: list[str]):
-    return attrs.evolve(state, config=attrs.evolve(state.config, protocol=Protocol.with_flaws(flaws)))
-
-
 # -- flaw 2: the reorder queue keyed by the global log id -----------------------------------------
 
 
@@ -72,7 +68,7 @@ def test_the_applier_is_refused_at_the_hole_and_a_recorded_apply_there_is_out_of
     end = _end(reorder_run)
     with pytest.raises(RestoreNotReady, match="waits for log id 8"):
         decide(end, ApplyEntry(task_id=1))
-    corrected = _under(end, [])
+    corrected = under_flaws(end, [])
     assert ApplyEntry(task_id=1) in enabled(corrected, reorder_run.check.scope)
     (applied,) = decide(corrected, ApplyEntry(task_id=1))
     assert applied.log_id == 10
@@ -137,7 +133,9 @@ def test_the_flawed_reader_does_not_wait_and_the_worker_drops_what_does_not_fit(
     task = before.restores[1]
     assert (task.read, task.applied, task.capacity) == (2, 0, 1)  # two in flight, bound one
     assert applier_takes_entries_in_order(before) is None  # in flight is not bounded under the flaw
-    assert applier_takes_entries_in_order(_under(before, [])) == "restore 1: 2 entries in flight, bound 1"
+    assert (
+        applier_takes_entries_in_order(under_flaws(before, [])) == "restore 1: 2 entries in flight, bound 1"
+    )
     assert state.restores[1].rewritten == (1,)
 
 
@@ -147,7 +145,7 @@ def test_the_corrected_reader_waits_and_a_drop_is_refused_under_it(drop_run):
     for _, events in steps[:7]:  # the first entry read
         for event in events:
             state = drop_run.spec.apply(state, event)
-    corrected = _under(state, [])
+    corrected = under_flaws(state, [])
     assert ReadArchived(task_id=1) not in enabled(corrected, drop_run.check.scope)
     with pytest.raises(RestoreNotReady, match="the reader waits"):
         decide(corrected, ReadArchived(task_id=1))
@@ -157,7 +155,7 @@ def test_the_corrected_reader_waits_and_a_drop_is_refused_under_it(drop_run):
             state = drop_run.spec.apply(state, event)
     (dropped,) = steps[-1][1]
     with pytest.raises(EventOutOfOrder, match="no entry dropped"):
-        apply(_under(state, []), dropped)
+        apply(under_flaws(state, []), dropped)
     rewritten = EntryRewritten(**{f.name: getattr(dropped, f.name) for f in attrs.fields(EntryDropped)})
     with pytest.raises(EventOutOfOrder, match="room in the reorder queue"):
         apply(state, rewritten)  # the queue is full: under the flaw the entry can only be dropped

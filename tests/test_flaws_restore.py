@@ -12,9 +12,9 @@ from pathlib import Path
 
 import attrs
 import pytest
+from histories import under_flaws
 
 from ybstate.checks import check_spec, load_check, run_check, run_start, with_flaws
-from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import TenantStatus
 from ybstate.drivers.explore import replay_counterexample
 from ybstate.errors import EventOutOfOrder, RestoreNotReady, ScenarioFailed, SpecError
@@ -69,10 +69,6 @@ def _before_last(run):
     return state, action, events
 
 
-def _under(state, flaws: list[str]):
-    return attrs.evolve(state, config=attrs.evolve(state.config, protocol=Protocol.with_flaws(flaws)))
-
-
 # -- flaw 1: where the replay starts ---------------------------------------------------------------
 
 
@@ -81,10 +77,10 @@ def test_the_replay_starts_at_the_sets_start_or_under_the_flaw_where_archiving_l
     state = spec.init()
     (first,) = [a for a in spec.enabled(state) if type(a).__name__ == "StartRestore"][:1]
     (flawed,) = decide(state, first)
-    (corrected,) = decide(_under(state, []), first)
+    (corrected,) = decide(under_flaws(state, []), first)
     assert isinstance(flawed, RestoreStarted) and (corrected.start_log_id, flawed.start_log_id) == (4, 8)
     with pytest.raises(EventOutOfOrder, match="replay start of backup set 1"):
-        apply(_under(state, []), flawed)
+        apply(under_flaws(state, []), flawed)
     with pytest.raises(EventOutOfOrder, match="replay start of backup set 1"):
         apply(state, corrected)
 
@@ -103,7 +99,7 @@ def failing(flawed_runs):
 
 def test_a_failed_entry_fails_the_restore_naming_it_under_the_corrected_protocol(failing):
     flawed, action = failing
-    state = _under(flawed, [])
+    state = under_flaws(flawed, [])
     (failed,) = decide(state, action)
     assert isinstance(failed, EntryApplyFailed) and (failed.entry_seq, failed.log_id) == (2, 6)
     after = apply(state, failed)
@@ -123,7 +119,7 @@ def test_a_failed_entry_is_skipped_and_the_applier_carries_on_under_the_flaw(fai
     assert task.phase is RestorePhase.RESTORING_INCREMENTAL and (task.applied, task.apply_failures) == (2, 1)
     assert task.restored_log_id == 6 and task.applied_txns == 0  # transaction 2 never reaches the standby
     with pytest.raises(EventOutOfOrder, match="the protocol never skips one"):
-        apply(_under(state, []), skipped)
+        apply(under_flaws(state, []), skipped)
 
 
 def test_an_apply_fault_is_offered_within_its_budget_and_only_on_an_entry_that_writes(failing):
@@ -174,7 +170,7 @@ def test_verification_against_the_live_source_fails_a_correct_restore_and_the_or
     state, events = verifying
     task = state.restores[1]
     assert task.phase is RestorePhase.VERIFYING
-    assert verification_problem(_under(state, []), task) is None
+    assert verification_problem(under_flaws(state, []), task) is None
     assert verification_problem(state, task).startswith("table 'a': 1 rows / checksum")
     after = state
     for event in events:
@@ -185,7 +181,7 @@ def test_verification_against_the_live_source_fails_a_correct_restore_and_the_or
 
 def test_a_completion_the_live_source_contradicts_is_refused_under_the_flaw(verifying):
     state, _ = verifying
-    completed = decide(_under(state, []), AdvanceRestore(task_id=1))
+    completed = decide(under_flaws(state, []), AdvanceRestore(task_id=1))
     assert type(completed[0]).__name__ == "RestoreCompleted"
     with pytest.raises(EventOutOfOrder, match="passing its verification"):
         apply(state, completed[0])
@@ -213,7 +209,7 @@ def test_the_mapping_comes_from_the_backup_or_under_the_flaw_from_the_live_sourc
             state = apply(state, event)
     prepare = run.counterexample.steps[2][0]
     flawed = decide(state, prepare)
-    corrected = decide(_under(state, []), prepare)
+    corrected = decide(under_flaws(state, []), prepare)
     assert isinstance(flawed[0], RestorePrepared) and isinstance(corrected[0], RestorePrepared)
     # b came and went after the backup: both start from a alone; the flaw never replays b's DDL
     assert [m.name for m in flawed[0].mapping] == [m.name for m in corrected[0].mapping] == ["a"]
@@ -221,7 +217,7 @@ def test_the_mapping_comes_from_the_backup_or_under_the_flaw_from_the_live_sourc
     (applied,) = last[2]
     assert applied.outcome is Outcome.NOT_REPLAYED
     with pytest.raises(EventOutOfOrder, match="what the applier does with the entry"):
-        apply(_under(last[0], []), applied)
+        apply(under_flaws(last[0], []), applied)
 
 
 def test_under_the_flaw_a_table_created_after_t_is_mapped_and_verification_fails_the_restore():

@@ -88,13 +88,6 @@ def test_without_probes_nothing_is_tried():
     assert result.verdict == "holds" and result.probes_tried is None
 
 
-def test_every_shipped_check_probes_and_refuses_every_request_it_does_not_offer():
-    for path in sorted(CHECKS.glob("*.toml")):
-        run = run_check(load_check(path))
-        probes = run.to_json()["probes"]
-        assert probes["tried"] > 0 and probes["accepted"] == 0, path.name
-
-
 # -- three guards only probing checks -------------------------------------------------------------
 
 

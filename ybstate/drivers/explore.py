@@ -271,20 +271,20 @@ def explore(
         push_key = next_keys.append
         for state, state_key in zip(frontier, frontier_keys, strict=True):
             actions = enabled(state)
+            # the checks of the state itself: a deadlock, a request not offered yet accepted
+            bad = None
             if not actions and stuck is not None:
                 what = stuck(state)
                 if what is not None:
-                    cx = _counterexample(spec, parents, state_key, (DEADLOCK, deadlock_message(what)))
-                    if next_states:
-                        per_depth.append(len(next_states))
-                    return done(states, transitions, depth + 1 if next_states else depth, None, cx)
-            if probing is not None:
+                    bad = _counterexample(spec, parents, state_key, (DEADLOCK, deadlock_message(what)))
+            if bad is None and probing is not None:
                 accepted = probing.try_state(state, actions)
                 if accepted is not None:
-                    cx = probing.counterexample(spec, parents, state_key, accepted)
-                    if next_states:
-                        per_depth.append(len(next_states))
-                    return done(states, transitions, depth + 1 if next_states else depth, None, cx)
+                    bad = probing.counterexample(spec, parents, state_key, accepted)
+            if bad is not None:
+                if next_states:
+                    per_depth.append(len(next_states))
+                return done(states, transitions, depth + 1 if next_states else depth, None, bad)
             if graph is not None:
                 graph.offsets.append(len(graph.targets))
             transitions += len(actions)
@@ -451,7 +451,6 @@ class Probing:
         """None when ``decide`` refuses ``action``, or accepts it harmlessly (counted in
         ``accepted``); else (events, the state after them or None, what is wrong)."""
         spec = self.spec
-        name = type(action).__name__
         try:
             events = tuple(spec.decide(state, action))
         except ActionRejected:
@@ -478,7 +477,7 @@ class Probing:
                 events,
                 after,
                 (
-                    f"decide accepts {name}, which is not offered here, and it breaks "
+                    f"decide accepts {type(action).__name__}, which is not offered here, and it breaks "
                     f"{first.invariant}: {first.message}"
                 ),
             )
