@@ -34,6 +34,7 @@ __all__ = [
     "mapping_tables",
     "pending_of",
     "queue_full",
+    "queued_next",
     "readable",
     "released",
     "restore_advanceable",
@@ -54,12 +55,17 @@ def tablet_of_fetch(task: str) -> int:
 
 
 def pending_of(task: RestoreTask, worker: int) -> int | None:
-    """The oldest entry ``worker`` holds and has not rewritten (or dropped) yet, if any."""
-    first = task.applied + 1 + (worker - task.applied) % task.workers
-    for entry_seq in range(first, task.read + 1, task.workers):
-        if entry_seq not in task.rewritten and entry_seq not in task.dropped:
-            return entry_seq
-    return None
+    """The oldest entry ``worker`` holds and has not rewritten (or dropped) yet, if any: its
+    next entry (``task.next_seqs``), once the reader has handed it out. O(1)."""
+    entry_seq = task.next_seqs[worker]
+    return entry_seq if entry_seq <= task.read else None
+
+
+def queued_next(task: RestoreTask) -> bool:
+    """Whether the entry the applier needs next (``applied + 1``) waits in the reorder
+    queue, rewritten. The queue is ascending and holds only entries after ``applied``, so
+    that entry can only be its head. O(1)."""
+    return bool(task.rewritten) and task.rewritten[0] == task.applied + 1
 
 
 def readable(state: ClusterState, task: RestoreTask) -> bool:
@@ -90,9 +96,9 @@ def released(state: ClusterState, task: RestoreTask) -> int | None:
     reader's sequence number, once rewritten. The seed's queue orders by the global log id
     (flaw 2): it releases that entry only if its log id is the one after the last released,
     which a tenant's archive does not have where another tenant's entry was."""
-    entry_seq = task.applied + 1
-    if task.stopped or entry_seq not in task.rewritten:
+    if task.stopped or not queued_next(task):
         return None
+    entry_seq = task.applied + 1
     by_log_id = state.config.protocol.reorder_key is ReorderKey.LOG_ID
     if by_log_id and state.restore_entries[task.task_id][task.applied].log_id != awaited_log_id(task):
         return None
@@ -103,7 +109,7 @@ def awaited(state: ClusterState, task: RestoreTask) -> str:
     """What the applier of a running restore waits for, in words (for a refusal, or a
     restore that hangs)."""
     entry_seq = task.applied + 1
-    if state.config.protocol.reorder_key is ReorderKey.LOG_ID and entry_seq in task.rewritten:
+    if state.config.protocol.reorder_key is ReorderKey.LOG_ID and queued_next(task):
         log_id = state.restore_entries[task.task_id][task.applied].log_id
         return (
             f"waits for log id {awaited_log_id(task)} in its reorder queue, which releases by global "
@@ -162,7 +168,7 @@ def failable(state: ClusterState, task: RestoreTask) -> int | None:
 def timed_out(task: RestoreTask) -> int | None:
     """The entry the reorder queue waits for in vain (its worker stalled), if any."""
     waiting = task.applied + 1
-    if task.stopped or waiting > task.read or waiting in task.rewritten:
+    if task.stopped or waiting > task.read or queued_next(task):
         return None
     return waiting if task.worker_of(waiting) in task.stalled else None
 

@@ -4,6 +4,7 @@ start, the mapping's source, what an apply failure does, what verification compa
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 import immutables
@@ -190,14 +191,9 @@ def _entry_read(state: ClusterState, e: EntryRead) -> ClusterState:
 
 def _held(task: RestoreTask, e: EntryRewritten | EntryDropped) -> None:
     """The entry a worker rewrote (or dropped) must be the oldest it holds."""
-    if (
-        e.worker in task.stalled
-        or not 0 <= e.worker < task.workers
-        or pending_of(task, e.worker) != e.entry_seq
-    ):
-        raise EventOutOfOrder(
-            f"the oldest entry worker {e.worker} holds", pending_of(task, e.worker), e.entry_seq
-        )
+    held = pending_of(task, e.worker) if 0 <= e.worker < task.workers else None
+    if e.worker in task.stalled or held is None or held != e.entry_seq:
+        raise EventOutOfOrder(f"the oldest entry worker {e.worker} holds", held, e.entry_seq)
 
 
 def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
@@ -209,7 +205,10 @@ def _entry_rewritten(state: ClusterState, e: EntryRewritten) -> ClusterState:
             f"fewer than {task.capacity}",
             len(task.rewritten),
         )
-    return _set(state, e, _moved(task, e, rewritten=tuple(sorted((*task.rewritten, e.entry_seq)))))
+    queue = task.rewritten
+    at = bisect.bisect(queue, e.entry_seq)
+    rewritten = (*queue[:at], e.entry_seq, *queue[at:])
+    return _set(state, e, _moved(task, e, rewritten=rewritten, next_seqs=task.after(e.worker)))
 
 
 def _entry_dropped(state: ClusterState, e: EntryDropped) -> ClusterState:
@@ -223,7 +222,9 @@ def _entry_dropped(state: ClusterState, e: EntryDropped) -> ClusterState:
             task.capacity,
             len(task.rewritten),
         )
-    return _set(state, e, _moved(task, e, dropped=(*task.dropped, e.entry_seq)))
+    return _set(
+        state, e, _moved(task, e, dropped=(*task.dropped, e.entry_seq), next_seqs=task.after(e.worker))
+    )
 
 
 def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
@@ -247,7 +248,7 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
     buffers = state.restore_buffers.get(task.task_id, _NO_BUFFERS)
     changes: dict = {
         "applied": e.entry_seq,
-        "rewritten": tuple(s for s in task.rewritten if s != e.entry_seq),
+        "rewritten": task.rewritten[1:],  # the entry released is the queue's head
         "restored_log_id": e.log_id if outcome is not Outcome.PAST_T else task.restored_log_id,
     }
     if outcome is Outcome.SKIPPED:

@@ -27,6 +27,7 @@ __all__ = [
     "Outcome",
     "TableMapping",
     "RestoreTask",
+    "next_seqs_of",
 ]
 
 
@@ -124,6 +125,14 @@ class RestoreTask:
     restored_log_id: int = 0  # log id of the last entry the applier handled
     apply_failures: int = 0  # entries the applier failed to apply (a fault)
     dropped: tuple[int, ...] = ()  # entries a full reorder queue refused (drop_when_queue_full only)
+    # Bookkeeping, not state: per worker, the oldest entry it holds or will be handed that it
+    # has not rewritten or dropped. A worker takes its entries in order, so what it has done is
+    # a prefix of its entries (seq w + 1, w + 1 + W, ...): this is a function of ``applied``,
+    # ``rewritten`` and ``dropped`` (:func:`next_seqs_of`), kept so that finding a worker's
+    # next entry costs O(1). Outside eq, hash and repr: the fingerprint does not see it.
+    next_seqs: tuple[int, ...] = attrs.field(
+        default=attrs.Factory(lambda task: next_seqs_of(task), takes_self=True), eq=False
+    )
 
     @property
     def _failures_text(self) -> str:
@@ -146,6 +155,11 @@ class RestoreTask:
             f"stalled {self.stalled} stopped {self.stopped} txns {self.applied_txns} at {self.applied_ts} "
             f"log {self.restored_log_id}{self._failures_text})"
         )
+
+    def after(self, worker: int) -> tuple[int, ...]:
+        """``next_seqs`` once ``worker`` has rewritten or dropped its next entry."""
+        seqs = self.next_seqs
+        return (*seqs[:worker], seqs[worker] + self.workers, *seqs[worker + 1 :])
 
     @property
     def final(self) -> bool:
@@ -174,3 +188,16 @@ class RestoreTask:
         if self.tablets == 0:  # nothing to load once prepared (an empty set), nothing before
             return 100 if RestorePhase.RESTORING_BASELINE in self.phases else 0
         return 100 * self.loaded // self.tablets
+
+
+def next_seqs_of(task: RestoreTask) -> tuple[int, ...]:
+    """Per worker, from scratch: the oldest entry after ``applied`` it is handed that is
+    neither in the reorder queue nor dropped (what ``RestoreTask.next_seqs`` keeps)."""
+    done = set(task.rewritten) | set(task.dropped)
+    seqs = []
+    for worker in range(task.workers):
+        entry_seq = task.applied + 1 + (worker - task.applied) % task.workers
+        while entry_seq in done:
+            entry_seq += task.workers
+        seqs.append(entry_seq)
+    return tuple(seqs)
