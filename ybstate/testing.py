@@ -274,6 +274,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     @initialize()
     def begin_at_the_start(self) -> None:
         self.state = self.start
+        self.checked = None  # the last state every invariant was found to hold in
         # A subject the start already holds is met in every example: no news to label.
         self.pending_subjects = [i for i in self.pending_subjects if i.subject and not i.subject(self.start)]
         self._observe()
@@ -329,7 +330,8 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @invariant()
     def invariants_hold(self) -> None:
-        broken = self.spec.violations(self.state)
+        broken = self.spec.violations(self.state, self.checked)
+        self.checked = self.state
         if broken:
             last = f"; the last action: {self.path[-1]!r}" if self.path else ""
             raise AssertionError(

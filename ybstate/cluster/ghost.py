@@ -9,6 +9,8 @@ not table id, so a restored copy under new ids compares equal to its source.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ybstate.cluster.state import ClusterState, FrozenVersion, Table, Version
 from ybstate.hashing import rows_checksum
 
@@ -61,12 +63,15 @@ def content_as_of(state: ClusterState, tenant_id: int, ts: int) -> Rows:
     return result
 
 
-def content_at_log(state: ClusterState, tenant_id: int, log_id: int) -> Rows:
-    """The tenant's content holding exactly its transactions whose COMMIT is at or before ``log_id``."""
+def content_at_log(
+    state: ClusterState, tenant_id: int, log_id: int, tables: Iterable[Table] | None = None
+) -> Rows:
+    """The tenant's content holding exactly its transactions whose COMMIT is at or before
+    ``log_id``. ``tables``: the tenant's tables alive then, when the caller knows them."""
     result: Rows = {}
-    for table in state.tables_of(tenant_id, alive_only=False):
-        if not table.alive_at_log(log_id):
-            continue
+    if tables is None:
+        tables = [t for t in state.tables_of(tenant_id, alive_only=False) if t.alive_at_log(log_id)]
+    for table in tables:
         for key, version in state.table_rows(table):
             value = _value_at_log(version, log_id)
             if value is not None:
@@ -78,11 +83,14 @@ def _tables_at(state: ClusterState, tenant_id: int, frozen: FrozenVersion) -> li
     return [t for t in state.tables_of(tenant_id, alive_only=False) if t.alive_at_log(frozen.log_id)]
 
 
-def baseline(state: ClusterState, tenant_id: int, version: int) -> Rows:
-    """The tenant's rows in the baseline SSTables of frozen version ``version``."""
+def baseline(
+    state: ClusterState, tenant_id: int, version: int, tables: Iterable[Table] | None = None
+) -> Rows:
+    """The tenant's rows in the baseline SSTables of frozen version ``version``.
+    ``tables``: the tenant's tables alive at its freeze, when the caller knows them."""
     frozen = state.frozen[version]
     result: Rows = {}
-    for table in _tables_at(state, tenant_id, frozen):
+    for table in _tables_at(state, tenant_id, frozen) if tables is None else tables:
         for key, version in state.table_rows(table, frozen.snapshot):
             if version[2] is not None:
                 result[(table.name, key)] = version[2]

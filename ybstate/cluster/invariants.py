@@ -1,112 +1,203 @@
 """Invariants of the cluster, checked over whole states.
 
 Each function returns None when it holds, or a message naming the first offending value.
-They read the ghost history freely (they are oracles, not protocol code) and cost
-O(history): the checkers call them on the small states they explore; long simulations
-call them every so many steps.
+They read the ghost history freely (they are oracles, not protocol code). Each is written
+once, in its incremental form ``<name>_since(before, after)``: it looks at the log
+entries appended since ``before`` (and what they touched), so a check costs the same at
+any history length; the whole-state check is that form from the empty cluster, where the
+window is the whole log (:attr:`ybstate.kernel.Invariant.since`).
 """
 
 from __future__ import annotations
 
-import itertools
-
 from ybstate.cluster import ghost
-from ybstate.cluster.events import MutatorLogged, TransactionAborted, TransactionCommitted
-from ybstate.cluster.state import ClusterState, TenantBaseline
+from ybstate.cluster.events import (
+    MutatorLogged,
+    TableCreated,
+    TableDropped,
+    TransactionAborted,
+    TransactionCommitted,
+)
+from ybstate.cluster.state import EMPTY, ClusterState, Table, TenantBaseline
 from ybstate.hashing import key_hash, rows_checksum
 from ybstate.kernel import Invariant
 
 __all__ = ["CLUSTER_INVARIANTS"]
 
 
-def log_ids_dense(state: ClusterState) -> str | None:
+def _window(before: ClusterState, after: ClusterState):
+    """(log id, entry) of every log entry of ``after`` appended since ``before``."""
+    log = after.log
+    for log_id in range(before.next_log_id, after.next_log_id):
+        entry = log.get(log_id)
+        if entry is not None:  # a hole is log_ids_dense's to report
+            yield log_id, entry
+
+
+def _whole(since):
+    """The invariant over a whole state: its incremental form from the empty cluster."""
+
+    def check(state: ClusterState) -> str | None:
+        return since(EMPTY, state)
+
+    check.__name__ = since.__name__.removesuffix("_since")
+    check.__doc__ = since.__doc__
+    check.since = since  # type: ignore[attr-defined]
+    return check
+
+
+def log_ids_dense_since(before: ClusterState, after: ClusterState) -> str | None:
     """Log ids are 1..n with no gap, each entry stored under its own id."""
-    for log_id in range(1, state.next_log_id):
-        if log_id not in state.log:
-            return f"log id {log_id} is missing (log runs to {state.last_log_id})"
-        if state.log[log_id].log_id != log_id:
-            return f"entry stored at log id {log_id} says log_id={state.log[log_id].log_id}"
-    if len(state.log) != state.last_log_id:
-        return f"log holds {len(state.log)} entries, expected {state.last_log_id}"
+    if after.next_log_id < before.next_log_id:
+        return f"log runs to {after.last_log_id}, shorter than the {before.last_log_id} it had"
+    for log_id in range(before.next_log_id, after.next_log_id):
+        if log_id not in after.log:
+            return f"log id {log_id} is missing (log runs to {after.last_log_id})"
+        if after.log[log_id].log_id != log_id:
+            return f"entry stored at log id {log_id} says log_id={after.log[log_id].log_id}"
+    if len(after.log) != after.last_log_id:
+        return f"log holds {len(after.log)} entries, expected {after.last_log_id}"
     return None
 
 
-def log_time_increasing(state: ClusterState) -> str | None:
+def log_time_increasing_since(before: ClusterState, after: ClusterState) -> str | None:
     """Timestamps increase strictly with log id."""
+    last = after.log.get(before.last_log_id)
+    previous = None if last is None else last.time
+    for log_id, entry in _window(before, after):
+        if previous is not None and entry.time <= previous:
+            return f"log id {log_id} has ts {entry.time}, not after {previous} of log id {log_id - 1}"
+        previous = entry.time
+    return None
+
+
+def commit_ts_increasing_since(before: ClusterState, after: ClusterState) -> str | None:
+    """Commit timestamps increase with the commit's log id (every committed transaction
+    has its COMMIT in the log: transactions_match_log)."""
     previous = None
-    for log_id in range(1, state.next_log_id):
-        ts = state.log[log_id].time
-        if previous is not None and ts <= previous:
-            return f"log id {log_id} has ts {ts}, not after {previous} of log id {log_id - 1}"
-        previous = ts
-    return None
-
-
-def commit_ts_increasing(state: ClusterState) -> str | None:
-    """Commit timestamps increase with the commit's log id."""
-    records = sorted(state.committed.values(), key=lambda r: r.commit_log_id)
-    for before, after in itertools.pairwise(records):
-        if after.commit_ts <= before.commit_ts:
+    for log_id in range(before.last_log_id, 0, -1):  # the last commit before the window
+        entry = after.log.get(log_id)
+        if isinstance(entry, TransactionCommitted):
+            previous = after.committed.get(entry.tx_id)
+            break
+    for _, entry in _window(before, after):
+        if not isinstance(entry, TransactionCommitted) or entry.tx_id not in after.committed:
+            continue
+        record = after.committed[entry.tx_id]
+        if previous is not None and record.commit_ts <= previous.commit_ts:
             return (
-                f"transaction {after.tx_id} committed at log id {after.commit_log_id} with ts "
-                f"{after.commit_ts}, not after {before.commit_ts} of transaction {before.tx_id}"
+                f"transaction {record.tx_id} committed at log id {record.commit_log_id} with ts "
+                f"{record.commit_ts}, not after {previous.commit_ts} of transaction {previous.tx_id}"
             )
+        previous = record
     return None
 
 
-def single_tenant_transactions(state: ClusterState) -> str | None:
+def _touched(before: ClusterState, after: ClusterState) -> set[int]:
+    """The transactions with a log entry appended since ``before``."""
+    return {
+        entry.tx_id
+        for _, entry in _window(before, after)
+        if isinstance(entry, MutatorLogged | TransactionCommitted | TransactionAborted)
+    }
+
+
+def single_tenant_transactions_since(before: ClusterState, after: ClusterState) -> str | None:
     """Every cell of every transaction belongs to a table of the transaction's tenant."""
-    for log_id in range(1, state.next_log_id):
-        entry = state.log.get(log_id)
+    for log_id, entry in _window(before, after):
         if isinstance(entry, MutatorLogged):
             for cell in entry.cells:
-                owner = state.tables[cell.table_id].tenant_id
+                owner = after.tables[cell.table_id].tenant_id
                 if owner != entry.tenant_id:
                     return (
                         f"log id {log_id}: transaction {entry.tx_id} of tenant {entry.tenant_id} "
                         f"touches table {cell.table_id} of tenant {owner}"
                     )
-    for record in list(state.committed.values()) + list(state.open_txns.values()):
-        for cell in record.cells:
-            if state.tables[cell.table_id].tenant_id != record.tenant_id:
-                return f"transaction {record.tx_id} holds a cell of table {cell.table_id} of another tenant"
+    for tx_id in sorted(_touched(before, after)):
+        record = after.committed.get(tx_id) or after.open_txns.get(tx_id)
+        for cell in () if record is None else record.cells:
+            if after.tables[cell.table_id].tenant_id != record.tenant_id:
+                return f"transaction {tx_id} holds a cell of table {cell.table_id} of another tenant"
     return None
 
 
-def transactions_match_log(state: ClusterState) -> str | None:
-    """Open and committed transactions hold exactly their logged mutators."""
-    cells: dict[int, tuple] = {}
+def transactions_match_log_since(before: ClusterState, after: ClusterState) -> str | None:
+    """Open and committed transactions hold exactly their logged mutators.
+
+    From ``before``, where they did: its open transactions carry their cells so far, and
+    a transaction id below its ``next_tx_id`` that is not open there has ended."""
+    cells = {tx_id: record.cells for tx_id, record in before.open_txns.items()}
     ended: dict[int, str] = {}
-    for log_id in range(1, state.next_log_id):
-        entry = state.log[log_id]
+    commits = 0
+    for log_id, entry in _window(before, after):
         if isinstance(entry, MutatorLogged):
-            if entry.tx_id in ended:
-                return f"log id {log_id}: mutator of transaction {entry.tx_id} after its {ended[entry.tx_id]}"
+            if entry.tx_id in ended or (entry.tx_id not in cells and entry.tx_id < before.next_tx_id):
+                why = ended.get(entry.tx_id, "end")
+                return f"log id {log_id}: mutator of transaction {entry.tx_id} after its {why}"
             cells[entry.tx_id] = cells.get(entry.tx_id, ()) + entry.cells
         elif isinstance(entry, TransactionCommitted | TransactionAborted):
-            ended[entry.tx_id] = "commit" if isinstance(entry, TransactionCommitted) else "abort"
-    for tx_id, record in state.committed.items():
-        if ended.get(tx_id) != "commit" or cells.get(tx_id) != record.cells:
+            committed = isinstance(entry, TransactionCommitted)
+            ended[entry.tx_id] = "commit" if committed else "abort"
+            commits += committed
+    for tx_id, how in ended.items():
+        record = after.committed.get(tx_id)
+        if (how == "commit") != (record is not None) or (
+            record is not None and cells.get(tx_id) != record.cells
+        ):
             return f"committed transaction {tx_id} does not match its log entries"
-    for tx_id, record in state.open_txns.items():
+    if len(after.committed) != len(before.committed) + commits:
+        return f"{len(after.committed)} committed transactions, the log has {len(before.committed) + commits}"
+    for tx_id, record in after.open_txns.items():
         if tx_id in ended or cells.get(tx_id) != record.cells:
             return f"open transaction {tx_id} does not match its log entries"
     open_in_log = {tx for tx in cells if tx not in ended}
-    if open_in_log != set(state.open_txns.keys()):
+    if open_in_log != set(after.open_txns.keys()):
         return (
-            f"open transactions {sorted(state.open_txns.keys())} differ from the log's {sorted(open_in_log)}"
+            f"open transactions {sorted(after.open_txns.keys())} differ from the log's {sorted(open_in_log)}"
         )
     return None
 
 
-def frozen_baselines_exact(state: ClusterState) -> str | None:
-    """Each frozen version holds exactly the commits at or before its freeze entry."""
-    for version, frozen in sorted(state.frozen.items()):
-        tenant_ids = sorted(state.tenants.keys())
+def _tables_alive_at(before: ClusterState, after: ClusterState, log_id: int) -> dict[int, list[Table]]:
+    """Tenant id -> its tables alive just after ``log_id`` (a log id since ``before``), by
+    table id: the live ones now, with the DDL since then undone."""
+    alive = {table_id for ids in after.live_tables.values() for table_id in ids}
+    created = set()
+    for at, entry in _window(before, after):
+        if at > log_id and isinstance(entry, TableCreated):
+            created.add(entry.table_id)
+        elif at > log_id and isinstance(entry, TableDropped):
+            alive.add(entry.table_id)
+    alive -= created  # created after log_id, whether dropped since or not
+    found: dict[int, list[Table]] = {}
+    for table_id in sorted(alive):
+        table = after.tables[table_id]
+        found.setdefault(table.tenant_id, []).append(table)
+    return found
+
+
+def frozen_baselines_exact_since(before: ClusterState, after: ClusterState) -> str | None:
+    """Each frozen version holds exactly the commits at or before its freeze entry.
+
+    A frozen version never changes once made (but for when its SSTables are dropped), so
+    each is checked when it appears, against the open transactions of ``before`` and the
+    log since."""
+    versions = [v for v in sorted(after.frozen.keys()) if v not in before.frozen]
+    if not versions:
+        return None
+    spans = {tx_id: (record.first_log_id, None) for tx_id, record in before.open_txns.items()}
+    for log_id, entry in _window(before, after):
+        if isinstance(entry, MutatorLogged):
+            spans.setdefault(entry.tx_id, (log_id, None))
+        elif isinstance(entry, TransactionCommitted | TransactionAborted) and entry.tx_id in spans:
+            spans[entry.tx_id] = (spans[entry.tx_id][0], log_id)
+    for version in versions:
+        frozen = after.frozen[version]
+        tables = _tables_alive_at(before, after, frozen.log_id)
         summaries = []
-        for tenant_id in tenant_ids:
-            held = ghost.baseline(state, tenant_id, version)
-            expected = ghost.content_at_log(state, tenant_id, frozen.log_id)
+        for tenant_id in sorted(after.tenants.keys()):
+            held = ghost.baseline(after, tenant_id, version, tables.get(tenant_id, ()))
+            expected = ghost.content_at_log(after, tenant_id, frozen.log_id, tables.get(tenant_id, ()))
             if held != expected:
                 missing = sorted(set(expected.items()) - set(held.items()))[:3]
                 extra = sorted(set(held.items()) - set(expected.items()))[:3]
@@ -114,7 +205,7 @@ def frozen_baselines_exact(state: ClusterState) -> str | None:
                     f"frozen version {version} (freeze at log id {frozen.log_id}) of tenant "
                     f"{tenant_id}: missing {missing}, unexpected {extra}"
                 )
-            if any(t.alive_at_log(frozen.log_id) for t in state.tables_of(tenant_id, alive_only=False)):
+            if tables.get(tenant_id):
                 summaries.append(
                     TenantBaseline(tenant_id=tenant_id, rows=len(held), checksum=ghost.checksum(held))
                 )
@@ -123,7 +214,7 @@ def frozen_baselines_exact(state: ClusterState) -> str | None:
             return f"frozen version {version}: recorded baseline {frozen.baseline} != recomputed {recomputed}"
         straddling = sorted(
             tx_id
-            for tx_id, first, end in _tx_spans(state)
+            for tx_id, (first, end) in spans.items()
             if first < frozen.log_id and (end is None or end > frozen.log_id)
         )
         recorded = sorted(t.tx_id for t in frozen.open_transactions)
@@ -132,38 +223,51 @@ def frozen_baselines_exact(state: ClusterState) -> str | None:
     return None
 
 
-def _tx_spans(state: ClusterState):
-    first: dict[int, int] = {}
-    end: dict[int, int] = {}
-    for log_id in range(1, state.next_log_id):
-        entry = state.log[log_id]
-        if isinstance(entry, MutatorLogged):
-            first.setdefault(entry.tx_id, log_id)
-        elif isinstance(entry, TransactionCommitted | TransactionAborted):
-            end[entry.tx_id] = log_id
-    return [(tx_id, f, end.get(tx_id)) for tx_id, f in first.items()]
+def _tables_written(before: ClusterState, after: ClusterState) -> list[int]:
+    """The tables whose rows or stats the log entries since ``before`` changed."""
+    found: set[int] = set()
+    for _, entry in _window(before, after):
+        if isinstance(entry, TableCreated):
+            found.add(entry.table_id)
+        elif isinstance(entry, TransactionCommitted) and entry.tx_id in after.committed:
+            found.update(cell.table_id for cell in after.committed[entry.tx_id].cells)
+    return sorted(found)
 
 
-def table_stats_exact(state: ClusterState) -> str | None:
+def table_stats_exact_since(before: ClusterState, after: ClusterState) -> str | None:
     """Per-table row counts and checksums kept by the reducer equal those of the data."""
-    for table_id, (rows, checksum) in state.table_stats.items():
-        name = state.tables[table_id].name
-        live = [(k, v[2]) for k, v in state.table_rows(state.tables[table_id]) if v[2] is not None]
+    for table_id in _tables_written(before, after):
+        if table_id not in after.table_stats:
+            return f"table {table_id} has no stats"
+        rows, checksum = after.table_stats[table_id]
+        name = after.tables[table_id].name
+        live = [(k, v[2]) for k, v in after.table_rows(after.tables[table_id]) if v[2] is not None]
         expected = rows_checksum((name, k, value) for k, value in live)
         if (rows, checksum) != (len(live), expected):
             return f"table {table_id}: stats say {rows} rows / {checksum}, data has {len(live)} / {expected}"
     return None
 
 
-def rows_in_their_tablets(state: ClusterState) -> str | None:
+def rows_in_their_tablets_since(before: ClusterState, after: ClusterState) -> str | None:
     """Every row sits in the tablet whose key range holds its key."""
-    for table in state.tables.values():
+    for table_id in _tables_written(before, after):
+        table = after.tables[table_id]
         for tablet in table.tablets:
-            for key in state.data.get(tablet.tablet_id, {}):
+            for key in after.data.get(tablet.tablet_id, {}):
                 if not tablet.holds(key_hash(key)):
                     where = f"tablet {tablet.tablet_id}, outside its range"
                     return f"row {key!r} of table {table.table_id} sits in {where}"
     return None
+
+
+log_ids_dense = _whole(log_ids_dense_since)
+log_time_increasing = _whole(log_time_increasing_since)
+commit_ts_increasing = _whole(commit_ts_increasing_since)
+single_tenant_transactions = _whole(single_tenant_transactions_since)
+transactions_match_log = _whole(transactions_match_log_since)
+frozen_baselines_exact = _whole(frozen_baselines_exact_since)
+table_stats_exact = _whole(table_stats_exact_since)
+rows_in_their_tablets = _whole(rows_in_their_tablets_since)
 
 
 # Subjects: what each invariant is about (docs/checks.md, "vacuous").
@@ -189,13 +293,17 @@ def _rows(state: ClusterState) -> bool:
     return any(state.data.values())
 
 
+def _invariant(check, subject) -> Invariant[ClusterState]:
+    return Invariant(name=check.__name__, check=check, subject=subject, since=check.since)
+
+
 CLUSTER_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
-    Invariant(name="log_ids_dense", check=log_ids_dense, subject=_logged),
-    Invariant(name="log_time_increasing", check=log_time_increasing, subject=_logged),
-    Invariant(name="commit_ts_increasing", check=commit_ts_increasing, subject=_two_commits),
-    Invariant(name="single_tenant_transactions", check=single_tenant_transactions, subject=_transactions),
-    Invariant(name="transactions_match_log", check=transactions_match_log, subject=_transactions),
-    Invariant(name="frozen_baselines_exact", check=frozen_baselines_exact, subject=_frozen),
-    Invariant(name="table_stats_exact", check=table_stats_exact, subject=_rows),
-    Invariant(name="rows_in_their_tablets", check=rows_in_their_tablets, subject=_rows),
+    _invariant(log_ids_dense, _logged),
+    _invariant(log_time_increasing, _logged),
+    _invariant(commit_ts_increasing, _two_commits),
+    _invariant(single_tenant_transactions, _transactions),
+    _invariant(transactions_match_log, _transactions),
+    _invariant(frozen_baselines_exact, _frozen),
+    _invariant(table_stats_exact, _rows),
+    _invariant(rows_in_their_tablets, _rows),
 )

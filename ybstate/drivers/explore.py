@@ -208,7 +208,9 @@ def explore(
     init = spec.init()
     init_key = spec.key(init)
     invariants = spec.invariants if check_invariants else ()
-    checks = tuple(inv.check for inv in invariants)
+    # Each new state is checked against its parent, where every invariant held: an
+    # invariant with an incremental form looks only at what the step changed.
+    checks = tuple(inv.since or _whole(inv.check) for inv in invariants)
     parents: dict[Hashable, tuple[Hashable, Any] | None] = {init_key: None}
     observer = Observer(invariants, spec.goals) if coverage else None
     signatures = None if observer is None else observer.signatures
@@ -343,7 +345,7 @@ def explore(
                 if watching and observer.watching:  # type: ignore[union-attr]
                     observer.visited(nxt, depth + 1)  # type: ignore[union-attr]
                 for check in checks:
-                    message = check(nxt)
+                    message = check(state, nxt)
                     if message is not None:
                         transitions -= _unexamined(actions, action)
                         name = invariants[checks.index(check)].name
@@ -470,7 +472,7 @@ class Probing:
                     f"events: {error}"
                 ),
             )
-        broken = spec.violations(after)
+        broken = spec.violations(after, state)
         if broken:
             first = broken[0]
             return (
@@ -613,6 +615,11 @@ class _Graph:
                 sources[fill[target]] = source
                 fill[target] += 1
         return starts, sources
+
+
+def _whole(check: Callable[[Any], str | None]) -> Callable[[Any, Any], str | None]:
+    """An invariant without an incremental form, called as one: the whole state is checked."""
+    return lambda before, after: check(after)
 
 
 def _first_violation(invariants: tuple[Invariant, ...], state: Any) -> tuple[str, str] | None:

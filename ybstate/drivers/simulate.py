@@ -96,10 +96,11 @@ def _check_int(name: str, value: int, least: int | None = None) -> None:
 
 
 def _violation(
-    spec: Spec, state: Any, seed: int, step: int, since: int, taken: list
+    spec: Spec, state: Any, seed: int, step: int, since: int, taken: list, before: Any = None
 ) -> SimulationViolation | None:
-    """The first invariant ``state`` breaks, blamed on the steps after ``since``."""
-    found = spec.violations(state)
+    """The first invariant ``state`` breaks, blamed on the steps after ``since`` (``before``:
+    the state checked there, for the invariants' incremental forms)."""
+    found = spec.violations(state, before)
     if not found:
         return None
     seqs = tuple(
@@ -148,6 +149,7 @@ def simulate(
         observer.visited(state, 0)
     checks = 1
     violation = _violation(spec, state, seed, 0, 0, taken)
+    checked = state  # the last state checked: every invariant held there
     deadlock = False
     number = 0
     while violation is None and number < steps:
@@ -177,11 +179,12 @@ def simulate(
         if on_step is not None:
             on_step(number, action, events, state)
         if number % check_every == 0 or number == steps:
-            violation = _violation(spec, state, seed, number, checked_through, taken)
+            violation = _violation(spec, state, seed, number, checked_through, taken, checked)
             checked_through = number
+            checked = state
             checks += 1
     if deadlock and checked_through < number:
-        violation = _violation(spec, state, seed, number, checked_through, taken)
+        violation = _violation(spec, state, seed, number, checked_through, taken, checked)
         checks += 1
     if deadlock and violation is None and spec.stuck is not None:
         what = spec.stuck(state)

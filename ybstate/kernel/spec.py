@@ -33,12 +33,24 @@ class Invariant(Generic[S]):
     invariant is about every state. ``optional``: checked, but a run that never meets its
     subject is not vacuous for it (a check chose it only because its start already holds
     what the invariant is about, not because the check's scope exercises it).
+
+    ``since(before, after)``, when given, is the incremental form: the same verdict as
+    ``check(after)`` for a state ``after`` reached from ``before``, an earlier state of
+    the same history in which every invariant of the model held, looking only at what
+    changed between the two (the log entries appended since, the tasks they touched). It
+    is how a check costs the same at any history length: the drivers call it with the
+    last state they checked (the explorer: the parent) and ``check`` only where they
+    have none (the start state, a state given on its own). By induction it judges the
+    whole history, on one condition: what it does not look at cannot change without an
+    event it does look at (the log is append-only; a frozen version's snapshot is
+    written once).
     """
 
     name: str
     check: Callable[[S], str | None]
     subject: Callable[[S], bool] | None = None
     optional: bool = False
+    since: Callable[[S, S], str | None] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -118,11 +130,18 @@ class Spec(Generic[S, A, E]):
     progress: tuple[Completion[S], ...] = ()
     probes: Callable[[S], Iterable[A]] | None = None
 
-    def violations(self, state: S) -> list[Violation]:
-        """Every invariant that does not hold in ``state``, in declaration order."""
+    def violations(self, state: S, before: S | None = None) -> list[Violation]:
+        """Every invariant that does not hold in ``state``, in declaration order.
+
+        ``before``: an earlier state of the same history in which every invariant held;
+        an invariant with an incremental form (:attr:`Invariant.since`) then looks only at
+        what changed since."""
         found = []
         for inv in self.invariants:
-            message = inv.check(state)
+            if before is not None and inv.since is not None:
+                message = inv.since(before, state)
+            else:
+                message = inv.check(state)
             if message is not None:
                 found.append(Violation(invariant=inv.name, message=message))
         return found
