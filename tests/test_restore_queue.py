@@ -114,3 +114,17 @@ def test_a_whole_restore_keeps_the_bookkeeping_in_step(workers):
         assert_bookkeeping_agrees(state.restores[task_id])
         state, _ = drive(state, task_id, until=lambda s, t, seq=state.seq: s.seq > seq)
     assert state.restores[task_id].phase is RestorePhase.VERIFYING
+
+
+def test_the_kept_text_of_a_task_is_the_text_made_anew_at_every_step():
+    """``RestoreTask.head_text`` is a memo of the repr's unchanging part, handed on by evolve:
+    at every step of a restore, and after any field changed by hand, the repr is the one a
+    task without the memo makes."""
+    state, task_id = start(archived(), "latest", workers=3)
+    while not state.restores[task_id].final:
+        task = state.restores[task_id]
+        assert repr(task) == repr(attrs.evolve(task, head_text=None))
+        for name, value in (("phases", ()), ("mapping", ()), ("target_tenant_id", 7), ("entries", 99)):
+            changed = attrs.evolve(task, **{name: value})
+            assert repr(changed) == repr(attrs.evolve(changed, head_text=None))
+        state, _ = drive(state, task_id, until=lambda s, t, seq=state.seq: s.seq > seq)

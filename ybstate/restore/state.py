@@ -17,6 +17,7 @@ and kept beside the state's fingerprinted part (``ClusterState.restore_entries``
 from __future__ import annotations
 
 import enum
+import operator
 
 import attrs
 
@@ -133,6 +134,9 @@ class RestoreTask:
     next_seqs: tuple[int, ...] = attrs.field(
         default=attrs.Factory(lambda task: next_seqs_of(task), takes_self=True), eq=False
     )
+    # A memo, not state: the text of the fields the pipeline never changes, with the values
+    # it was made from (see ``_head``). Outside eq, hash and repr.
+    head_text: tuple | None = attrs.field(default=None, eq=False)
 
     @property
     def _failures_text(self) -> str:
@@ -143,18 +147,39 @@ class RestoreTask:
 
     def __repr__(self) -> str:
         # Every field, compactly: the state's digest hashes this text on each change of a
-        # task (the pipeline changes it per entry), so it is written out by hand.
+        # task (the pipeline changes it per entry), so it is written out by hand, and the
+        # text of the fields up to ``entries``, which the pipeline never changes, is reused.
+        head = self._head()
         return (
+            f"{head} read {self.read} queue {self.rewritten} applied {self.applied} "
+            f"stalled {self.stalled} stopped {self.stopped} txns {self.applied_txns} at {self.applied_ts} "
+            f"log {self.restored_log_id}{self._failures_text})"
+        )
+
+    def _head(self) -> str:
+        """The text of the fields up to ``entries``: the one ``head_text`` keeps if it was
+        made from these very objects (the same objects: the same text), else made anew and
+        kept in ``head_text`` of this task, which ``evolve`` hands on to the next."""
+        values = (
+            self.task_id, self.source_tenant_id, self.target_name, self.target_tenant_id, self.set_id,
+            self.until_ts, self.until, self.start_log_id, self.end_log_id, self.workers, self.capacity,
+            self.phase, self.phases, self.started_ts, self.ended_ts, self.error, self.mapping, self.dag_id,
+            self.loaded, self.tablets, self.entries,
+        )  # fmt: skip
+        kept = self.head_text
+        if kept is not None and all(map(operator.is_, kept[0], values)):
+            return kept[1]
+        text = (
             f"RestoreTask({self.task_id} {self.source_tenant_id}->{self.target_name!r}/"
             f"{self.target_tenant_id} set {self.set_id} T {self.until_ts} ({self.until!r}) "
             f"log {self.start_log_id}..{self.end_log_id} "
             f"W {self.workers} cap {self.capacity} {self.phase.value} "
             f"[{' '.join(p.value for p in self.phases)}] {self.started_ts}..{self.ended_ts} {self.error!r} "
             f"{self.mapping!r} dag {self.dag_id} tablets {self.loaded}/{self.tablets} "
-            f"entries {self.entries} read {self.read} queue {self.rewritten} applied {self.applied} "
-            f"stalled {self.stalled} stopped {self.stopped} txns {self.applied_txns} at {self.applied_ts} "
-            f"log {self.restored_log_id}{self._failures_text})"
+            f"entries {self.entries}"
         )
+        object.__setattr__(self, "head_text", (values, text))  # a memo: not state
+        return text
 
     def after(self, worker: int) -> tuple[int, ...]:
         """``next_seqs`` once ``worker`` has rewritten or dropped its next entry."""
