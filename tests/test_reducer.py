@@ -41,8 +41,9 @@ from ybstate.errors import (
     UnknownTenant,
     UnknownTransaction,
 )
-from ybstate.evolve import evolver
+from ybstate.evolve import evolver, slot_evolver
 from ybstate.model import EMPTY, apply, decide, enabled, fingerprint, full_fingerprint, replay, start_state
+from ybstate.restore.state import RestorePhase, RestoreTask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,3 +326,32 @@ def test_evolver_gives_what_attrs_evolve_gives(cls):
             assert getattr(changed, field.name) == value + 1
             assert changed != sample or not field.eq
     assert evolver(cls)(sample) == sample
+
+
+def test_slot_evolver_gives_what_attrs_evolve_gives():
+    task = RestoreTask(
+        task_id=1, source_tenant_id=1001, target_name="dr", set_id=1, until_ts=9, until="m1",
+        start_log_id=2, end_log_id=8, workers=2, capacity=4, phase=RestorePhase.RESTORING_INCREMENTAL,
+        started_ts=5, entries=6, read=4, rewritten=(2, 3), applied=1,
+    )  # fmt: skip
+    fast = slot_evolver(RestoreTask)
+    assert fast(task) == task and fast(task).next_seqs == task.next_seqs
+    for field in attrs.fields(RestoreTask):
+        value = getattr(task, field.name)
+        if isinstance(value, bool) or not isinstance(value, int | tuple):
+            continue
+        changed = value + 1 if isinstance(value, int) else value[1:]
+        made = fast(task, **{field.name: changed})
+        assert made == attrs.evolve(task, **{field.name: changed}) and getattr(made, field.name) == changed
+        assert repr(made) == repr(attrs.evolve(task, **{field.name: changed}))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast(task).read = 5
+
+
+def test_slot_evolver_refuses_a_class_whose_init_does_more_than_assign():
+    @attrs.frozen
+    class Checked:
+        size: int = attrs.field(validator=attrs.validators.ge(0))
+
+    with pytest.raises(TypeError, match=r"Checked\.size has a validator"):
+        slot_evolver(Checked)

@@ -1,26 +1,34 @@
-"""Invariants of full backups, over whole states (oracles: they may read the ghost)."""
+"""Invariants of full backups (oracles: they may read the ghost). A set is checked against
+the baseline when it becomes available (``completed_sets_equal_baseline_since``)."""
 
 from __future__ import annotations
 
 from ybstate.backup.events import BACKUP_TASK
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost, sstable
+from ybstate.cluster.invariants import whole
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import Invariant
 
 __all__ = ["BACKUP_INVARIANTS"]
 
 
-def completed_sets_equal_baseline(state: ClusterState) -> str | None:
-    """An available set holds exactly the tenant's commits at or before its freeze entry."""
-    for entry in state.backup_sets.values():
+def completed_sets_equal_baseline_since(before: ClusterState, after: ClusterState) -> str | None:
+    """An available set holds exactly the tenant's commits at or before its freeze entry.
+
+    What a set holds never changes once it is available (its stored tablets are written
+    before), so each is checked when it becomes available."""
+    for entry in after.backup_sets.values():
         if entry.status is not SetStatus.AVAILABLE:
             continue
-        frozen = state.frozen[entry.frozen_version]
-        expected = ghost.content_at_log(state, entry.tenant_id, frozen.log_id)
+        was = before.backup_sets.get(entry.set_id)
+        if was is not None and was.status is SetStatus.AVAILABLE:
+            continue
+        frozen = after.frozen[entry.frozen_version]
+        expected = ghost.content_at_log(after, entry.tenant_id, frozen.log_id)
         held = {}
         for tablet_id in entry.tablets:
-            stored = state.stored[(entry.set_id, tablet_id)]
+            stored = after.stored[(entry.set_id, tablet_id)]
             for key, value in stored.rows:
                 held[(stored.table_name, key)] = value
         if held != expected:
@@ -29,6 +37,9 @@ def completed_sets_equal_baseline(state: ClusterState) -> str | None:
             where = f"backup set {entry.set_id} (version {entry.frozen_version})"
             return f"{where}: missing {missing}, unexpected {extra}"
     return None
+
+
+completed_sets_equal_baseline = whole(completed_sets_equal_baseline_since)
 
 
 def sets_hold_one_tenant(state: ClusterState) -> str | None:
@@ -114,7 +125,12 @@ def _available(state: ClusterState) -> bool:
 
 
 BACKUP_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
-    Invariant(name="completed_sets_equal_baseline", check=completed_sets_equal_baseline, subject=_completed),
+    Invariant(
+        name="completed_sets_equal_baseline",
+        check=completed_sets_equal_baseline,
+        subject=_completed,
+        since=completed_sets_equal_baseline_since,
+    ),
     Invariant(name="sets_hold_one_tenant", check=sets_hold_one_tenant, subject=_has_sets),
     Invariant(name="backup_phases_move_forward", check=phases_move_forward, subject=_backing_up),
     Invariant(name="pinned_versions_kept", check=pinned_versions_kept, subject=_pinning),

@@ -22,10 +22,10 @@ from ybstate.cluster.state import EMPTY, ClusterState, Table, TenantBaseline
 from ybstate.hashing import key_hash, rows_checksum
 from ybstate.kernel import Invariant
 
-__all__ = ["CLUSTER_INVARIANTS"]
+__all__ = ["CLUSTER_INVARIANTS", "log_since", "whole"]
 
 
-def _window(before: ClusterState, after: ClusterState):
+def log_since(before: ClusterState, after: ClusterState):
     """(log id, entry) of every log entry of ``after`` appended since ``before``."""
     log = after.log
     for log_id in range(before.next_log_id, after.next_log_id):
@@ -34,8 +34,9 @@ def _window(before: ClusterState, after: ClusterState):
             yield log_id, entry
 
 
-def _whole(since):
-    """The invariant over a whole state: its incremental form from the empty cluster."""
+def whole(since):
+    """The invariant over a whole state: its incremental form ``since`` from the empty
+    cluster, where the log since is the whole log. The result carries ``since``."""
 
     def check(state: ClusterState) -> str | None:
         return since(EMPTY, state)
@@ -64,7 +65,7 @@ def log_time_increasing_since(before: ClusterState, after: ClusterState) -> str 
     """Timestamps increase strictly with log id."""
     last = after.log.get(before.last_log_id)
     previous = None if last is None else last.time
-    for log_id, entry in _window(before, after):
+    for log_id, entry in log_since(before, after):
         if previous is not None and entry.time <= previous:
             return f"log id {log_id} has ts {entry.time}, not after {previous} of log id {log_id - 1}"
         previous = entry.time
@@ -80,7 +81,7 @@ def commit_ts_increasing_since(before: ClusterState, after: ClusterState) -> str
         if isinstance(entry, TransactionCommitted):
             previous = after.committed.get(entry.tx_id)
             break
-    for _, entry in _window(before, after):
+    for _, entry in log_since(before, after):
         if not isinstance(entry, TransactionCommitted) or entry.tx_id not in after.committed:
             continue
         record = after.committed[entry.tx_id]
@@ -97,14 +98,14 @@ def _touched(before: ClusterState, after: ClusterState) -> set[int]:
     """The transactions with a log entry appended since ``before``."""
     return {
         entry.tx_id
-        for _, entry in _window(before, after)
+        for _, entry in log_since(before, after)
         if isinstance(entry, MutatorLogged | TransactionCommitted | TransactionAborted)
     }
 
 
 def single_tenant_transactions_since(before: ClusterState, after: ClusterState) -> str | None:
     """Every cell of every transaction belongs to a table of the transaction's tenant."""
-    for log_id, entry in _window(before, after):
+    for log_id, entry in log_since(before, after):
         if isinstance(entry, MutatorLogged):
             for cell in entry.cells:
                 owner = after.tables[cell.table_id].tenant_id
@@ -129,7 +130,7 @@ def transactions_match_log_since(before: ClusterState, after: ClusterState) -> s
     cells = {tx_id: record.cells for tx_id, record in before.open_txns.items()}
     ended: dict[int, str] = {}
     commits = 0
-    for log_id, entry in _window(before, after):
+    for log_id, entry in log_since(before, after):
         if isinstance(entry, MutatorLogged):
             if entry.tx_id in ended or (entry.tx_id not in cells and entry.tx_id < before.next_tx_id):
                 why = ended.get(entry.tx_id, "end")
@@ -163,7 +164,7 @@ def _tables_alive_at(before: ClusterState, after: ClusterState, log_id: int) -> 
     table id: the live ones now, with the DDL since then undone."""
     alive = {table_id for ids in after.live_tables.values() for table_id in ids}
     created = set()
-    for at, entry in _window(before, after):
+    for at, entry in log_since(before, after):
         if at > log_id and isinstance(entry, TableCreated):
             created.add(entry.table_id)
         elif at > log_id and isinstance(entry, TableDropped):
@@ -182,17 +183,19 @@ def frozen_baselines_exact_since(before: ClusterState, after: ClusterState) -> s
     A frozen version never changes once made (but for when its SSTables are dropped), so
     each is checked when it appears, against the open transactions of ``before`` and the
     log since."""
-    versions = [v for v in sorted(after.frozen.keys()) if v not in before.frozen]
+    versions = range(before.frozen_version + 1, after.frozen_version + 1)
     if not versions:
         return None
     spans = {tx_id: (record.first_log_id, None) for tx_id, record in before.open_txns.items()}
-    for log_id, entry in _window(before, after):
+    for log_id, entry in log_since(before, after):
         if isinstance(entry, MutatorLogged):
             spans.setdefault(entry.tx_id, (log_id, None))
         elif isinstance(entry, TransactionCommitted | TransactionAborted) and entry.tx_id in spans:
             spans[entry.tx_id] = (spans[entry.tx_id][0], log_id)
     for version in versions:
-        frozen = after.frozen[version]
+        frozen = after.frozen.get(version)
+        if frozen is None:
+            return f"frozen version {version} is missing (the cluster is at version {after.frozen_version})"
         tables = _tables_alive_at(before, after, frozen.log_id)
         summaries = []
         for tenant_id in sorted(after.tenants.keys()):
@@ -226,7 +229,7 @@ def frozen_baselines_exact_since(before: ClusterState, after: ClusterState) -> s
 def _tables_written(before: ClusterState, after: ClusterState) -> list[int]:
     """The tables whose rows or stats the log entries since ``before`` changed."""
     found: set[int] = set()
-    for _, entry in _window(before, after):
+    for _, entry in log_since(before, after):
         if isinstance(entry, TableCreated):
             found.add(entry.table_id)
         elif isinstance(entry, TransactionCommitted) and entry.tx_id in after.committed:
@@ -260,14 +263,14 @@ def rows_in_their_tablets_since(before: ClusterState, after: ClusterState) -> st
     return None
 
 
-log_ids_dense = _whole(log_ids_dense_since)
-log_time_increasing = _whole(log_time_increasing_since)
-commit_ts_increasing = _whole(commit_ts_increasing_since)
-single_tenant_transactions = _whole(single_tenant_transactions_since)
-transactions_match_log = _whole(transactions_match_log_since)
-frozen_baselines_exact = _whole(frozen_baselines_exact_since)
-table_stats_exact = _whole(table_stats_exact_since)
-rows_in_their_tablets = _whole(rows_in_their_tablets_since)
+log_ids_dense = whole(log_ids_dense_since)
+log_time_increasing = whole(log_time_increasing_since)
+commit_ts_increasing = whole(commit_ts_increasing_since)
+single_tenant_transactions = whole(single_tenant_transactions_since)
+transactions_match_log = whole(transactions_match_log_since)
+frozen_baselines_exact = whole(frozen_baselines_exact_since)
+table_stats_exact = whole(table_stats_exact_since)
+rows_in_their_tablets = whole(rows_in_their_tablets_since)
 
 
 # Subjects: what each invariant is about (docs/checks.md, "vacuous").

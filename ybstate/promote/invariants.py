@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ybstate.cluster import ghost
-from ybstate.cluster.events import MutatorLogged
+from ybstate.cluster.events import MutatorLogged, TransactionCommitted
+from ybstate.cluster.invariants import whole
 from ybstate.cluster.state import ClusterState, Role, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.promote.state import PromotionStatus, PromotionStep
@@ -55,24 +56,32 @@ def routing_sends_each_name_to_one_tenant(state: ClusterState) -> str | None:
     return None
 
 
-def no_commit_after_the_fence(state: ClusterState) -> str | None:
+def no_commit_after_the_fence_since(before: ClusterState, after: ClusterState) -> str | None:
     """A fenced or decommissioned tenant accepted no write after its fence point: no
-    mutator logged for it, no commit."""
-    fences = {t.tenant_id: t.fenced_log_id for t in state.tenants.values() if t.fenced_log_id}
+    mutator logged for it, no commit. Looks at the log since ``before``, and since its
+    fence for a tenant fenced since (every committed transaction has its COMMIT in the
+    log: transactions_match_log)."""
+    fences = {t.tenant_id: t.fenced_log_id for t in after.tenants.values() if t.fenced_log_id}
     if not fences:
         return None
-    for txn in state.committed.values():
-        fence = fences.get(txn.tenant_id)
-        if fence is not None and txn.commit_log_id > fence:
-            where = f"at log id {txn.commit_log_id}, fenced at {fence}"
-            return f"tenant {txn.tenant_id} committed transaction {txn.tx_id} {where}"
-    for log_id in range(min(fences.values()) + 1, state.last_log_id + 1):
-        entry = state.log[log_id]
-        fence = fences.get(getattr(entry, "tenant_id", None))  # type: ignore[arg-type]
-        if type(entry) is MutatorLogged and fence is not None and log_id > fence:
-            where = f"at log id {log_id}, fenced at {fence}"
-            return f"tenant {entry.tenant_id} logged a write of transaction {entry.tx_id} {where}"
+    first = before.next_log_id
+    for tenant_id, fence in fences.items():
+        was = before.tenants.get(tenant_id)
+        if was is None or was.fenced_log_id != fence:
+            first = min(first, fence + 1)
+    for kind, what in (
+        (TransactionCommitted, "committed transaction"),
+        (MutatorLogged, "logged a write of transaction"),
+    ):
+        for log_id in range(first, after.next_log_id):
+            entry = after.log[log_id]
+            fence = fences.get(getattr(entry, "tenant_id", None))  # type: ignore[arg-type]
+            if type(entry) is kind and fence is not None and log_id > fence:
+                return f"tenant {entry.tenant_id} {what} {entry.tx_id} at log id {log_id}, fenced at {fence}"
     return None
+
+
+no_commit_after_the_fence = whole(no_commit_after_the_fence_since)
 
 
 def _lost(state: ClusterState, task) -> tuple[int, ...]:
@@ -190,7 +199,12 @@ PROMOTE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
         check=routing_sends_each_name_to_one_tenant,
         subject=_rerouted,
     ),
-    Invariant(name="promotion_no_commit_after_the_fence", check=no_commit_after_the_fence, subject=_fenced),
+    Invariant(
+        name="promotion_no_commit_after_the_fence",
+        check=no_commit_after_the_fence,
+        subject=_fenced,
+        since=no_commit_after_the_fence_since,
+    ),
     Invariant(
         name="promotion_data_loss_window_is_exact",
         check=data_loss_window_is_exact,

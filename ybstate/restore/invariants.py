@@ -6,6 +6,10 @@ writable primary) that subsystem's invariants take over. Restore does not know w
 so; a subsystem that may lends a ``released(state, tenant_id) -> bool`` under the hook
 point :data:`STANDBY_RELEASED`, and the composition root binds them here
 (:func:`restore_invariants`). A decommissioned standby is released by itself.
+
+The two that compare a standby with the source's past have an incremental form
+(:attr:`ybstate.kernel.Invariant.since`): a restore is looked at again only when it, its
+standby or a promotion changed, or its standby logged an entry.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import functools
 from collections.abc import Callable, Sequence
 
 from ybstate.cluster import ghost
+from ybstate.cluster.invariants import log_since
 from ybstate.cluster.protocol import FullQueue
 from ybstate.cluster.state import ClusterState, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.restore.events import RESTORE_TASK
-from ybstate.restore.state import RestorePhase
+from ybstate.restore.state import RestorePhase, RestoreTask
 
 __all__ = ["RESTORE_INVARIANTS", "STANDBY_RELEASED", "restore_invariants"]
 
@@ -27,6 +32,7 @@ STANDBY_RELEASED = "restore.standby_released"
 subsystem has taken a standby out of the restore's custody."""
 
 Released = Callable[[ClusterState, int], bool]
+Only = Callable[[RestoreTask], bool] | None  # the restores to check (None: every one)
 
 
 def _moved_on(state: ClusterState, tenant_id: int, released: Sequence[Released]) -> bool:
@@ -44,11 +50,13 @@ def _diff(found: dict, expected: dict) -> str:
 
 
 def completed_standby_is_the_source_at_t(
-    state: ClusterState, released: Sequence[Released] = ()
+    state: ClusterState, released: Sequence[Released] = (), only: Only = None
 ) -> str | None:
     """PITR: a completed standby holds exactly the source's transactions with commit_ts <= T
     (through the table mapping: tables keep their names), and is a read-only standby."""
     for task in state.restores.values():
+        if only is not None and not only(task):
+            continue
         if task.phase is not RestorePhase.COMPLETED or _moved_on(state, task.target_tenant_id, released):
             continue
         standby = state.tenants[task.target_tenant_id]
@@ -65,11 +73,15 @@ def completed_standby_is_the_source_at_t(
     return None
 
 
-def standby_shows_whole_transactions(state: ClusterState, released: Sequence[Released] = ()) -> str | None:
+def standby_shows_whole_transactions(
+    state: ClusterState, released: Sequence[Released] = (), only: Only = None
+) -> str | None:
     """Atomicity: from the end of its baseline on, at every step, a standby holds exactly
     the source as of the last log entry its applier handled: whole transactions, in commit
     order, never part of one, and the tables the source had then."""
     for task in state.restores.values():
+        if only is not None and not only(task):
+            continue
         if RestorePhase.RESTORING_INCREMENTAL not in task.phases or _moved_on(
             state, task.target_tenant_id, released
         ):
@@ -200,6 +212,36 @@ def _bound(
     return functools.update_wrapper(functools.partial(check, released=tuple(released)), check)
 
 
+def _looked_at_again(before: ClusterState, after: ClusterState) -> Callable[[RestoreTask], bool]:
+    """The restores whose standby's content may differ from what it was in ``before``: the
+    task changed, or its standby tenant did, or the standby logged an entry since; every
+    one when a promotion changed (it may take a standby out of custody, or give one back).
+    The source's past, which the standby is compared with, never changes."""
+    if before.promotions is not after.promotions:
+        return lambda task: True
+    logged = {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
+
+    def again(task: RestoreTask) -> bool:
+        target = task.target_tenant_id
+        return (
+            before.restores.get(task.task_id) is not task
+            or target in logged
+            or before.tenants.get(target) is not after.tenants.get(target)
+        )
+
+    return again
+
+
+def _incremental(check: Callable[..., str | None], released: Sequence[Released]):
+    """The incremental form of a check over restores' standbys: the restores
+    :func:`_looked_at_again` picks, checked whole."""
+
+    def since(before: ClusterState, after: ClusterState) -> str | None:
+        return check(after, released=tuple(released), only=_looked_at_again(before, after))
+
+    return since
+
+
 # Subjects: what each invariant is about (docs/checks.md, "vacuous").
 
 
@@ -247,11 +289,13 @@ def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[Clu
             name="restore_standby_shows_whole_transactions",
             check=_bound(standby_shows_whole_transactions, released),
             subject=_replaying,
+            since=_incremental(standby_shows_whole_transactions, released),
         ),
         Invariant(
             name="restore_completed_standby_is_the_source_at_t",
             check=_bound(completed_standby_is_the_source_at_t, released),
             subject=_completed,
+            since=_incremental(completed_standby_is_the_source_at_t, released),
         ),
         Invariant(
             name="restore_verification_is_honest",

@@ -12,7 +12,7 @@ import immutables
 from ybstate.cluster.protocol import ApplyFailure, FullQueue
 from ybstate.cluster.state import ClusterState, Tenant, TenantStatus, evolve_state
 from ybstate.errors import EventOutOfOrder
-from ybstate.evolve import evolver
+from ybstate.evolve import evolver, slot_evolver
 from ybstate.restore.derive import (
     ApplierStep,
     applier_outcome,
@@ -47,7 +47,7 @@ from ybstate.restore.verify import verification_problem
 
 __all__ = ["RESTORE_HANDLERS"]
 
-_evolve_task = evolver(RestoreTask)
+_evolve_task = slot_evolver(RestoreTask)
 _evolve_tenant = evolver(Tenant)
 _NO_BUFFERS: immutables.Map = immutables.Map()
 
@@ -245,7 +245,8 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
         raise EventOutOfOrder(
             "what the applier does with the entry (log id, outcome, ids)", expected, recorded
         )
-    buffers = state.restore_buffers.get(task.task_id, _NO_BUFFERS)
+    held = state.restore_buffers.get(task.task_id, _NO_BUFFERS)
+    buffers = held
     changes: dict = {
         "applied": e.entry_seq,
         "rewritten": task.rewritten[1:],  # the entry released is the queue's head
@@ -286,6 +287,8 @@ def _entry_applied(state: ClusterState, e: EntryApplied) -> ClusterState:
             else m
             for m in task.mapping
         )
+    if buffers is held:  # a time entry, a DDL: the applier's buffers stay as they are
+        return _set(state, e, _moved(task, e, **changes))
     return _set(
         state, e, _moved(task, e, **changes), restore_buffers=state.restore_buffers.set(task.task_id, buffers)
     )
