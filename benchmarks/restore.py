@@ -97,19 +97,14 @@ def archive(state: ClusterState, tenant_id: int) -> ClusterState:
     return act(state, SealPiece(tenant_id=tenant_id)) if piece is not None and piece.kept else state
 
 
-def pipeline_actions(state: ClusterState, task_id: int) -> list:
-    """The pipeline's steps the model offers (``restore_enabled`` without faults)."""
+def pipeline_actions(state: ClusterState, task_id: int, steps: dict) -> list:
+    """The pipeline's steps the model offers (``restore_enabled`` without faults), from
+    ``steps``: the actions made once per restore (they are values)."""
     task = state.restores[task_id]
-    choices: list = []
-    if readable(state, task):
-        choices.append(ReadArchived(task_id=task_id))
-    choices.extend(
-        RewriteEntry(task_id=task_id, worker=w)
-        for w in range(task.workers)
-        if pending_of(task, w) is not None
-    )
+    choices: list = [steps["read"]] if readable(state, task) else []
+    choices.extend(rewrite for w, rewrite in enumerate(steps["rewrite"]) if pending_of(task, w) is not None)
     if released(state, task) is not None:
-        choices.append(ApplyEntry(task_id=task_id))
+        choices.append(steps["apply"])
     return choices
 
 
@@ -126,10 +121,15 @@ def restore(state: ClusterState, workers: int, seed: int) -> tuple[ClusterState,
         else:
             state = act(state, AdvanceRestore(task_id=task_id))
     baseline = time.perf_counter() - started
+    steps = {
+        "read": ReadArchived(task_id=task_id),
+        "rewrite": [RewriteEntry(task_id=task_id, worker=w) for w in range(workers)],
+        "apply": ApplyEntry(task_id=task_id),
+    }
     started = time.perf_counter()
     before = state.seq
     while True:
-        choices = pipeline_actions(state, task_id)
+        choices = pipeline_actions(state, task_id, steps)
         if not choices:
             break
         state = act(state, rng.choice(choices))
