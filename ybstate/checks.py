@@ -38,6 +38,7 @@ the run vacuous, as a goal never reached does.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import time
@@ -52,6 +53,7 @@ from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState
 from ybstate.drivers.coverage import Coverage, ProgressCoverage
 from ybstate.drivers.explore import Counterexample, Exploration, explore, rebuild_counterexample
+from ybstate.drivers.parallel import explore_parallel
 from ybstate.drivers.simulate import simulate
 from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import ActionRejected, ScenarioFailed, SpecError, StoreError
@@ -456,9 +458,12 @@ def run_check(
     *,
     mode: str | None = None,
     progress: Callable[[Any], object] | None = None,
+    workers: int = 1,
     **bounds: Any,
 ) -> CheckRun:
     """Run the start into memory, then check from it in ``mode`` (default: the file's).
+    An exhaustive check with ``workers`` > 1 runs on that many processes
+    (:func:`~ybstate.drivers.parallel.explore_parallel`: the same result).
 
     ``bounds`` override the file's ``[check]`` values (``max_states``, ``max_depth``,
     ``max_seconds``, ``seeds``, ``steps``, ``first_seed``; None keeps the file's).
@@ -474,13 +479,16 @@ def run_check(
     start = run_start(check)
     spec = check_spec(check, start)
     if mode == "exhaustive":
-        return _explore(check, spec, start, settings, progress)
+        return _explore(check, spec, start, settings, progress, workers)
     return _simulate(check, spec, start, settings, progress)
 
 
-def _explore(check: CheckFile, spec: Spec, start: Start, settings: CheckSettings, progress) -> CheckRun:
+def _explore(
+    check: CheckFile, spec: Spec, start: Start, settings: CheckSettings, progress, workers: int = 1
+) -> CheckRun:
     options: dict[str, Any] = {} if progress is None else {"progress": progress, "progress_every": 50_000}
-    result = explore(
+    search = explore if workers == 1 else functools.partial(explore_parallel, workers=workers)
+    result = search(
         spec,
         max_states=settings.max_states,
         max_depth=settings.max_depth,

@@ -33,6 +33,7 @@ from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, 
 from ybstate.cluster import ghost
 from ybstate.cluster.protocol import FLAWS, Protocol
 from ybstate.drivers.explore import DEADLOCK, REFUSAL, explore
+from ybstate.drivers.parallel import explore_parallel
 from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
@@ -389,11 +390,13 @@ def _load_check(file: str, flaws: tuple[str, ...] = ()) -> CheckFile:
         raise _bad_input(error) from None
 
 
-def _check_file(checked: CheckFile, mode: str, as_json: bool, trace_out: str | None, bounds: dict) -> None:
+def _check_file(
+    checked: CheckFile, mode: str, as_json: bool, trace_out: str | None, bounds: dict, workers: int = 1
+) -> None:
     """Run a check file in ``mode`` (progress on standard error), report, exit."""
     try:
         if mode == "exhaustive":
-            run = run_check(checked, mode=mode, progress=_explore_progress, **bounds)
+            run = run_check(checked, mode=mode, progress=_explore_progress, workers=workers, **bounds)
         else:
             with _progress() as bar:
                 total = checked.settings.seeds if bounds.get("seeds") is None else bounds["seeds"]
@@ -439,6 +442,13 @@ def _explore_progress(p) -> None:
 @click.option("--max-states", type=click.IntRange(min=1), default=None)
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
 @click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Explore on this many processes (the same result as one; docs/performance.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (DESIGN 13) instead.")
 @click.option(
     "--trace-out",
@@ -460,6 +470,7 @@ def check(
     max_states: int | None,
     max_depth: int | None,
     max_seconds: float | None,
+    workers: int,
     as_json: bool,
     trace_out: str | None,
     flaws: tuple[str, ...],
@@ -475,7 +486,7 @@ def check(
     bounds = {"max_states": max_states, "max_depth": max_depth, "max_seconds": max_seconds}
     if file is not None:
         checked = _load_check(file, flaws)
-        _check_file(checked, checked.settings.mode, as_json, trace_out, bounds)
+        _check_file(checked, checked.settings.mode, as_json, trace_out, bounds, workers)
         return
     start_events: tuple[object, ...] | None = None
     if which == "twophase":
@@ -495,7 +506,8 @@ def check(
         spec = model_spec(scope)
         spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
         start_events = tuple(model.start_events(scope))
-    result = explore(spec, progress=_explore_progress, progress_every=50_000, **bounds)
+    search = explore if workers == 1 else functools.partial(explore_parallel, workers=workers)
+    result = search(spec, progress=_explore_progress, progress_every=50_000, **bounds)
     _report(CheckRun.of_exploration(spec, result, start_events), as_json, trace_out)
 
 
