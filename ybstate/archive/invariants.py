@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ybstate.archive.derive import entries_checksum, entries_size, kept
 from ybstate.archive.state import STOPPED, ArchiverStatus, Piece
-from ybstate.archive.window import restorable_window
+from ybstate.archive.window import covered_runs
 from ybstate.cluster.invariants import whole
 from ybstate.cluster.state import ClusterState, LogRetention
 from ybstate.kernel import Invariant
@@ -84,9 +84,9 @@ def pieces_hold_exactly_their_range_since(before: ClusterState, after: ClusterSt
 def _newly_covered(before: ClusterState, after: ClusterState, tenant_id: int) -> list[tuple[int, int, int]]:
     """(run, first, last) log id ranges a run of the tenant covers in ``after`` and did not
     in ``before``."""
-    old = restorable_window(before, tenant_id).covered if tenant_id in before.archivers else ()
+    old = covered_runs(before, tenant_id)
     ranges = []
-    for span in restorable_window(after, tenant_id).covered:
+    for span in covered_runs(after, tenant_id):
         low = span.first_log_id
         for was in old:
             if was.first_log_id <= low <= was.last_log_id:
@@ -99,7 +99,10 @@ def _newly_covered(before: ClusterState, after: ClusterState, tenant_id: int) ->
 def checkpoint_honest_since(before: ClusterState, after: ClusterState) -> str | None:
     """Every tenant entry in the log a run covered (from its start to its checkpoint) is in
     a piece, and archived_ts is the checkpoint entry's timestamp."""
+    sealed = {piece.tenant_id for piece in _new_pieces(before, after)}
     for tenant_id, archiver in after.archivers.items():
+        if before.archivers.get(tenant_id) is archiver and tenant_id not in sealed:
+            continue  # what it says and what it covers are as they were
         last = archiver.checkpoint.last_log_id
         ranges = _newly_covered(before, after, tenant_id)
         if ranges:
@@ -157,10 +160,12 @@ def holes_account_for_the_rest_since(before: ClusterState, after: ClusterState) 
     either covered by a run or in exactly one recorded hole; no piece holds an entry of a
     hole."""
     new_pieces = _new_pieces(before, after)
+    sealed = {piece.tenant_id for piece in new_pieces}
     for tenant_id, archiver in after.archivers.items():
-        window = restorable_window(after, tenant_id)
+        if before.archivers.get(tenant_id) is archiver and tenant_id not in sealed:
+            continue  # its runs, holes and pieces are as they were
         ranges = sorted(
-            [(c.first_log_id, c.last_log_id, f"run {c.run}") for c in window.covered]
+            [(c.first_log_id, c.last_log_id, f"run {c.run}") for c in covered_runs(after, tenant_id)]
             + [(h.first_log_id, h.last_log_id, f"hole ({h.reason})") for h in archiver.holes]
         )
         first = archiver.past_runs[0].start_log_id if archiver.past_runs else archiver.run_start_log_id

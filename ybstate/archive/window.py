@@ -20,7 +20,16 @@ from ybstate.archive.state import ArchiverStatus, Hole
 from ybstate.backup.state import SetStatus
 from ybstate.cluster.state import ClusterState
 
-__all__ = ["Covered", "Hole", "Interval", "Window", "merged_holes", "restorable_window", "segments"]
+__all__ = [
+    "Covered",
+    "Hole",
+    "Interval",
+    "Window",
+    "covered_runs",
+    "merged_holes",
+    "restorable_window",
+    "segments",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -50,7 +59,8 @@ class Window:
     holes: tuple[Hole, ...]  # adjacent holes of one reason merged
 
 
-def _covered(state: ClusterState, tenant_id: int) -> list[Covered]:
+def covered_runs(state: ClusterState, tenant_id: int) -> list[Covered]:
+    """What each run of the tenant's archiving covered (its archiver alone decides)."""
     archiver = state.archivers.get(tenant_id)
     if archiver is None:
         return []
@@ -96,7 +106,7 @@ def merged_holes(holes: tuple[Hole, ...]) -> tuple[Hole, ...]:
 
 
 def restorable_window(state: ClusterState, tenant_id: int) -> Window:
-    covered = _covered(state, tenant_id)
+    covered = covered_runs(state, tenant_id)
     archiver = state.archivers.get(tenant_id)
     holes = () if archiver is None else merged_holes(archiver.holes)
     intervals = []

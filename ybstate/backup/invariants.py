@@ -3,6 +3,8 @@ the baseline when it becomes available (``completed_sets_equal_baseline_since``)
 
 from __future__ import annotations
 
+import functools
+
 from ybstate.backup.events import BACKUP_TASK
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost, sstable
@@ -52,16 +54,31 @@ def sets_hold_one_tenant(state: ClusterState) -> str | None:
     return None
 
 
-def phases_move_forward(state: ClusterState) -> str | None:
-    """Each task's phases follow the phase table from INIT, never back."""
-    legal = {(before, after) for before, _event, after in BACKUP_TASK.edges() if before is not after}
-    for task in state.backups.values():
+@functools.cache
+def _legal() -> frozenset:
+    return frozenset((before, after) for before, _event, after in BACKUP_TASK.edges() if before is not after)
+
+
+def _phases_of(tasks) -> str | None:
+    legal = _legal()
+    for task in tasks:
         if task.phases[0] is not BackupPhase.INIT or task.phases[-1] is not task.phase:
             return f"backup task {task.task_id} went through {[p.value for p in task.phases]}"
         for before, after in zip(task.phases, task.phases[1:]):
             if (before, after) not in legal:
                 return f"backup task {task.task_id} moved from {before.value} to {after.value}"
     return None
+
+
+def phases_move_forward(state: ClusterState) -> str | None:
+    """Each task's phases follow the phase table from INIT, never back."""
+    return _phases_of(state.backups.values())
+
+
+def phases_move_forward_since(before: ClusterState, after: ClusterState) -> str | None:
+    """:func:`phases_move_forward` for the tasks that changed since ``before``."""
+    old = before.backups
+    return _phases_of(t for task_id, t in after.backups.items() if old.get(task_id) is not t)
 
 
 def pinned_versions_kept(state: ClusterState) -> str | None:
@@ -132,7 +149,12 @@ BACKUP_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
         since=completed_sets_equal_baseline_since,
     ),
     Invariant(name="sets_hold_one_tenant", check=sets_hold_one_tenant, subject=_has_sets),
-    Invariant(name="backup_phases_move_forward", check=phases_move_forward, subject=_backing_up),
+    Invariant(
+        name="backup_phases_move_forward",
+        check=phases_move_forward,
+        subject=_backing_up,
+        since=phases_move_forward_since,
+    ),
     Invariant(name="pinned_versions_kept", check=pinned_versions_kept, subject=_pinning),
     Invariant(name="backup_checksums_recompute", check=checksums_recompute, subject=_stored),
     Invariant(name="available_sets_complete", check=available_sets_complete, subject=_available),

@@ -11,6 +11,7 @@ reading everything, so tests can check the incremental one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from operator import attrgetter
 
@@ -18,6 +19,9 @@ import attrs
 
 from ybstate.cluster.state import FINGERPRINT, ClusterState
 from ybstate.hashing import digest
+
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
 
 __all__ = ["fingerprint", "full_fingerprint", "fingerprint_hex", "COUNTERS", "MAPS", "DIGESTS"]
 
@@ -35,10 +39,26 @@ _maps = attrgetter(*MAPS)
 _digests = attrgetter(*DIGESTS)
 
 
+_config_text: dict[int, tuple[object, str]] = {}  # id(config) -> (config, its repr)
+
+
 def fingerprint(state: ClusterState) -> int:
-    """128-bit fingerprint: equal states have equal fingerprints, in every process."""
+    """128-bit fingerprint: equal states have equal fingerprints, in every process.
+
+    The digest of the text ``repr((counters, map digests, digests))``, written out here
+    with the config's repr (the first counter, the same for every state of a history, and
+    the longest part) kept rather than spelt out again for each state."""
+    counters = _counters(state)
+    config = counters[0]
+    known = _config_text.get(id(config))
+    if known is None or known[0] is not config:
+        if len(_config_text) > 64:  # configs are few; a long-lived process may make more
+            _config_text.clear()
+        known = _config_text[id(config)] = (config, repr(config))
     parts = tuple(part.digest for part in _maps(state))
-    return digest((_counters(state), parts, _digests(state)))
+    rest = ", ".join(map(repr, counters[1:]))
+    text = f"(({known[1]}, {rest}), {parts!r}, {_digests(state)!r})"
+    return _from_bytes(_blake2b(text.encode(), digest_size=16).digest(), "little")
 
 
 def full_fingerprint(state: ClusterState, recompute: Mapping[str, Callable[[ClusterState], int]]) -> int:

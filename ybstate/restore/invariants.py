@@ -188,12 +188,14 @@ def restores_touch_only_their_standby(state: ClusterState, released: Sequence[Re
     return None
 
 
-def restore_phases_move_forward(state: ClusterState) -> str | None:
-    """Each task went through the seed's phases along the RESTORE_TASK lifecycle, never back;
-    one that ended (completed, failed or cancelled) left its baseline DAG finished, no
-    fetch still running or ready."""
-    allowed = {(before, after) for before, _event, after in RESTORE_TASK.edges()}
-    for task in state.restores.values():
+@functools.cache
+def _allowed() -> frozenset:
+    return frozenset((before, after) for before, _event, after in RESTORE_TASK.edges())
+
+
+def _phases_of(state: ClusterState, tasks) -> str | None:
+    allowed = _allowed()
+    for task in tasks:
         if task.phases[:1] != (RestorePhase.INIT,) or task.phases[-1] is not task.phase:
             return f"restore {task.task_id}: phases {[p.value for p in task.phases]} now {task.phase.value}"
         for before, after in zip(task.phases, task.phases[1:]):
@@ -204,6 +206,28 @@ def restore_phases_move_forward(state: ClusterState) -> str | None:
             where = f"restore {task.task_id} is {task.phase.value}"
             return f"{where}, but its baseline DAG {graph.dag_id} still runs"
     return None
+
+
+def restore_phases_move_forward(state: ClusterState) -> str | None:
+    """Each task went through the seed's phases along the RESTORE_TASK lifecycle, never back;
+    one that ended (completed, failed or cancelled) left its baseline DAG finished, no
+    fetch still running or ready."""
+    return _phases_of(state, state.restores.values())
+
+
+def restore_phases_move_forward_since(before: ClusterState, after: ClusterState) -> str | None:
+    """:func:`restore_phases_move_forward` for the tasks that changed since ``before``, or
+    whose baseline DAG did."""
+    old, dags = before.restores, before.dags
+    return _phases_of(
+        after,
+        (
+            task
+            for task_id, task in after.restores.items()
+            if old.get(task_id) is not task
+            or (task.dag_id and dags.get(task.dag_id) is not after.dags.get(task.dag_id))
+        ),
+    )
 
 
 def _bound(
@@ -274,7 +298,12 @@ def _verified(state: ClusterState) -> bool:
 def restore_invariants(released: Sequence[Released] = ()) -> tuple[Invariant[ClusterState], ...]:
     """Restore's invariants, a standby leaving custody when any of ``released`` says so."""
     return (
-        Invariant(name="restore_phases_move_forward", check=restore_phases_move_forward, subject=_restoring),
+        Invariant(
+            name="restore_phases_move_forward",
+            check=restore_phases_move_forward,
+            subject=_restoring,
+            since=restore_phases_move_forward_since,
+        ),
         Invariant(
             name="restore_applier_takes_entries_in_order",
             check=applier_takes_entries_in_order,
