@@ -17,10 +17,24 @@ from ybstate.kernel import Invariant
 __all__ = ["ARCHIVE_INVARIANTS"]
 
 
+_last_new: list = [None, None, []]  # (before, after, their new pieces): five invariants ask in a row
+
+
 def _new_pieces(before: ClusterState, after: ClusterState) -> list[Piece]:
     """The pieces sealed since ``before``, by tenant and number. A tenant's pieces are
     numbered 1, 2, ... as they are sealed, and its checkpoint counts them; pieces are
     never changed or removed once sealed (piece_figures_recompute checks the count)."""
+    if _last_new[0] is before and _last_new[1] is after:
+        return _last_new[2]
+    if before.pieces is after.pieces:
+        found: list[Piece] = []
+    else:
+        found = _sealed_since(before, after)
+    _last_new[:] = [before, after, found]
+    return found
+
+
+def _sealed_since(before: ClusterState, after: ClusterState) -> list[Piece]:
     found = []
     for tenant_id in sorted(after.archivers.keys()):
         was = before.archivers.get(tenant_id)
