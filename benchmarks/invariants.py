@@ -8,7 +8,7 @@ archivers alone, then the whole protocol runs ``--activity`` steps from there (a
 action drawn first, so the protocol's steps are not drowned by writes), and its next
 ``--windows`` windows of ``--every`` steps are checked as the simulator checks them:
 each invariant's incremental form (``Invariant.since``) from the state checked before,
-and, for reference, the whole-state check of the window's last state. The table gives
+and, for reference, one whole-state check of the last window's last state. The table gives
 the mean cost per check of each, the ratio long / short of the incremental cost (goal:
 at most 1.5 for every invariant), and in how many windows the invariant's subject
 existed (an invariant about nothing there was not measured). "(whole)": the invariant
@@ -85,6 +85,14 @@ def per_check(function, pairs) -> float:
     return (time.perf_counter() - started) / len(pairs)
 
 
+def _once(check, pair) -> str:
+    """One whole check of a window's last state, for reference (some take minutes at
+    length: they are what the incremental forms replace)."""
+    started = time.perf_counter()
+    check(*pair)
+    return f"{(time.perf_counter() - started) * 1e6:,.0f}"
+
+
 def _met(inv, pairs) -> str:
     """In how many of the windows' last states the invariant's subject exists (a check of
     an invariant about nothing there measures nothing)."""
@@ -140,8 +148,8 @@ def main() -> None:
             f"{b * 1e6:,.0f}",
             f"{ratio:.2f}",
             f"<= {GOAL}",
-            f"{per_check(whole, short) * 1e6:,.0f}",
-            f"{per_check(whole, long) * 1e6:,.0f}",
+            _once(whole, short[-1]),
+            _once(whole, long[-1]),
             _met(inv, short + long),
         )
     console = Console(width=160)

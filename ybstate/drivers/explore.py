@@ -6,9 +6,10 @@ included). It stops at the first violation; because the search is breadth-first,
 :class:`Counterexample` it returns is a shortest one. Bounds on the number of states or
 on the depth cut the search short, and the result says so (``complete=False``).
 
-Memory per visited state is one dict entry: its key and a (parent key, action) pointer.
-States themselves are kept only for the frontier. The events of a counterexample are
-rebuilt at the end by re-running ``decide``/``apply`` along the path.
+Memory per visited state is one dict entry (its key -> its number) and, in two arrays,
+its parent's number and the index of the action that reached it (:class:`Visited`).
+States themselves are kept only for the frontier. A counterexample's actions and events
+are rebuilt at the end by re-running ``enabled``/``decide``/``apply`` along the path.
 
 When ``key`` is a fingerprint rather than the state itself, two distinct states whose
 fingerprints collide count as one; the search is then exact only up to collisions, and
@@ -43,7 +44,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import Any
 
 import attrs
@@ -153,6 +154,9 @@ class Exploration:
     # those decide accepted harmlessly (every other one was refused)
     probes_tried: int | None = None
     probes_accepted: int | None = None
+    # the bytes the visited set took at the end (keys, parent pointers, the explored graph
+    # when progress is judged); None unless asked for (``measure_memory``)
+    visited_bytes: int | None = None
 
     @property
     def states_per_second(self) -> float:
@@ -186,6 +190,7 @@ def explore(
     check_invariants: bool = True,
     coverage: bool = True,
     max_seconds: float | None = None,
+    measure_memory: bool = False,
 ) -> Exploration:
     """Visit every state reachable from ``spec.init()``, breadth first.
 
@@ -193,7 +198,8 @@ def explore(
     from the start state, ``max_seconds`` the time (looked at every 1,024 new states).
     ``progress`` is called with a :class:`Progress` each time another ``progress_every``
     distinct states have been found. ``coverage=False`` skips the coverage bookkeeping
-    (benchmarks measure its cost that way).
+    (benchmarks measure its cost that way). ``measure_memory`` adds up, at the end, the
+    bytes the visited set took (:attr:`Exploration.visited_bytes`).
     """
     _check_bound("max_states", max_states, 1)
     _check_bound("max_depth", max_depth, 0)
@@ -211,7 +217,6 @@ def explore(
     # Each new state is checked against its parent, where every invariant held: an
     # invariant with an incremental form looks only at what the step changed.
     checks = tuple(inv.since or _whole(inv.check) for inv in invariants)
-    parents: dict[Hashable, tuple[Hashable, Any] | None] = {init_key: None}
     observer = Observer(invariants, spec.goals) if coverage else None
     signatures = None if observer is None else observer.signatures
     watching = observer is not None and observer.watching
@@ -220,7 +225,8 @@ def explore(
     probing = None if spec.probes is None else Probing(spec)
     # The explored graph, kept only for progress properties (see _Graph).
     graph = _Graph(spec.progress, init_key, init) if spec.progress else None
-    ids = None if graph is None else graph.ids
+    visited = Visited(init, init_key, None if graph is None else graph.ids)
+    ids, parent, via = visited.ids, visited.parent, visited.via
     edge = None if graph is None else graph.targets.append
 
     def done(
@@ -231,15 +237,18 @@ def explore(
         cx: Counterexample | None,
         checked: bool = False,
     ):
-        return _result(
+        result = _result(
             spec, started, states, transitions, depth, cut, cx, observer, per_depth, graph, checked, probing
         )
+        if not measure_memory:
+            return result
+        return attrs.evolve(result, visited_bytes=visited.bytes(graph))
 
     if observer is not None:
         observer.visited(init, 0)
     bad = _first_violation(invariants, init)
     if bad is not None:
-        cx = _counterexample(spec, parents, init_key, bad)
+        cx = visited.counterexample(spec, 0, bad)
         return done(1, 0, 0, None, cx)
 
     enabled = spec.enabled
@@ -261,28 +270,28 @@ def explore(
     expanded = 0
     depth = 0
     frontier: list[Any] = [init]
-    frontier_keys: list[Hashable] = [init_key]
+    frontier_numbers: list[int] = [0]
     while frontier:
         if depth == max_depth:
             budget = states
             budget_reason = "depth"
             checkpoint = min(budget, report_at, clock_at)
         next_states: list[Any] = []
-        next_keys: list[Hashable] = []
+        next_numbers: list[int] = []
         push_state = next_states.append
-        push_key = next_keys.append
-        for state, state_key in zip(frontier, frontier_keys, strict=True):
+        push_number = next_numbers.append
+        for state, number in zip(frontier, frontier_numbers, strict=True):
             actions = enabled(state)
             # the checks of the state itself: a deadlock, a request not offered yet accepted
             bad = None
             if not actions and stuck is not None:
                 what = stuck(state)
                 if what is not None:
-                    bad = _counterexample(spec, parents, state_key, (DEADLOCK, deadlock_message(what)))
+                    bad = visited.counterexample(spec, number, (DEADLOCK, deadlock_message(what)))
             if bad is None and probing is not None:
                 accepted = probing.try_state(state, actions)
                 if accepted is not None:
-                    bad = probing.counterexample(spec, parents, state_key, accepted)
+                    bad = probing.counterexample(spec, visited, number, accepted)
             if bad is not None:
                 if next_states:
                     per_depth.append(len(next_states))
@@ -294,30 +303,27 @@ def explore(
             if signatures is not None:  # coverage: inlined Observer.expanded
                 signature = tuple(map(type, actions))
                 signatures[signature] = signatures.get(signature, 0) + 1
-            for action in actions:
+            for index, action in enumerate(actions):
                 try:
                     events = decide(state, action)
                 except Exception as exc:
-                    raise _model_bug(parents, state_key, action, depth, "decide", exc) from exc
+                    raise visited.model_bug(spec, number, action, depth, "decide", exc) from exc
                 nxt = state
                 try:
                     for event in events:
                         nxt = apply(nxt, event)
                 except Exception as exc:
-                    raise _model_bug(parents, state_key, action, depth, "apply", exc) from exc
+                    raise visited.model_bug(spec, number, action, depth, "apply", exc) from exc
                 nxt_key = key(nxt)
-                if ids is None:
-                    if nxt_key in parents:
-                        continue
-                else:  # progress: one lookup finds the state and its number
-                    number = ids.get(nxt_key)
-                    if number is not None:
-                        edge(number)  # type: ignore[misc]
-                        continue
+                seen = ids.get(nxt_key)
+                if seen is not None:
+                    if edge is not None:  # progress: the graph keeps every transition
+                        edge(seen)
+                    continue
                 if states >= checkpoint:
                     timed_out = states >= clock_at and time.perf_counter() > deadline  # type: ignore[operator]
                     if states >= budget or timed_out:
-                        transitions -= _unexamined(actions, action)
+                        transitions -= len(actions) - index - 1  # not examined
                         deepest = depth + 1 if next_states else depth
                         per_depth.append(len(next_states))
                         cut = "seconds" if timed_out and states < budget else budget_reason
@@ -329,34 +335,36 @@ def explore(
                         progress(  # type: ignore[misc]  # report_at stays maxsize without one
                             Progress(
                                 states=states,
-                                transitions=transitions - _unexamined(actions, action),
+                                transitions=transitions - (len(actions) - index - 1),
                                 depth=depth + 1 if next_states else depth,
                                 queue=states - expanded,
                                 seconds=time.perf_counter() - started,
                             )
                         )
                     checkpoint = min(budget, report_at, clock_at)
-                parents[nxt_key] = (state_key, action)
+                ids[nxt_key] = states
+                parent.append(number)
+                via.append(index)
                 if graph is not None:
                     graph.found(nxt_key, nxt, states)
                 states += 1
                 push_state(nxt)
-                push_key(nxt_key)
+                push_number(states - 1)
                 if watching and observer.watching:  # type: ignore[union-attr]
                     observer.visited(nxt, depth + 1)  # type: ignore[union-attr]
                 for check in checks:
                     message = check(state, nxt)
                     if message is not None:
-                        transitions -= _unexamined(actions, action)
+                        transitions -= len(actions) - index - 1  # not examined
                         name = invariants[checks.index(check)].name
-                        cx = _counterexample(spec, parents, nxt_key, (name, message))
+                        cx = visited.counterexample(spec, states - 1, (name, message))
                         per_depth.append(len(next_states))
                         return done(states, transitions, depth + 1, None, cx)
         if next_states:
             depth += 1
             per_depth.append(len(next_states))
         frontier = next_states
-        frontier_keys = next_keys
+        frontier_numbers = next_numbers
     if graph is None:
         return done(states, transitions, depth, None, None)
     graph.offsets.append(len(graph.targets))
@@ -365,17 +373,78 @@ def explore(
         return done(states, transitions, depth, None, None, checked=True)
     number, prop, thing = stalled
     bad = (prop.name, prop.message.format(thing=thing))
-    return done(
-        states, transitions, depth, None, _counterexample(spec, parents, graph.key_of(number), bad), True
-    )
+    return done(states, transitions, depth, None, visited.counterexample(spec, number, bad), True)
 
 
-def _unexamined(actions: Sequence[Any], current: Any) -> int:
-    """How many of ``actions`` come after ``current`` (they were counted but never tried)."""
-    for index, action in enumerate(actions):
-        if action is current:
-            return len(actions) - index - 1
-    return 0
+class Visited:
+    """The visited set: each state's key -> its number (states are numbered in the order
+    the search finds them), and per number its parent's number and the index of the
+    action, among those ``enabled`` offers in the parent, that reached it. About 130
+    bytes per state with a 128-bit fingerprint (:meth:`bytes`); a path is rebuilt by
+    re-running ``enabled``, ``decide`` and ``apply`` along the indexes from the start."""
+
+    __slots__ = ("ids", "init", "parent", "via")
+
+    def __init__(self, init: Any, init_key: Hashable, ids: dict[Hashable, int] | None = None) -> None:
+        self.init = init
+        self.ids: dict[Hashable, int] = {} if ids is None else ids
+        self.ids[init_key] = 0
+        self.parent = array("i", [-1])
+        self.via = array("i", [-1])
+
+    def indexes(self, number: int) -> list[int]:
+        """The action indexes from the start state to state ``number``."""
+        found = []
+        while number > 0:
+            found.append(self.via[number])
+            number = self.parent[number]
+        found.reverse()
+        return found
+
+    def path(self, spec: Spec, number: int) -> tuple[tuple[Any, ...], Any]:
+        """The actions from the start state to state ``number``, and that state, re-run.
+        Raises CounterexampleNotReproduced if they reach another state (a model whose
+        ``enabled``, ``decide`` or ``apply`` is not deterministic)."""
+        state = self.init
+        actions = []
+        for index in self.indexes(number):
+            offered = spec.enabled(state)
+            if index >= len(offered):
+                raise CounterexampleNotReproduced("", len(actions), _NOT_DETERMINISTIC)
+            actions.append(offered[index])
+            for event in spec.decide(state, offered[index]):
+                state = spec.apply(state, event)
+        if self.ids.get(spec.key(state)) != number:
+            raise CounterexampleNotReproduced("", len(actions), _NOT_DETERMINISTIC)
+        return tuple(actions), state
+
+    def counterexample(self, spec: Spec, number: int, bad: tuple[str, str]) -> Counterexample:
+        """The steps to state ``number``, which breaks ``bad`` (its name, its message)."""
+        try:
+            actions, _ = self.path(spec, number)
+        except CounterexampleNotReproduced as error:
+            raise CounterexampleNotReproduced(bad[0], error.step, error.why) from None
+        cx, _ = _rebuild(spec, actions, *bad)
+        return cx
+
+    def model_bug(self, spec: Spec, number: int, action: Any, depth: int, stage: str, exc: Exception):
+        """The error for ``action`` failing in state ``number`` though it was offered there."""
+        return EnabledActionFailed(action, depth, stage, exc, self.path(spec, number)[0])
+
+    def bytes(self, graph: _Graph | None = None) -> int:
+        """The memory the visited set takes (and the explored graph's arrays, if any): the
+        dict with its keys and its numbers, the parent and action arrays."""
+        total = sys.getsizeof(self.ids) + sys.getsizeof(self.parent) + sys.getsizeof(self.via)
+        for key, number in self.ids.items():
+            total += sys.getsizeof(key) + (sys.getsizeof(number) if number > 256 else 0)
+        if graph is not None:
+            total += sum(sys.getsizeof(a) for a in (graph.offsets, graph.targets, graph.marks))
+        return total
+
+
+_NOT_DETERMINISTIC = (
+    "re-running the path reached a different state: enabled, decide or apply is not deterministic"
+)
 
 
 def _result(
@@ -486,11 +555,12 @@ class Probing:
         self.accepted += 1
         return None
 
-    def counterexample(self, spec: Spec, parents, key: Hashable, found: tuple) -> Counterexample:
-        """The shortest path to the probed state, then the probe itself as the last step
-        when its events applied (the state they reach breaks an invariant)."""
+    def counterexample(self, spec: Spec, visited: Visited, number: int, found: tuple) -> Counterexample:
+        """The shortest path to the probed state (number ``number``), then the probe
+        itself as the last step when its events applied (the state they reach breaks an
+        invariant)."""
         action, events, after, message = found
-        cx = _counterexample(spec, parents, key, (REFUSAL, message))
+        cx = visited.counterexample(spec, number, (REFUSAL, message))
         if after is None:
             return cx
         return attrs.evolve(
@@ -541,10 +611,6 @@ class _Graph:
         if mark is None:
             mark = self.signatures[signature] = len(self.signatures)
         self.marks.append(mark)
-
-    def key_of(self, number: int) -> Hashable:
-        """The key of state ``number`` (``ids`` holds the keys in the order numbered)."""
-        return next(islice(self.ids, number, None))
 
     def counts(self) -> list[tuple[int, int]]:
         """Per property: the states in which something was pending, the things ever pending."""
@@ -628,34 +694,6 @@ def _first_violation(invariants: tuple[Invariant, ...], state: Any) -> tuple[str
         if message is not None:
             return inv.name, message
     return None
-
-
-def _path(parents: dict[Hashable, tuple[Hashable, Any] | None], key: Hashable) -> tuple[Any, ...]:
-    """The actions leading from the start state to the state with ``key``."""
-    actions = []
-    link = parents[key]
-    while link is not None:
-        key, action = link
-        actions.append(action)
-        link = parents[key]
-    actions.reverse()
-    return tuple(actions)
-
-
-def _model_bug(parents, state_key, action, depth: int, stage: str, exc: Exception):
-    return EnabledActionFailed(action, depth, stage, exc, _path(parents, state_key))
-
-
-def _counterexample(spec: Spec, parents, key: Hashable, bad: tuple[str, str]) -> Counterexample:
-    """Rebuild the events along the parent pointers by re-running decide and apply."""
-    cx, state = _rebuild(spec, _path(parents, key), *bad)
-    if spec.key(state) != key:
-        raise CounterexampleNotReproduced(
-            cx.invariant,
-            cx.depth,
-            "re-running the path reached a different state: decide or apply is not deterministic",
-        )
-    return cx
 
 
 def rebuild_counterexample(

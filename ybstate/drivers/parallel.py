@@ -18,10 +18,9 @@ fingerprints travel. One level takes two rounds:
    invariants of the states it now holds (their incremental forms, from that parent),
    counts their subjects and goals, and answers with what broke.
 
-The coordinator keeps the visited set (key -> number) and, per state, its parent's number
-and the index of the action among its parent's enabled actions (:func:`visited_bytes`
-measures it); a counterexample's path is rebuilt by re-running ``enabled`` along those
-indexes from the start.
+The coordinator keeps the visited set, the one-process explorer's
+:class:`~ybstate.drivers.explore.Visited`: key -> number and, per state, its parent's
+number and the index of the action among its parent's enabled actions.
 
 So the numbering, the transitions and the explored graph are those of the one-process
 search, and so are the verdict, the counterexample (the first violation in the order that
@@ -40,9 +39,10 @@ import multiprocessing
 import sys
 import time
 import traceback
-from array import array
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
+
+import attrs
 
 from ybstate.drivers.coverage import Observer
 from ybstate.drivers.explore import (
@@ -53,8 +53,8 @@ from ybstate.drivers.explore import (
     Exploration,
     Probing,
     Progress,
+    Visited,
     _check_bound,
-    _counterexample,
     _Graph,
     _result,
     deadlock_message,
@@ -62,7 +62,7 @@ from ybstate.drivers.explore import (
 from ybstate.errors import EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Spec
 
-__all__ = ["WARM_UP", "explore_parallel", "visited_bytes"]
+__all__ = ["WARM_UP", "explore_parallel"]
 
 WARM_UP = 64
 """Frontier states per worker the coordinator finds on its own before it forks the workers."""
@@ -246,15 +246,6 @@ class _Forked:
             connection.close()
 
 
-def visited_bytes(ids: dict, *arrays: array) -> int:
-    """The memory the coordinator's visited set takes: the dict with its keys and values,
-    and the per-state arrays (parent numbers, action indexes)."""
-    total = sys.getsizeof(ids) + sum(sys.getsizeof(a) for a in arrays)
-    for key, value in ids.items():
-        total += sys.getsizeof(key) + (sys.getsizeof(value) if value > 256 else 0)
-    return total
-
-
 def explore_parallel(
     spec: Spec,
     *,
@@ -265,11 +256,13 @@ def explore_parallel(
     progress_every: int = 10_000,
     max_seconds: float | None = None,
     warm_up: int = WARM_UP,
+    measure_memory: bool = False,
 ) -> Exploration:
     """:func:`~ybstate.drivers.explore.explore` on ``workers`` processes: the same states,
     transitions, depth, verdict and counterexample. Invariants are always checked and
     coverage always kept. ``workers=1`` forks one process (useful only to measure the
-    cost of the coordination); a search that ends within the warm-up forks none."""
+    cost of the coordination); a search that ends within the warm-up forks none.
+    ``measure_memory``: as for :func:`~ybstate.drivers.explore.explore`."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidParameter("workers", workers, "must be an int >= 1")
     _check_bound("max_states", max_states, 1)
@@ -282,9 +275,12 @@ def explore_parallel(
         raise InvalidParameter("max_seconds", max_seconds, "must be None or a number > 0")
     search = _Search(spec, workers, warm_up)
     try:
-        return search.run(max_states, max_depth, progress, progress_every, max_seconds)
+        result = search.run(max_states, max_depth, progress, progress_every, max_seconds)
     finally:
         search.pool.close()
+    if not measure_memory:
+        return result
+    return attrs.evolve(result, visited_bytes=search.visited.bytes(search.graph))
 
 
 class _Search:
@@ -300,9 +296,7 @@ class _Search:
         self.local = _Worker(spec, init)
         self.pool: _Local | _Forked = _Local(self.local)
         self.graph = _Graph(spec.progress, spec.key(init), init) if spec.progress else None
-        self.ids: dict[Hashable, int] = {spec.key(init): 0} if self.graph is None else self.graph.ids
-        self.parent = array("i", [-1])
-        self.via = array("i", [-1])
+        self.visited = Visited(init, spec.key(init), None if self.graph is None else self.graph.ids)
         self.per_depth = [1]
         self.observer: Observer | None = None
         self.probing: Probing | None = None
@@ -310,7 +304,8 @@ class _Search:
     # The search ---------------------------------------------------------------------
 
     def run(self, max_states, max_depth, progress, progress_every, max_seconds) -> Exploration:
-        spec, ids, parent, via, graph = self.spec, self.ids, self.parent, self.via, self.graph
+        spec, graph = self.spec, self.graph
+        ids, parent, via = self.visited.ids, self.visited.parent, self.visited.via
         for inv in spec.invariants:
             message = inv.check(self.init)
             if message is not None:
@@ -505,15 +500,14 @@ class _Search:
         return self._violated(level + offset, (name, message), level + offset + 1, examined, depth + 1)
 
     def _violated(self, number: int, bad: tuple[str, str], states: int, transitions: int, depth: int):
-        spec = self.spec
-        actions, parents, key = self._path(number)
+        spec, visited = self.spec, self.visited
         if bad[0] == REFUSAL:
-            state = self._replay(actions)
+            _, state = visited.path(spec, number)
             found = Probing(spec).try_state(state, spec.enabled(state))
             assert found is not None, "a probe a worker found wrong is not wrong when tried again"
-            cx = Probing(spec).counterexample(spec, parents, key, found)
+            cx = Probing(spec).counterexample(spec, visited, number, found)
         else:
-            cx = _counterexample(spec, parents, key, bad)
+            cx = visited.counterexample(spec, number, bad)
         return self._finish(states, transitions, depth, None, cx)
 
     def _judge_progress(self, states: int, transitions: int, depth: int) -> Exploration:
@@ -525,48 +519,10 @@ class _Search:
         if stalled is None:
             return self._finish(states, transitions, depth, None, None, checked=True)
         number, prop, thing = stalled
-        _, parents, key = self._path(number)
-        cx = _counterexample(self.spec, parents, key, (prop.name, prop.message.format(thing=thing)))
+        cx = self.visited.counterexample(self.spec, number, (prop.name, prop.message.format(thing=thing)))
         return self._finish(states, transitions, depth, None, cx, checked=True)
 
-    # Paths --------------------------------------------------------------------------
-
-    def _indexes(self, number: int) -> list[int]:
-        """The action indexes from the start state to state ``number``."""
-        indexes = []
-        while number > 0:
-            indexes.append(self.via[number])
-            number = self.parent[number]
-        indexes.reverse()
-        return indexes
-
-    def _replay(self, actions: Sequence[Any]) -> Any:
-        state = self.init
-        for action in actions:
-            for event in self.spec.decide(state, action):
-                state = self.spec.apply(state, event)
-        return state
-
-    def _path(self, number: int) -> tuple[list[Any], dict, Hashable]:
-        """The actions to state ``number``, re-run from the start along the recorded action
-        indexes, as parent pointers (key -> (parent key, action)) for the explorer's own
-        counterexample builder, and that state's key."""
-        spec = self.spec
-        state = self.init
-        key = spec.key(state)
-        parents: dict[Hashable, tuple[Hashable, Any] | None] = {key: None}
-        actions = []
-        for index in self._indexes(number):
-            action = spec.enabled(state)[index]
-            for event in spec.decide(state, action):
-                state = spec.apply(state, event)
-            parents[spec.key(state)] = (key, action)
-            key = spec.key(state)
-            actions.append(action)
-        return actions, parents, key
-
     def _model_bug(self, number: int, index: int, stage: str, text: str, depth: int) -> EnabledActionFailed:
-        actions, _, _ = self._path(number)
-        state = self._replay(actions)
+        actions, state = self.visited.path(self.spec, number)
         action = self.spec.enabled(state)[index]
-        return EnabledActionFailed(action, depth, stage, RuntimeError(text), tuple(actions))
+        return EnabledActionFailed(action, depth, stage, RuntimeError(text), actions)
