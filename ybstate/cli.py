@@ -443,6 +443,11 @@ def _explore_progress(p) -> None:
 @click.option("--max-depth", type=click.IntRange(min=0), default=None)
 @click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None)
 @click.option(
+    "--symmetry",
+    is_flag=True,
+    help="twophase: the resource managers are interchangeable; one state per renaming is explored.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 256),
     default=1,
@@ -470,6 +475,7 @@ def check(
     max_states: int | None,
     max_depth: int | None,
     max_seconds: float | None,
+    symmetry: bool,
     workers: int,
     as_json: bool,
     trace_out: str | None,
@@ -482,7 +488,15 @@ def check(
     Prints the verdict and the coverage (actions enabled and taken, invariants' subjects,
     goals, states per depth); exits 1 when an invariant fails or the run is vacuous (a goal
     never reached, an invariant's subject never met), 2 on bad input."""
-    _refuse_mixed(ctx, file, model_only=("which", "rms", "tenants", "keys", "max_log", "ddl"), file_only=())
+    _refuse_mixed(
+        ctx, file, model_only=("which", "rms", "tenants", "keys", "max_log", "ddl", "symmetry"), file_only=()
+    )
+    if symmetry and which != "twophase":
+        raise Failure(
+            "--symmetry applies to --model twophase only: the protocol's model has no symmetry "
+            "reduction (docs/performance.md, symmetry)",
+            EXIT_BAD_INPUT,
+        )
     bounds = {"max_states": max_states, "max_depth": max_depth, "max_seconds": max_seconds}
     if file is not None:
         checked = _load_check(file, flaws)
@@ -492,7 +506,7 @@ def check(
     if which == "twophase":
         if flaws:
             raise Failure("--flaw applies to the protocol (a check FILE or --model cluster)", EXIT_BAD_INPUT)
-        spec = twophase_spec(rms)
+        spec = twophase_spec(rms, symmetry=symmetry)
     else:
         cluster = ClusterScope(
             tenants=tuple(f"t{i}" for i in range(1, tenants + 1)),

@@ -523,10 +523,27 @@ def _same(state: TwoPhaseState) -> TwoPhaseState:
     return state
 
 
-def twophase_spec(n: int, *, bug: str | None = None) -> Spec[TwoPhaseState, TwoPhaseAction, TwoPhaseEvent]:
+def symmetric_key(state: TwoPhaseState) -> tuple:
+    """The state up to a renaming of the resource managers (TLC's ``SYMMETRY
+    Permutations(RM)``): each RM's own part (its state, whether the TM recorded its
+    Prepared, whether it sent one) as a sorted list, then the TM's state and the two
+    messages that are no RM's. Two states have the same key exactly when one is the
+    other with the RMs renamed: every part of the state that names an RM is in that
+    RM's view."""
+    rm, tm, tm_prepared, msgs = state
+    views = sorted((rm[i], i in tm_prepared, prepared_message(i) in msgs) for i in range(len(rm)))
+    return (tuple(views), tm, COMMIT_MSG in msgs, ABORT_MSG in msgs)
+
+
+def twophase_spec(
+    n: int, *, bug: str | None = None, symmetry: bool = False
+) -> Spec[TwoPhaseState, TwoPhaseAction, TwoPhaseEvent]:
     """TwoPhase with ``n`` resource managers, optionally with one of :data:`BUGS` planted.
 
-    The state is its own visited-set key: a small, exact, hashable tuple.
+    The state is its own visited-set key: a small, exact, hashable tuple. With
+    ``symmetry`` the key is :func:`symmetric_key`: the resource managers are
+    interchangeable (the invariants and both bugs treat them alike), so the explorer
+    visits one state of each set of states that differ only in the RMs' names.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InvalidParameter("n", n, "the number of resource managers must be an int >= 1")
@@ -535,6 +552,8 @@ def twophase_spec(n: int, *, bug: str | None = None) -> Spec[TwoPhaseState, TwoP
     protocol = _Protocol.build(n, bug)
     start = initial_state(n)
     name = f"twophase(n={n})" if bug is None else f"twophase(n={n}, bug={bug})"
+    if symmetry:
+        name = name[:-1] + ", symmetry)"
     return Spec(
         name=name,
         init=lambda: start,
@@ -542,7 +561,7 @@ def twophase_spec(n: int, *, bug: str | None = None) -> Spec[TwoPhaseState, TwoP
         enabled=protocol.enabled,
         decide=protocol.decide,
         apply=apply,
-        key=tuple,
+        key=symmetric_key if symmetry else tuple,
         invariants=(
             Invariant(name="TypeOK", check=type_ok(n)),
             Invariant(name="TCConsistent", check=tc_consistent),
