@@ -93,6 +93,7 @@ class _Worker:
         self.asks = tuple((prop.pending, prop.done) for prop in spec.progress)
         self.frontier: list[Any] = [init]
         self.candidates: dict[Hashable, tuple[Any, Any]] = {}
+        self.named: list[Hashable] = []
         # The explored graph needs every transition's successor; otherwise a worker names
         # each successor once: not again within a level, nor once the coordinator has seen it.
         self.every = bool(spec.progress)
@@ -106,6 +107,7 @@ class _Worker:
         probing, observer = self.probing, self.observer
         every, known = self.every, self.known
         candidates: dict[Hashable, tuple[Any, Any]] = {}
+        named: list[Hashable] = []  # the keys answered, in order: the coordinator accepts by place
         found = []
         for position, state in enumerate(self.frontier):
             actions = enabled(state)
@@ -124,26 +126,25 @@ class _Worker:
                 except Exception as exc:
                     raise _Failure((position, index, stage), repr(exc)) from exc
                 nxt_key = key(nxt)
-                if every:
-                    keys.append((index, nxt_key))
-                elif nxt_key in known or nxt_key in candidates:
+                if not every and (nxt_key in known or nxt_key in candidates):
                     continue  # the coordinator has it (or has it from this level already)
-                else:
-                    keys.append((index, nxt_key))
+                keys.append((index, nxt_key))
+                named.append(nxt_key)
                 if nxt_key not in candidates:
                     candidates[nxt_key] = (nxt, state)
             found.append((len(actions), keys, what, wrong))
         self.candidates = candidates
+        self.named = named
         return found
 
-    def accept(self, keys: Sequence[Hashable], depth: int) -> tuple[list, list]:
-        """Hold the new states ``keys`` names (in number order) as the next frontier and
-        check them: (the first broken invariant of each, as (position, name, message)),
-        their progress signatures)."""
-        candidates, observer, asks = self.candidates, self.observer, self.asks
+    def accept(self, places: Sequence[int], depth: int) -> tuple[list, list]:
+        """Hold the new states at ``places`` among the keys :meth:`expand` answered (in
+        number order) as the next frontier and check them: (the first broken invariant
+        of each, as (position, name, message)), their progress signatures)."""
+        candidates, observer, asks, named = self.candidates, self.observer, self.asks, self.named
         frontier, broken, signatures = [], [], []
-        for position, key in enumerate(keys):
-            state, parent = candidates[key]
+        for position, place in enumerate(places):
+            state, parent = candidates[named[place]]
             frontier.append(state)
             if observer.watching:
                 observer.visited(state, depth)
@@ -158,6 +159,7 @@ class _Worker:
         if not self.every:
             self.known.update(candidates)  # every key named this level is visited now
         self.candidates = {}
+        self.named = []
         return broken, signatures
 
     def take_share(self, index: int, workers: int) -> None:
@@ -327,7 +329,8 @@ class _Search:
                     number = next(n for n, w, p in frontier if (w, p) == (holder, position))
                     raise self._model_bug(number, action, stage, text, depth)
             replies = [value for _, value in answers]
-            accepted: list[list[Hashable]] = [[] for _ in range(self.pool.size)]
+            accepted: list[list[int]] = [[] for _ in range(self.pool.size)]  # places, per worker
+            answered = [0] * self.pool.size  # keys met so far, per worker
             holders: list[int] = []  # the worker of each new state, by number
             found_at: list[tuple[int, int]] = []  # (frontier index, action index), by number
             before: list[tuple[int, int]] = []  # (states, transitions) before each frontier state
@@ -349,6 +352,8 @@ class _Search:
                     graph.offsets.append(len(graph.targets))
                 transitions += actions
                 for action, key in keys:
+                    place = answered[holder]
+                    answered[holder] += 1
                     seen = ids.get(key)
                     if seen is not None:
                         if graph is not None:
@@ -377,14 +382,14 @@ class _Search:
                     via.append(action)
                     if graph is not None:
                         graph.targets.append(states)
-                    accepted[holder].append(key)
+                    accepted[holder].append(place)
                     holders.append(holder)
                     found_at.append((index, action))
                     states += 1
                 if cut is not None:
                     break
             checked = [
-                value for _, value in self.pool.ask("accept", [(keys, depth + 1) for keys in accepted])
+                value for _, value in self.pool.ask("accept", [(places, depth + 1) for places in accepted])
             ]
             met.extend(self._broken(checked, holders, found_at))
             if graph is not None:
