@@ -236,19 +236,28 @@ def _bound(
     return functools.update_wrapper(functools.partial(check, released=tuple(released)), check)
 
 
+def _facet(task: RestoreTask) -> tuple:
+    """What of a task the standby comparisons depend on."""
+    return task.phase, task.restored_log_id, task.target_tenant_id
+
+
 def _looked_at_again(before: ClusterState, after: ClusterState) -> Callable[[RestoreTask], bool]:
-    """The restores whose standby's content may differ from what it was in ``before``: the
-    task changed, or its standby tenant did, or the standby logged an entry since; every
-    one when a promotion changed (it may take a standby out of custody, or give one back).
-    The source's past, which the standby is compared with, never changes."""
+    """The restores whose standby's content may differ from what it was in ``before``:
+    the task moved (its phase, its standby, or the last log id its applier handled), or its standby
+    tenant changed, or the standby logged an entry since; every one when a promotion
+    changed (it may take a standby out of custody, or give one back). The source's past,
+    which the standby is compared with, never changes."""
     if before.promotions is not after.promotions:
         return lambda task: True
     logged = {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
+    old = before.restores
 
     def again(task: RestoreTask) -> bool:
+        was = old.get(task.task_id)
         target = task.target_tenant_id
         return (
-            before.restores.get(task.task_id) is not task
+            was is None
+            or (was is not task and _facet(was) != _facet(task))
             or target in logged
             or before.tenants.get(target) is not after.tenants.get(target)
         )
