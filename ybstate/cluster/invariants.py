@@ -17,6 +17,7 @@ from ybstate.cluster.events import (
     TableDropped,
     TransactionAborted,
     TransactionCommitted,
+    VersionFrozen,
 )
 from ybstate.cluster.state import EMPTY, ClusterState, Table, TenantBaseline
 from ybstate.hashing import key_hash, rows_checksum
@@ -181,48 +182,91 @@ def frozen_baselines_exact_since(before: ClusterState, after: ClusterState) -> s
     """Each frozen version holds exactly the commits at or before its freeze entry.
 
     A frozen version never changes once made (but for when its SSTables are dropped), so
-    each is checked when it appears, against the open transactions of ``before`` and the
-    log since."""
+    each is checked when it appears. One pass over the log since ``before`` keeps what
+    the freezes there are compared with: the tables alive, their rows (from the commits,
+    in log order) and the open transactions (from ``before``'s, then the log); so the
+    whole check, from the empty cluster, is one pass over the whole log."""
     versions = range(before.frozen_version + 1, after.frozen_version + 1)
     if not versions:
         return None
-    spans = {tx_id: (record.first_log_id, None) for tx_id, record in before.open_txns.items()}
+    start = before.next_log_id - 1
+    rows: dict[int, dict[str, str]] = {}  # live table id -> {row key -> value}, as of the pass
+    for tenant_id, tables in _tables_alive_at(before, after, start).items():
+        for table in tables:
+            held = ghost.content_at_log(after, tenant_id, start, [table])
+            rows[table.table_id] = {key: value for (_, key), value in held.items()}
+    opened = set(before.open_txns.keys())
+    checked = set()
     for log_id, entry in log_since(before, after):
-        if isinstance(entry, MutatorLogged):
-            spans.setdefault(entry.tx_id, (log_id, None))
-        elif isinstance(entry, TransactionCommitted | TransactionAborted) and entry.tx_id in spans:
-            spans[entry.tx_id] = (spans[entry.tx_id][0], log_id)
+        kind = type(entry)
+        if kind is MutatorLogged:
+            opened.add(entry.tx_id)
+        elif kind is TransactionCommitted:
+            opened.discard(entry.tx_id)
+            record = after.committed.get(entry.tx_id)
+            for cell in () if record is None else record.cells:
+                table_rows = rows.get(cell.table_id)
+                if table_rows is None:
+                    continue  # a table dropped while the transaction was open
+                if cell.value is None:
+                    table_rows.pop(cell.rowkey, None)
+                else:
+                    table_rows[cell.rowkey] = cell.value
+        elif kind is TransactionAborted:
+            opened.discard(entry.tx_id)
+        elif kind is TableCreated:
+            rows[entry.table_id] = {}
+        elif kind is TableDropped:
+            rows.pop(entry.table_id, None)
+        elif kind is VersionFrozen and entry.version in versions:
+            checked.add(entry.version)
+            message = _frozen_version_exact(after, entry.version, log_id, rows, opened)
+            if message is not None:
+                return message
     for version in versions:
-        frozen = after.frozen.get(version)
-        if frozen is None:
-            return f"frozen version {version} is missing (the cluster is at version {after.frozen_version})"
-        tables = _tables_alive_at(before, after, frozen.log_id)
-        summaries = []
-        for tenant_id in sorted(after.tenants.keys()):
-            held = ghost.baseline(after, tenant_id, version, tables.get(tenant_id, ()))
-            expected = ghost.content_at_log(after, tenant_id, frozen.log_id, tables.get(tenant_id, ()))
-            if held != expected:
-                missing = sorted(set(expected.items()) - set(held.items()))[:3]
-                extra = sorted(set(held.items()) - set(expected.items()))[:3]
-                return (
-                    f"frozen version {version} (freeze at log id {frozen.log_id}) of tenant "
-                    f"{tenant_id}: missing {missing}, unexpected {extra}"
-                )
-            if tables.get(tenant_id):
-                summaries.append(
-                    TenantBaseline(tenant_id=tenant_id, rows=len(held), checksum=ghost.checksum(held))
-                )
-        if tuple(summaries) != frozen.baseline:
-            recomputed = tuple(summaries)
-            return f"frozen version {version}: recorded baseline {frozen.baseline} != recomputed {recomputed}"
-        straddling = sorted(
-            tx_id
-            for tx_id, (first, end) in spans.items()
-            if first < frozen.log_id and (end is None or end > frozen.log_id)
-        )
-        recorded = sorted(t.tx_id for t in frozen.open_transactions)
-        if straddling != recorded:
-            return f"frozen version {version}: open transactions {recorded}, log says {straddling}"
+        if version not in checked:
+            return f"frozen version {version} has no freeze entry in the log"
+    return None
+
+
+def _frozen_version_exact(
+    state: ClusterState, version: int, log_id: int, rows: dict[int, dict[str, str]], opened: set[int]
+) -> str | None:
+    """Frozen version ``version``, frozen by the entry at ``log_id``, against the tables
+    alive then with their ``rows``, and the transactions ``opened`` then."""
+    frozen = state.frozen.get(version)
+    if frozen is None:
+        return f"frozen version {version} is missing (the cluster is at version {state.frozen_version})"
+    if frozen.log_id != log_id:
+        where = f"says its freeze is at log id {frozen.log_id}, the log has it at {log_id}"
+        return f"frozen version {version} {where}"
+    tables: dict[int, list[Table]] = {}
+    for table_id in sorted(rows):
+        table = state.tables[table_id]
+        tables.setdefault(table.tenant_id, []).append(table)
+    summaries = []
+    for tenant_id in sorted(state.tenants.keys()):
+        mine = tables.get(tenant_id, [])
+        held = ghost.baseline(state, tenant_id, version, mine)
+        expected = {(t.name, key): value for t in mine for key, value in rows[t.table_id].items()}
+        if held != expected:
+            missing = sorted(set(expected.items()) - set(held.items()))[:3]
+            extra = sorted(set(held.items()) - set(expected.items()))[:3]
+            return (
+                f"frozen version {version} (freeze at log id {frozen.log_id}) of tenant "
+                f"{tenant_id}: missing {missing}, unexpected {extra}"
+            )
+        if mine:
+            summaries.append(
+                TenantBaseline(tenant_id=tenant_id, rows=len(held), checksum=ghost.checksum(held))
+            )
+    if tuple(summaries) != frozen.baseline:
+        recomputed = tuple(summaries)
+        return f"frozen version {version}: recorded baseline {frozen.baseline} != recomputed {recomputed}"
+    straddling = sorted(opened)
+    recorded = sorted(t.tx_id for t in frozen.open_transactions)
+    if straddling != recorded:
+        return f"frozen version {version}: open transactions {recorded}, log says {straddling}"
     return None
 
 
