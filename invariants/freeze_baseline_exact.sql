@@ -22,14 +22,25 @@ committed_cells AS (
     JOIN transactions t USING (tx_id)
     WHERE t.outcome = 'committed'
 ),
+-- Each row's versions, one per commit that wrote it (its last cell there wins), each
+-- valid from its commit to the next commit of that row: a freeze sees the version whose
+-- span holds it. One range join (freezes x versions live then), not freezes x every cell.
+versions AS (
+    SELECT table_id, rowkey, value, commit_log_id,
+           coalesce(lead(commit_log_id) OVER (PARTITION BY table_id, rowkey ORDER BY commit_log_id),
+                    9223372036854775807) AS until_log_id
+    FROM (
+        SELECT *, row_number() OVER (
+                      PARTITION BY table_id, rowkey, commit_log_id ORDER BY log_id DESC, cell_no DESC
+                  ) AS last_in_commit
+        FROM committed_cells
+    )
+    WHERE last_in_commit = 1
+),
 latest AS (
-    SELECT f.version, f.freeze_log_id, c.table_id, c.rowkey, c.value,
-           row_number() OVER (
-               PARTITION BY f.version, c.table_id, c.rowkey
-               ORDER BY c.commit_log_id DESC, c.log_id DESC, c.cell_no DESC
-           ) AS newest
+    SELECT f.version, f.freeze_log_id, v.table_id, v.rowkey, v.value, 1 AS newest
     FROM freezes f
-    JOIN committed_cells c ON c.commit_log_id <= f.freeze_log_id
+    JOIN versions v ON v.commit_log_id <= f.freeze_log_id AND v.until_log_id > f.freeze_log_id
 ),
 alive AS (
     SELECT f.version, f.freeze_log_id, t.table_id, t.tenant_id, t.name
