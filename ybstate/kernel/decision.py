@@ -23,7 +23,7 @@ __all__ = ["Decision"]
 class Decision:
     """The events of one decision so far, and the state they lead to."""
 
-    __slots__ = ("_apply", "_decide", "events", "state")
+    __slots__ = ("_apply", "_decide", "events", "state", "states")
 
     def __init__(
         self,
@@ -34,6 +34,7 @@ class Decision:
     ) -> None:
         self.state = state
         self.events: list[Any] = []
+        self.states: list[Any] = []  # the state after each event
         self._decide = decide
         self._apply = apply
 
@@ -46,6 +47,7 @@ class Decision:
         """Apply ``event`` to the scratch state and keep it."""
         self.state = self._apply(self.state, event)
         self.events.append(event)
+        self.states.append(self.state)
 
     def decided(self, action: Any) -> list[Any]:
         """Decide ``action`` in the scratch state, keep and apply what it makes; a refusal

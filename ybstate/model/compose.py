@@ -224,7 +224,17 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
             raise InvalidAction(f"the cluster is not started; {type(action).__name__} needs Start first")
         return handler(state, action)
 
+    # The states a composite decision went through, as it applied its own events: the
+    # caller applies the same events to the same states next, and gets them from here
+    # (apply is a function: a result kept is the result computed). Only the last
+    # decision's are kept, by the identity of the state and the event.
+    reached: dict[tuple[int, int], tuple[ClusterState, object, ClusterState]] = {}
+
     def apply(state: ClusterState, event: object) -> ClusterState:
+        if reached:
+            kept = reached.get((id(state), id(event)))
+            if kept is not None and kept[0] is state and kept[1] is event:
+                return kept[2]
         if event.seq != state.seq + 1:
             raise EventOutOfOrder("seq", state.seq + 1, event.seq)
         if event.time < state.clock:
@@ -254,6 +264,11 @@ def compose(subsystems: Sequence[Subsystem]) -> Model:
         def decide_composite(state: ClusterState, action: object) -> list[object]:
             decision = Decision(state, decide=decide, apply=apply)
             nested(decision, action)
+            reached.clear()
+            now = state
+            for event, after in zip(decision.events, decision.states, strict=True):
+                reached[(id(now), id(event))] = (now, event, after)
+                now = after
             return decision.events
 
         return decide_composite
