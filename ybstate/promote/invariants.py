@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ybstate.cluster import ghost
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
-from ybstate.cluster.invariants import whole
+from ybstate.cluster.invariants import log_since, whole
 from ybstate.cluster.state import ClusterState, Role, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.promote.state import PromotionStatus, PromotionStep
@@ -100,12 +100,14 @@ def _lost(state: ClusterState, task) -> tuple[int, ...]:
     )
 
 
-def data_loss_window_is_exact(state: ClusterState) -> str | None:
+def data_loss_window_is_exact(state: ClusterState, only=None) -> str | None:
     """A completed promotion's data-loss list is exactly the old primary's commits after the
     standby's T that the new primary does not hold; and a caught-up standby holds the old
     primary's content and tables as of its fence until writes are enabled, each mapped
     with the standby table's name and schema version."""
     for task in state.promotions.values():
+        if only is not None and not only(task):
+            continue
         if task.status is PromotionStatus.COMPLETED and task.lost != _lost(state, task):
             return f"promotion {task.promotion_id}: reports {task.lost}, lost {_lost(state, task)}"
         if not task.final and task.caught_up_through:
@@ -130,6 +132,24 @@ def data_loss_window_is_exact(state: ClusterState) -> str | None:
                     where = f"promotion {task.promotion_id}: its mapping says {m!r}"
                     return f"{where}, the standby's table is {table.name!r} v{table.schema_version}"
     return None
+
+
+def data_loss_window_is_exact_since(before: ClusterState, after: ClusterState) -> str | None:
+    """:func:`data_loss_window_is_exact` for the promotions that changed since ``before``,
+    or whose standby or old primary changed or logged an entry: what the others were
+    compared with has not moved (the old primary is fenced, the past never changes)."""
+    logged = {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
+    old, tenants = before.promotions, before.tenants
+
+    def again(task) -> bool:
+        return (
+            old.get(task.promotion_id) is not task
+            or not logged.isdisjoint((task.standby_id, task.primary_id))
+            or tenants.get(task.standby_id) is not after.tenants.get(task.standby_id)
+            or tenants.get(task.primary_id) is not after.tenants.get(task.primary_id)
+        )
+
+    return data_loss_window_is_exact(after, only=again)
 
 
 def rollback_restores_the_old_primary(state: ClusterState) -> str | None:
@@ -209,6 +229,7 @@ PROMOTE_INVARIANTS: tuple[Invariant[ClusterState], ...] = (
         name="promotion_data_loss_window_is_exact",
         check=data_loss_window_is_exact,
         subject=_promotion(PromotionStatus.COMPLETED),
+        since=data_loss_window_is_exact_since,
     ),
     Invariant(
         name="promotion_rollback_restores_the_old_primary",
