@@ -25,6 +25,7 @@ import attrs
 from ybstate.drivers.coverage import Coverage, Observer
 from ybstate.drivers.explore import DEADLOCK, deadlock_message
 from ybstate.errors import EnabledActionFailed, InvalidParameter
+from ybstate.gcpause import paused_gc
 from ybstate.kernel import Spec
 
 __all__ = ["Simulation", "SimulationViolation", "simulate"]
@@ -152,37 +153,41 @@ def simulate(
     checked = state  # the last state checked: every invariant held there
     deadlock = False
     number = 0
-    while violation is None and number < steps:
-        actions = list(spec.enabled(state))
-        if not actions:
-            deadlock = True
-            break
-        action = rng.choice(actions)
-        if observer is not None:
-            observer.expanded(actions)
-            observer.chosen[type(action)] += 1  # type: ignore[index]
-        try:
-            events = tuple(spec.decide(state, action))
-        except Exception as exc:
-            path = tuple(a for a, _ in taken)
-            raise EnabledActionFailed(action, number, "decide", exc, path) from exc
-        try:
-            for event in events:
-                state = spec.apply(state, event)
-        except Exception as exc:
-            path = tuple(a for a, _ in taken)
-            raise EnabledActionFailed(action, number, "apply", exc, path) from exc
-        taken.append((action, events))
-        number += 1
-        if observer is not None:
-            observer.visited(state, number)
-        if on_step is not None:
-            on_step(number, action, events, state)
-        if number % check_every == 0 or number == steps:
-            violation = _violation(spec, state, seed, number, checked_through, taken, checked)
-            checked_through = number
-            checked = state
-            checks += 1
+    # The walk makes no reference cycles (the model's values are immutable and acyclic):
+    # left running, the cyclic collector walks the whole growing history every so often,
+    # and a step's cost grows with it (ybstate.gcpause).
+    with paused_gc():
+        while violation is None and number < steps:
+            actions = list(spec.enabled(state))
+            if not actions:
+                deadlock = True
+                break
+            action = rng.choice(actions)
+            if observer is not None:
+                observer.expanded(actions)
+                observer.chosen[type(action)] += 1  # type: ignore[index]
+            try:
+                events = tuple(spec.decide(state, action))
+            except Exception as exc:
+                path = tuple(a for a, _ in taken)
+                raise EnabledActionFailed(action, number, "decide", exc, path) from exc
+            try:
+                for event in events:
+                    state = spec.apply(state, event)
+            except Exception as exc:
+                path = tuple(a for a, _ in taken)
+                raise EnabledActionFailed(action, number, "apply", exc, path) from exc
+            taken.append((action, events))
+            number += 1
+            if observer is not None:
+                observer.visited(state, number)
+            if on_step is not None:
+                on_step(number, action, events, state)
+            if number % check_every == 0 or number == steps:
+                violation = _violation(spec, state, seed, number, checked_through, taken, checked)
+                checked_through = number
+                checked = state
+                checks += 1
     if deadlock and checked_through < number:
         violation = _violation(spec, state, seed, number, checked_through, taken, checked)
         checks += 1
