@@ -122,3 +122,13 @@ def test_a_model_that_fails_in_a_worker_is_reported_with_its_path():
 def test_workers_must_be_a_positive_int(workers):
     with pytest.raises(InvalidParameter):
         explore_parallel(twophase_spec(3), workers=workers)
+
+
+def test_both_explorers_measure_the_visited_set_when_asked():
+    check = load_check(ROOT / "specs" / "checks" / "restore_three_workers_stall_cancel_ddl.toml")
+    spec = check_spec(check, run_start(check))
+    assert explore(spec).visited_bytes is None
+    one, many = explore(spec, measure_memory=True), explore_parallel(spec, measure_memory=True, warm_up=1)
+    # a 128-bit fingerprint, its number, a parent number and an action index: well under 250
+    assert 60 < one.visited_bytes / one.distinct_states < 250
+    assert many.visited_bytes == one.visited_bytes
