@@ -262,8 +262,9 @@ def explore_parallel(
 ) -> Exploration:
     """:func:`~ybstate.drivers.explore.explore` on ``workers`` processes: the same states,
     transitions, depth, verdict and counterexample. Invariants are always checked and
-    coverage always kept. ``workers=1`` forks one process (useful only to measure the
-    cost of the coordination); a search that ends within the warm-up forks none.
+    coverage always kept. With ``workers=1`` the same two rounds per level run in this
+    process, nothing forked (what the coordination costs, without processes); a search
+    that ends within the warm-up forks nothing either.
     ``measure_memory``: as for :func:`~ybstate.drivers.explore.explore`."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidParameter("workers", workers, "must be an int >= 1")
@@ -295,7 +296,7 @@ class _Search:
         self.warm_up = warm_up
         init = spec.init()
         self.init = init
-        self.local = _Worker(spec, init)
+        self.local: _Worker | None = _Worker(spec, init)
         self.pool: _Local | _Forked = _Local(self.local)
         self.graph = _Graph(spec.progress, spec.key(init), init) if spec.progress else None
         self.visited = Visited(init, spec.key(init), None if self.graph is None else self.graph.ids)
@@ -415,6 +416,7 @@ class _Search:
         """The new level as the next frontier; the end of the warm-up when it is large enough."""
         if isinstance(self.pool, _Local) and self.workers > 1 and len(holders) >= self.warm_up * self.workers:
             self.pool = _Forked(self.local, self.workers)
+            self.local = None  # the workers have its states now
             workers = self.workers
             return [(level + n, n % workers, n // workers) for n in range(len(holders))]
         places = [0] * self.pool.size
