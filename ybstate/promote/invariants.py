@@ -91,13 +91,17 @@ def _lost(state: ClusterState, task) -> tuple[int, ...]:
     commit of the old primary after the standby's T."""
     if task.catch_up:
         return ()
-    return tuple(
-        sorted(
-            t.tx_id
-            for t in state.committed.values()
-            if t.tenant_id == task.primary_id and t.commit_ts > task.restored_to
-        )
-    )
+    # The log from its end back to T: commits are logged in time order (log_time_increasing),
+    # so those after T are there, and reading them costs what happened since T, not the
+    # whole history.
+    lost = []
+    for log_id in range(state.last_log_id, 0, -1):
+        entry = state.log[log_id]
+        if entry.time <= task.restored_to:
+            break
+        if type(entry) is TransactionCommitted and entry.tenant_id == task.primary_id:
+            lost.append(entry.tx_id)
+    return tuple(sorted(lost))
 
 
 def data_loss_window_is_exact(state: ClusterState, only=None) -> str | None:
