@@ -29,7 +29,7 @@ from ybstate.cluster.actions import (
 )
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
 from ybstate.cluster.invariants import CLUSTER_INVARIANTS
-from ybstate.cluster.state import KEY_SPACE, Cell, ClusterConfig, ClusterState, OpenTxn, Table
+from ybstate.cluster.state import KEY_SPACE, Cell, ClusterConfig, ClusterState, OpenTxn, Table, evolve_state
 from ybstate.errors import (
     CrossTenantTransaction,
     DuplicateName,
@@ -326,6 +326,20 @@ def test_evolver_gives_what_attrs_evolve_gives(cls):
             assert getattr(changed, field.name) == value + 1
             assert changed != sample or not field.eq
     assert evolver(cls)(sample) == sample
+
+
+def test_the_states_evolver_gives_what_attrs_evolve_gives():
+    state, _ = _history(3, 50)
+    for field in attrs.fields(ClusterState):
+        value = getattr(state, field.name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            made = evolve_state(state, **{field.name: value + 1})
+            expected = attrs.evolve(state, **{field.name: value + 1})
+            assert made == expected and getattr(made, field.name) == value + 1
+            assert fingerprint(made) == fingerprint(expected)
+    assert evolve_state(state) == state and fingerprint(evolve_state(state)) == fingerprint(state)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        evolve_state(state).seq = 5
 
 
 def test_slot_evolver_gives_what_attrs_evolve_gives():
