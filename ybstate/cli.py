@@ -11,25 +11,43 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import attrs
 import click
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ybstate import model
 from ybstate.api import COMMANDS, Caller, call, permission
 from ybstate.archive.window import restorable_window
-from ybstate.checks import CheckFile, CheckRun, invariants_in_play, load_check, run_check, with_flaws
+from ybstate.checks import (
+    CheckFile,
+    CheckRun,
+    invariants_in_play,
+    load_check,
+    run_check,
+    run_start,
+    with_flaws,
+)
 from ybstate.cluster import ghost
 from ybstate.cluster.protocol import FLAWS, Protocol
 from ybstate.drivers.explore import DEADLOCK, REFUSAL, explore
@@ -47,6 +65,7 @@ from ybstate.scenario.parse import COMMAND_STEPS, command_step
 from ybstate.scenario.run import TASK_KINDS, finish_task
 from ybstate.store.base import GENESIS
 from ybstate.store.duck import DuckDBStore
+from ybstate.swarm import SwarmResults, run_seed, run_swarm
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
 
@@ -591,6 +610,205 @@ def _property_kind(run: CheckRun) -> str:
     if name in (DEADLOCK, REFUSAL):
         return "check"
     return "progress property" if name in {prop.name for prop in run.spec.progress} else "invariant"
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--seeds", type=click.IntRange(1, 10**7), required=True, help="How many seeds (walks).")
+@click.option(
+    "--first-seed", type=click.IntRange(0, 2**62), default=1, show_default=True, help="The first seed."
+)
+@click.option(
+    "--steps", type=click.IntRange(1, 10**7), default=None, help="Steps per walk (default: the file's steps)."
+)
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Local processes.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="swarm",
+    show_default=True,
+    help="Directory of the results: swarm.duckdb, parquet/, failures/ (run again: resumes).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the summary.")
+@_flaw_option("the check FILE's [protocol]")
+def swarm(
+    file: str,
+    seeds: int,
+    first_seed: int,
+    steps: int | None,
+    workers: int,
+    out: str,
+    as_json: bool,
+    flaws: tuple[str, ...],
+) -> None:
+    """Many seeded walks of the check FILE, each with its own mix of faults (swarm testing).
+
+    Each seed switches every fault kind of the file's scope on or off, with a drawn rate
+    for those on, and walks --steps from the file's start with its invariants checked. One
+    row per seed goes to OUT/swarm.duckdb (table swarm_runs) as the seed ends, and to
+    OUT/parquet/swarm_runs.parquet at the end; a failing seed's counterexample to
+    OUT/failures/seed-S/ with the command that reproduces it. Run again with the same OUT,
+    it skips the seeds it has. A few seeds are run twice to check they give the same
+    history. Exits 1 when a seed breaks an invariant or a rerun differs."""
+    checked = _load_check(file, flaws)
+    steps = checked.settings.steps if steps is None else steps
+    directory = Path(out)
+    identity = {
+        "check": str(Path(file).resolve()),
+        "check_sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest(),
+        "steps": str(steps),
+        "flaws": ",".join(sorted(flaws)),
+    }
+    try:
+        results = SwarmResults(directory, identity)
+    except YbstateError as error:
+        raise _bad_input(error) from None
+    except (OSError, duckdb.Error) as error:
+        raise Failure(f"{directory}: cannot keep the results there: {error}", EXIT_BAD_INPUT) from None
+    started = time.perf_counter()
+    wanted = range(first_seed, first_seed + seeds)
+    try:
+        done = results.done()
+        todo = [seed for seed in wanted if seed not in done]
+        flags = "".join(f" --flaw {name}" for name in sorted(flaws))
+        ran = _swarm_seeds(checked, todo, steps, workers, directory / "failures", results, flags)
+        rows = results.rows(wanted)
+        checks = _swarm_determinism(checked, todo, steps, rows)
+        parquet = results.export_parquet()
+    except KeyboardInterrupt:
+        kept = len(results.done())
+        raise Failure(
+            f"interrupted; {kept:,} seeds are kept in {directory / 'swarm.duckdb'} (run again to go on)",
+            EXIT_INTERRUPTED,
+        ) from None
+    finally:
+        results.close()
+    seconds = time.perf_counter() - started
+    document = _swarm_document(rows, ran, len(wanted) - len(todo), checks, seconds, directory, parquet)
+    if as_json:
+        click.echo(json.dumps(document, indent=1))
+    else:
+        _print_swarm(document)
+    if document["violated"] or not document["determinism"]["same"]:
+        raise Failure(
+            f"{document['violated']} of {len(rows)} seeds broke an invariant"
+            if document["violated"]
+            else "a seed run again gave another history",
+            EXIT_CHECK_FAILED,
+        )
+
+
+def _swarm_seeds(checked, todo, steps, workers, failures, results, flags) -> int:
+    """Run the seeds, storing each row as it comes; a progress bar on a terminal, a line
+    every few seconds otherwise. Returns how many ran."""
+    ran = 0
+    started = time.perf_counter()
+    said = started
+    runs = run_swarm(checked, todo, steps, workers=workers, failures=failures, flags=flags)
+    if err.is_terminal:
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.speed} seeds/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(f"swarm of {Path(checked.path).name}", total=len(todo))
+            for run in runs:
+                results.add(run)
+                ran += 1
+                bar.advance(task)
+        return ran
+    for run in runs:
+        results.add(run)
+        ran += 1
+        now = time.perf_counter()
+        if now - said >= 5 or ran == len(todo):
+            rate = ran / (now - started) if now > started else 0.0
+            left = (len(todo) - ran) / rate if rate else 0.0
+            err.print(
+                f"swarm: {ran:,}/{len(todo):,} seeds, {rate:,.1f} seeds/s, {left:,.0f} s left",
+                highlight=False,
+            )
+            said = now
+    return ran
+
+
+def _swarm_determinism(checked, todo, steps, rows) -> dict:
+    """Run up to three of the seeds just run again, here: each must give the same
+    fingerprint and verdict."""
+    sample = sorted({todo[0], todo[len(todo) // 2], todo[-1]}) if todo else []
+    stored = {row["seed"]: row for row in rows}
+    start = run_start(checked) if sample else None
+    differ = []
+    for seed in sample:
+        again = run_seed(checked, start, seed, steps)
+        row = stored[seed]
+        if (again.fingerprint, again.verdict) != (row["fingerprint"], row["verdict"]):
+            differ.append(seed)
+    return {"checked": sample, "differ": differ, "same": not differ}
+
+
+def _swarm_document(rows, ran, skipped, checks, seconds, directory, parquet) -> dict:
+    verdicts: dict[str, int] = {}
+    by_invariant: dict[str, int] = {}
+    for row in rows:
+        verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+        if row["invariant"]:
+            by_invariant[row["invariant"]] = by_invariant.get(row["invariant"], 0) + 1
+    failing = [row for row in rows if row["verdict"] == "violated"]
+    return {
+        "seeds": len(rows),
+        "ran": ran,
+        "skipped": skipped,
+        "verdicts": verdicts,
+        "violated": len(failing),
+        "violations_by_invariant": by_invariant,
+        "failures": [
+            {
+                "seed": row["seed"],
+                "invariant": row["invariant"],
+                "message": row["message"],
+                "faults": row["fault_label"],
+                "reproduce": row["reproduce"],
+                "trace": str(directory / "failures" / f"seed-{row['seed']}"),
+            }
+            for row in failing
+        ],
+        "determinism": checks,
+        "seconds": round(seconds, 3),
+        "seeds_per_second": round(ran / seconds, 2) if seconds > 0 else None,
+        "results": {"duckdb": str(directory / "swarm.duckdb"), "parquet": str(parquet)},
+    }
+
+
+def _print_swarm(document: dict) -> None:
+    table = Table("verdict", "seeds", title=f"swarm: {document['seeds']:,} seeds")
+    for verdict, count in sorted(document["verdicts"].items()):
+        table.add_row(verdict, f"{count:,}")
+    out.print(table)
+    for name, count in sorted(document["violations_by_invariant"].items()):
+        out.print(f"  {name}: {count:,} seeds", highlight=False)
+    for failure in document["failures"][:10]:
+        out.print(
+            f"seed {failure['seed']} ({failure['faults']}): {failure['invariant']}: {failure['message']}\n"
+            f"  reproduce: {failure['reproduce']}\n  trace: {failure['trace']}",
+            highlight=False,
+            markup=False,
+        )
+    if len(document["failures"]) > 10:
+        out.print(f"... and {len(document['failures']) - 10:,} more failing seeds (see --json)")
+    check = document["determinism"]
+    same = "the same history" if check["same"] else f"ANOTHER history for seeds {check['differ']}"
+    out.print(
+        f"{document['ran']:,} seeds run, {document['skipped']:,} kept from before, "
+        f"{document['seconds']:.1f} s ({document['seeds_per_second'] or 0:,.1f} seeds/s); "
+        f"seeds {check['checked']} run again: {same}",
+        highlight=False,
+    )
+    out.print(f"results: {document['results']['duckdb']}, {document['results']['parquet']}", highlight=False)
 
 
 @cli.command()

@@ -129,8 +129,15 @@ def simulate(
     check_every: int = 1,
     on_step: OnStep | None = None,
     coverage: bool = True,
+    weigh: Callable[[Any], float] | None = None,
 ) -> Simulation:
     """Walk at most ``steps`` seeded random steps from ``state`` (``spec.init()`` if None).
+
+    ``weigh(action)``, when given, weights the choice (``rng.choices``): an action of
+    weight 0 is never taken, and a state whose enabled actions all weigh 0 ends the walk
+    as one with nothing enabled does, but is not judged a deadlock (something was on
+    offer; the walk chose not to take it). Without it every enabled action is equally
+    likely (``rng.choice``), as it always was.
 
     Invariants are checked in the start state, after every ``check_every``-th step and in
     the final state. ``on_step(i, action, events, state)`` is called after step ``i``
@@ -162,7 +169,13 @@ def simulate(
             if not actions:
                 deadlock = True
                 break
-            action = rng.choice(actions)
+            if weigh is None:
+                action = rng.choice(actions)
+            else:
+                weights = [weigh(a) for a in actions]
+                if not any(weights):
+                    break  # only what this walk leaves out is on offer: it rests here
+                action = rng.choices(actions, weights)[0]
             if observer is not None:
                 observer.expanded(actions)
                 observer.chosen[type(action)] += 1  # type: ignore[index]

@@ -1,0 +1,132 @@
+"""Swarm simulation (issue 15, first part): seeded walks of a check file, each with its
+own fault mix, results in DuckDB and Parquet, resumable, reproducible seed by seed."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from ybstate.checks import check_spec, load_check, run_start
+from ybstate.cli import cli
+from ybstate.drivers.simulate import simulate
+from ybstate.model import ACTION_TAGS
+from ybstate.swarm import FAULT_KINDS, FaultMix, faults_in_scope, run_swarm
+from ybstate.testing import DISRUPTIVE
+
+ROOT = Path(__file__).resolve().parent.parent
+STALLS = ROOT / "specs" / "checks" / "restore_three_workers_stall_cancel_ddl.toml"
+REORDER = ROOT / "specs" / "flaws" / "reorder_by_log_id.toml"
+
+
+def swarm(*args: str):
+    return CliRunner().invoke(cli, ["swarm", *args])
+
+
+def test_every_disruptive_action_is_a_fault_kind_and_a_scope_says_which_it_allows():
+    assert set(FAULT_KINDS) >= DISRUPTIVE
+    assert faults_in_scope(load_check(STALLS).scope) == (
+        "restore.cancel_restore",
+        "restore.stall_worker",
+        "restore.time_out_restore",
+    )
+
+
+def test_a_mix_follows_from_its_seed_and_varies_between_seeds():
+    kinds = faults_in_scope(load_check(STALLS).scope)
+    mixes = [FaultMix.draw(seed, kinds) for seed in range(40)]
+    assert mixes == [FaultMix.draw(seed, kinds) for seed in range(40)]
+    assert len({mix.rates for mix in mixes}) > 10
+    assert any(rate == 0 for mix in mixes for _, rate in mix.rates)
+
+
+def test_a_fault_switched_off_is_never_taken_and_one_on_is():
+    check = load_check(STALLS)
+    spec = check_spec(check, run_start(check))
+    taken = {on: set() for on in (False, True)}
+    for on in (False, True):
+        # on: stalls only (a cancel at a high rate ends every restore before a stall)
+        mix = FaultMix(
+            tuple(
+                (kind, 2.0 if on and kind == "restore.stall_worker" else 0.0)
+                for kind in faults_in_scope(check.scope)
+            )
+        )
+        for seed in range(30):
+            walk = simulate(spec, seed=seed, steps=60, coverage=False, weigh=mix.weigher())
+            taken[on] |= {ACTION_TAGS[type(action)] for action, _ in walk.steps}
+    assert not taken[False] & set(FAULT_KINDS)
+    assert taken[True] & set(FAULT_KINDS) == {"restore.stall_worker"}
+
+
+def test_the_same_seeds_give_the_same_runs_in_one_process_and_on_two():
+    check = load_check(STALLS)
+    one = sorted(run_swarm(check, range(1, 13), 80), key=lambda r: r.seed)
+    two = sorted(run_swarm(check, range(1, 13), 80, workers=2), key=lambda r: r.seed)
+    assert [(r.seed, r.fingerprint, r.verdict, r.steps) for r in one] == [
+        (r.seed, r.fingerprint, r.verdict, r.steps) for r in two
+    ]
+
+
+def test_a_swarm_stores_its_runs_finds_the_flaw_writes_traces_and_resumes(tmp_path):
+    out = tmp_path / "swarm"
+    first = swarm(str(REORDER), "--seeds", "6", "--workers", "2", "--out", str(out), "--json")
+    assert first.exit_code == 1, first.output
+    document = json.loads(first.stdout)
+    assert (document["seeds"], document["ran"], document["skipped"]) == (6, 6, 0)
+    assert document["violated"] == 6 and document["violations_by_invariant"] == {"deadlock": 6}
+    assert document["determinism"]["same"] and document["determinism"]["checked"]
+    trace = Path(document["failures"][0]["trace"])
+    assert (trace / "counterexample.itf.json").exists() and (trace / "counterexample.duckdb").exists()
+    with duckdb.connect(str(out / "swarm.duckdb"), read_only=True) as con:
+        stored = con.execute(
+            "SELECT seed, verdict, invariant, fingerprint FROM swarm_runs ORDER BY seed"
+        ).fetchall()
+        files = f"{out}/parquet/*.parquet"
+        parquet = con.execute(
+            f"SELECT seed, verdict, invariant, fingerprint FROM read_parquet('{files}') ORDER BY seed"
+        ).fetchall()
+    assert [row[0] for row in stored] == list(range(1, 7)) and parquet == stored
+    again = swarm(str(REORDER), "--seeds", "8", "--out", str(out), "--json")
+    resumed = json.loads(again.stdout)
+    assert (resumed["seeds"], resumed["ran"], resumed["skipped"]) == (8, 2, 6)
+
+
+def test_a_failing_seed_reproduces_with_the_command_it_prints(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = swarm(str(REORDER), "--seeds", "3", "--first-seed", "5", "--out", "all", "--json")
+    failure = json.loads(result.stdout)["failures"][1]
+    words = shlex.split(failure["reproduce"])
+    assert words[:2] == ["ybstate", "swarm"]
+    alone = swarm(*words[2:], "--json")
+    assert json.loads(alone.stdout)["failures"][0]["seed"] == failure["seed"]
+    with duckdb.connect("all/swarm.duckdb", read_only=True) as con:
+        (fingerprint,) = con.execute(
+            "SELECT fingerprint FROM swarm_runs WHERE seed = ?", [failure["seed"]]
+        ).fetchone()
+    with duckdb.connect(f"swarm-seed-{failure['seed']}/swarm.duckdb", read_only=True) as con:
+        (again,) = con.execute("SELECT fingerprint FROM swarm_runs").fetchone()
+    assert again == fingerprint
+
+
+def test_a_results_directory_of_another_swarm_is_refused(tmp_path):
+    out = tmp_path / "s"
+    assert swarm(str(STALLS), "--seeds", "2", "--out", str(out)).exit_code == 0
+    other = swarm(str(REORDER), "--seeds", "2", "--out", str(out))
+    assert other.exit_code == 2 and "holds a swarm of another check" in other.output
+    longer = swarm(str(STALLS), "--seeds", "2", "--steps", "7", "--out", str(out))
+    assert longer.exit_code == 2 and "steps" in longer.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"), [(["--seeds", "0"], "--seeds"), (["--workers", "0"], "--workers")]
+)
+def test_bad_options_are_bad_input(tmp_path, args, words):
+    result = swarm(
+        str(STALLS), *(["--seeds", "2"] if "--seeds" not in args else []), *args, "--out", str(tmp_path)
+    )
+    assert result.exit_code == 2 and words in result.output
