@@ -16,7 +16,7 @@ import string
 from pathlib import Path
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ybstate.api import COMMANDS
@@ -181,6 +181,7 @@ def test_run_takes_any_scenario_file_without_a_traceback(
 
 
 @SETTINGS
+@example(command="tenant_backup_start", arguments=[("tenant", "²")], caller="sys:root:admin", wait=False)
 @given(
     command=st.sampled_from([*sorted(COMMANDS), "tenant_format_disk"]),
     arguments=st.lists(st.tuples(st.sampled_from(ARGUMENTS), ARGUMENT_VALUES), max_size=4),

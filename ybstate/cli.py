@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -265,6 +266,12 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
         for name in names
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     ]
+
+
+def _is_int(text: str) -> bool:
+    """Whether ``text`` is a decimal integer in ASCII digits (``str.isdigit`` also takes
+    "²" and other digits ``int`` refuses)."""
+    return re.fullmatch(r"-?[0-9]+", text) is not None
 
 
 def _refuse_mixed(
@@ -1048,7 +1055,7 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
     if as_of is None:
         content = ghost.content(state, found.tenant_id)
     else:
-        if as_of.lstrip("-").isdigit():
+        if _is_int(as_of):
             ts = int(as_of)
         elif as_of in state.marks:
             ts = state.marks[as_of]
@@ -1118,7 +1125,7 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
     Exits 1 (with the reason) when such a restore would be refused."""
     state = _replayed(db)
     _tenant(db, state, tenant)
-    point: int | str = int(until) if until.lstrip("-").isdigit() else until
+    point: int | str = int(until) if _is_int(until) else until
     try:
         plan = plan_restore(state, tenant, point, backup_set)
     except RestoreRejected as refusal:
@@ -1147,7 +1154,7 @@ def _argument(text: str) -> tuple[str, object]:
         raise Failure(f"an argument is KEY=VALUE, found {text!r}", EXIT_BAD_INPUT)
     if value in ("true", "false"):
         return key, value == "true"
-    if value.lstrip("-").isdigit():
+    if _is_int(value):
         return key, int(value)
     return key, value
 

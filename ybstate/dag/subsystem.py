@@ -66,7 +66,7 @@ class Owner:
     def parse(cls, text: str) -> Owner:
         """The owner a stored ``"kind:id"`` names."""
         kind, colon, ident = text.partition(":")
-        if not colon or not kind or not ident.isdigit():
+        if not colon or not kind or not (ident.isascii() and ident.isdigit()):
             raise InvalidAction(f"a DAG owner is 'kind:id', found {text!r}")
         return cls(kind, int(ident))
 
