@@ -7,6 +7,7 @@ import json
 import shlex
 from pathlib import Path
 
+import attrs
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -130,3 +131,16 @@ def test_bad_options_are_bad_input(tmp_path, args, words):
         str(STALLS), *(["--seeds", "2"] if "--seeds" not in args else []), *args, "--out", str(tmp_path)
     )
     assert result.exit_code == 2 and words in result.output
+
+
+def test_a_local_dask_cluster_of_two_workers_gives_the_pools_rows(tmp_path):
+    """A real Dask cluster (two worker processes, started for the swarm) runs the same
+    seeds to the same rows as the local pool, and writes the failures' traces alike."""
+    check = load_check(REORDER)
+    pool = sorted(run_swarm(check, range(1, 9), 100, workers=2), key=lambda r: r.seed)
+    on_dask = sorted(
+        run_swarm(check, range(1, 9), 100, workers=2, executor="dask", failures=tmp_path / "f"),
+        key=lambda r: r.seed,
+    )
+    assert [attrs.astuple(r)[:10] for r in pool] == [attrs.astuple(r)[:10] for r in on_dask]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"seed-{s}" for s in range(1, 9))

@@ -66,7 +66,7 @@ from ybstate.scenario.parse import COMMAND_STEPS, command_step
 from ybstate.scenario.run import TASK_KINDS, finish_task
 from ybstate.store.base import GENESIS
 from ybstate.store.duck import DuckDBStore
-from ybstate.swarm import SwarmResults, run_seed, run_swarm
+from ybstate.swarm import EXECUTORS, SwarmResults, run_seed, run_swarm
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
 
@@ -628,7 +628,21 @@ def _property_kind(run: CheckRun) -> str:
 @click.option(
     "--steps", type=click.IntRange(1, 10**7), default=None, help="Steps per walk (default: the file's steps)."
 )
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Local processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Processes (pool or local cluster).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(list(EXECUTORS)),
+    default="local",
+    show_default=True,
+    help="local: a pool of forked processes; dask: a Dask cluster (--scheduler, or a local one).",
+)
+@click.option("--scheduler", default=None, help="dask: the scheduler's address (default: a local cluster).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -644,6 +658,8 @@ def swarm(
     first_seed: int,
     steps: int | None,
     workers: int,
+    executor: str,
+    scheduler: str | None,
     out: str,
     as_json: bool,
     flaws: tuple[str, ...],
@@ -678,7 +694,10 @@ def swarm(
         done = results.done()
         todo = [seed for seed in wanted if seed not in done]
         flags = "".join(f" --flaw {name}" for name in sorted(flaws))
-        ran = _swarm_seeds(checked, todo, steps, workers, directory / "failures", results, flags)
+        if scheduler is not None and executor != "dask":
+            raise Failure("--scheduler applies to --executor dask", EXIT_BAD_INPUT)
+        pool = {"workers": workers, "executor": executor, "scheduler": scheduler}
+        ran = _swarm_seeds(checked, todo, steps, pool, directory / "failures", results, flags)
         rows = results.rows(wanted)
         checks = _swarm_determinism(checked, todo, steps, rows)
         parquet = results.export_parquet()
@@ -705,13 +724,13 @@ def swarm(
         )
 
 
-def _swarm_seeds(checked, todo, steps, workers, failures, results, flags) -> int:
+def _swarm_seeds(checked, todo, steps, pool, failures, results, flags) -> int:
     """Run the seeds, storing each row as it comes; a progress bar on a terminal, a line
     every few seconds otherwise. Returns how many ran."""
     ran = 0
     started = time.perf_counter()
     said = started
-    runs = run_swarm(checked, todo, steps, workers=workers, failures=failures, flags=flags)
+    runs = run_swarm(checked, todo, steps, failures=failures, flags=flags, **pool)
     if err.is_terminal:
         columns = (
             TextColumn("[progress.description]{task.description}"),

@@ -12,8 +12,8 @@ its mix (``FaultMix.draw``), its walk, its history, so ``ybstate swarm FILE --se
 Results (DESIGN 15): ``DIR/swarm.duckdb`` holds ``swarm_runs``, one row per seed, written
 as each seed ends (a swarm interrupted and run again skips the seeds it has); the same
 rows as Parquet under ``DIR/parquet/``; for each failing seed its counterexample as ITF
-and as a DuckDB history under ``DIR/failures/seed-S/``. Seeds run on a local process
-pool (``workers``); the distributed executors of issue 15 are not built yet.
+and as a DuckDB history under ``DIR/failures/seed-S/``. Seeds run on a local process pool
+(``workers``) or on a Dask cluster (docs/decisions.md says why Dask, not Ray).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 import duckdb
 
-from ybstate.checks import CheckFile, check_spec, run_start
+from ybstate.checks import CheckFile, check_spec, load_check, run_start, with_flaws
 from ybstate.drivers.explore import rebuild_counterexample
 from ybstate.drivers.simulate import simulate
 from ybstate.drivers.trace import write_history, write_itf
@@ -43,6 +43,7 @@ from ybstate.restore.state import RestorePhase
 __all__ = [
     "FAULT_KINDS",
     "RATES",
+    "EXECUTORS",
     "FaultMix",
     "SwarmRun",
     "faults_in_scope",
@@ -253,6 +254,10 @@ def _run_in_worker(seed: int) -> SwarmRun:
     return run_seed(w["check"], w["start"], seed, w["steps"], w["failures"], w["spec"], w["flags"])
 
 
+EXECUTORS = ("local", "dask")
+"""Where the seeds run: a local pool of forked processes, or a Dask cluster."""
+
+
 def run_swarm(
     check: CheckFile,
     seeds: Sequence[int],
@@ -261,15 +266,26 @@ def run_swarm(
     workers: int = 1,
     failures: Path | None = None,
     flags: str = "",
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> Iterator[SwarmRun]:
-    """Run ``seeds`` (in any order) and yield each seed's row as it ends: in this process
-    with ``workers=1``, else on a pool of that many forked processes, each running the
-    check's start once."""
+    """Run ``seeds`` and yield each seed's row as it ends (in no set order).
+
+    ``executor="local"``: in this process with ``workers=1``, else on a pool of that many
+    forked processes, each running the check's start once. ``executor="dask"``: on the
+    Dask cluster at ``scheduler``, or, without one, on a local cluster of ``workers``
+    processes started for the swarm and closed after it; each Dask worker loads the check
+    file and runs its start once. The same seed gives the same row on either."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidParameter("workers", workers, "must be an int >= 1")
+    if executor not in EXECUTORS:
+        raise InvalidParameter("executor", executor, f"must be one of {list(EXECUTORS)}")
     if not seeds:
         return
     folder = None if failures is None else str(failures)
+    if executor == "dask":
+        yield from _on_dask(check, seeds, steps, workers, folder, flags, scheduler)
+        return
     if workers == 1:
         _init_worker(check, steps, folder, flags)
         for seed in seeds:
@@ -279,6 +295,51 @@ def run_swarm(
     setup = (check, steps, folder, flags)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=setup) as pool:
         yield from pool.map(_run_in_worker, seeds, chunksize=max(1, min(16, len(seeds) // (workers * 8))))
+
+
+# A Dask worker's loaded checks: (path, flaws, steps, failures, flags) -> its _WORKER dict.
+_LOADED: dict[tuple, dict[str, Any]] = {}
+
+
+def _dask_seed(seed: int, path: str, flaws: tuple[str, ...], steps: int, failures: str | None, flags: str):
+    """One seed on a Dask worker: the check file read and its start run once per worker
+    process (a check's invariants are functions, not sent over the wire)."""
+    key = (path, flaws, steps, failures, flags)
+    loaded = _LOADED.get(key)
+    if loaded is None:
+        check = load_check(path)
+        check = with_flaws(check, flaws) if flaws else check
+        start = run_start(check)
+        loaded = _LOADED[key] = {"check": check, "start": start, "spec": check_spec(check, start)}
+    where = None if failures is None else Path(failures)
+    return run_seed(loaded["check"], loaded["start"], seed, steps, where, loaded["spec"], flags)
+
+
+def _on_dask(check, seeds, steps, workers, folder, flags, scheduler) -> Iterator[SwarmRun]:
+    from distributed import Client, LocalCluster, as_completed
+
+    flaws = tuple(check.start.cluster.protocol.flaws)
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = Client(scheduler if scheduler is not None else cluster)
+    try:
+        settings = {
+            "path": str(check.path),
+            "flaws": flaws,
+            "steps": steps,
+            "failures": folder,
+            "flags": flags,
+        }
+        futures = client.map(_dask_seed, list(seeds), pure=False, **settings)
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 # -- results ------------------------------------------------------------------------------
