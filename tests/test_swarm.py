@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import attrs
@@ -144,3 +145,31 @@ def test_a_local_dask_cluster_of_two_workers_gives_the_pools_rows(tmp_path):
     )
     assert [attrs.astuple(r)[:10] for r in pool] == [attrs.astuple(r)[:10] for r in on_dask]
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(f"seed-{s}" for s in range(1, 9))
+
+
+def test_export_parquet_writes_every_table_by_run_and_many_runs_read_as_one(tmp_path, quickstart_file):
+    for name in ("first", "second"):
+        db = tmp_path / f"{name}.duckdb"
+        shutil.copy(quickstart_file, db)
+        result = CliRunner().invoke(cli, ["export", "--db", str(db), "--parquet", str(tmp_path / "pq")])
+        assert result.exit_code == 0, result.output
+    with duckdb.connect() as con:
+        files = f"{tmp_path}/pq/events/**/*.parquet"
+        by_run = f"FROM read_parquet('{files}', hive_partitioning = true) GROUP BY run ORDER BY run"
+        runs = con.execute(f"SELECT run, count(*) {by_run}").fetchall()
+        (stored,) = (
+            duckdb.connect(str(quickstart_file), read_only=True)
+            .execute("SELECT count(*) FROM events")
+            .fetchone()
+        )
+        views = sorted(p.name for p in (tmp_path / "pq").iterdir())
+    assert runs == [("first", stored), ("second", stored)]
+    assert "events" in views and "commit_log" in views and len(views) > 10
+    again = CliRunner().invoke(
+        cli, ["export", "--db", str(tmp_path / "first.duckdb"), "--parquet", str(tmp_path / "pq")]
+    )
+    assert again.exit_code == 2 and "--force" in again.output
+    mixed = CliRunner().invoke(
+        cli, ["export", "--db", str(quickstart_file), "--parquet", str(tmp_path / "x"), "SELECT 1"]
+    )
+    assert mixed.exit_code == 2 and "no QUERY" in mixed.output

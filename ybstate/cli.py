@@ -1028,14 +1028,46 @@ def sql(db: str, as_csv: bool, query: str) -> None:
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--format", "kind", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@click.option("--out", "target", required=True, type=click.Path(dir_okay=False), help="File to write.")
-@click.option("--force", is_flag=True, help="Replace OUT if it exists (never the history itself).")
-@click.argument("query")
-def export(db: str, kind: str, target: str, force: bool, query: str) -> None:
-    """Write what QUERY returns over the history to a Parquet or CSV file.
+@click.option(
+    "--out", "target", default=None, type=click.Path(dir_okay=False), help="File to write (with QUERY)."
+)
+@click.option(
+    "--parquet",
+    "parquet_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Instead of QUERY: write the events and every view to DIR/<table>/run=<run>/<table>.parquet.",
+)
+@click.option(
+    "--run", "run_name", default=None, help="--parquet: the run's name (default: the history file's name)."
+)
+@click.option("--force", is_flag=True, help="Replace files that exist (never the history itself).")
+@click.argument("query", required=False)
+def export(
+    db: str,
+    kind: str,
+    target: str | None,
+    parquet_dir: str | None,
+    run_name: str | None,
+    force: bool,
+    query: str | None,
+) -> None:
+    """Write what QUERY returns over the history to a Parquet or CSV file (--out), or the
+    whole history as Parquet (--parquet DIR): its events and every view, one file per table
+    under DIR/<table>/run=<run>/, so many histories exported into one DIR are read together
+    with read_parquet('DIR/events/**/*.parquet', hive_partitioning = true).
 
     The one way to write a file from a history: the query runs sandboxed like `ybstate sql`
-    (no COPY there), and OUT is written whole or not at all."""
+    (no COPY there), and each file is written whole or not at all."""
+    if parquet_dir is not None:
+        if query is not None or target is not None:
+            raise Failure("--parquet writes every table: give no QUERY and no --out", EXIT_BAD_INPUT)
+        _export_run(db, Path(parquet_dir), run_name or Path(db).stem, force)
+        return
+    if query is None or target is None:
+        raise Failure("give a QUERY and --out FILE, or --parquet DIR", EXIT_BAD_INPUT)
+    if run_name is not None:
+        raise Failure("--run applies to --parquet", EXIT_BAD_INPUT)
     out_path = Path(target)
     if out_path.exists() and not force:
         raise Failure(f"{target} exists; pass --force to replace it", EXIT_BAD_INPUT)
@@ -1058,6 +1090,46 @@ def export(db: str, kind: str, target: str, force: bool, query: str) -> None:
         why = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise Failure(f"{target}: cannot write it: {why}", EXIT_BAD_INPUT) from None
     out.print(f"{table.num_rows} rows written to {target} ({kind})", highlight=False)
+
+
+def _export_run(db: str, directory: Path, run: str, force: bool) -> None:
+    """``export --parquet``: the events and every view of the history ``db``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", run):
+        raise Failure(f"--run {run!r}: a run's name is letters, digits, '_', '.' and '-'", EXIT_BAD_INPUT)
+    store = _open(db)
+    try:
+        views = [
+            name
+            for (name,) in store.con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_type = 'VIEW' ORDER BY table_name"
+            ).fetchall()
+        ]
+        tables = ["events", *views]
+        targets = {name: directory / name / f"run={run}" / f"{name}.parquet" for name in tables}
+        existing = [str(path) for path in targets.values() if path.exists()]
+        if existing and not force:
+            raise Failure(
+                f"{existing[0]} exists ({len(existing)} in all); pass --force to replace", EXIT_BAD_INPUT
+            )
+        written = 0
+        for name, path in targets.items():
+            table = store.query_arrow(f"SELECT * FROM {name}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(path) as partial:
+                pq.write_table(table, partial)
+            written += table.num_rows
+    except QueryRefused as error:
+        raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
+    except (OSError, pa.ArrowException) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise Failure(f"{directory}: cannot write it: {why}", EXIT_BAD_INPUT) from None
+    finally:
+        store.close()
+    out.print(
+        f"{len(targets)} tables ({written:,} rows) written under {directory}/<table>/run={run}/",
+        highlight=False,
+    )
 
 
 @cli.command()
