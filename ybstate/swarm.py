@@ -134,6 +134,7 @@ class SwarmRun:
     archive_lag_max: int | None
     restores_completed: int
     restore_duration_mean: float | None
+    restore_entries_mean: float | None  # archived entries the completed restores replayed
     promotions_completed: int
     data_lost: int
     reproduce: str
@@ -184,11 +185,9 @@ def run_seed(
         verdict = "rested"  # only faults this mix switched off were on offer
     else:
         verdict = "holds"
-    durations = [
-        task.ended_ts - task.started_ts
-        for task in state.restores.values()
-        if task.phase is RestorePhase.COMPLETED and task.ended_ts
-    ]
+    finished = [t for t in state.restores.values() if t.phase is RestorePhase.COMPLETED and t.ended_ts]
+    durations = [task.ended_ts - task.started_ts for task in finished]
+    replayed = [task.entries for task in finished]
     completed = [p for p in state.promotions.values() if p.status is PromotionStatus.COMPLETED]
     seq = None
     if bad is not None and bad.seqs:
@@ -216,6 +215,7 @@ def run_seed(
         archive_lag_max=max(lags) if lags else None,
         restores_completed=sum(1 for t in state.restores.values() if t.phase is RestorePhase.COMPLETED),
         restore_duration_mean=sum(durations) / len(durations) if durations else None,
+        restore_entries_mean=sum(replayed) / len(replayed) if replayed else None,
         promotions_completed=len(completed),
         data_lost=sum(len(p.lost) for p in completed),
         reproduce=reproduce,
@@ -361,6 +361,7 @@ _TYPES = {
     "archive_lag_max": "BIGINT",
     "restores_completed": "BIGINT",
     "restore_duration_mean": "DOUBLE",
+    "restore_entries_mean": "DOUBLE",
     "promotions_completed": "BIGINT",
     "data_lost": "BIGINT",
     "reproduce": "VARCHAR",
