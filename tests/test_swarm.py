@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+import ybstate.cli as cli_module
 from ybstate.checks import check_spec, load_check, run_start
 from ybstate.cli import cli
 from ybstate.drivers.simulate import simulate
@@ -173,3 +174,21 @@ def test_export_parquet_writes_every_table_by_run_and_many_runs_read_as_one(tmp_
         cli, ["export", "--db", str(quickstart_file), "--parquet", str(tmp_path / "x"), "SELECT 1"]
     )
     assert mixed.exit_code == 2 and "no QUERY" in mixed.output
+
+
+def test_an_interrupted_swarm_keeps_the_seeds_it_ended_and_goes_on_from_there(tmp_path, monkeypatch):
+    real = cli_module.run_swarm
+
+    def interrupted(*args, **kwargs):
+        for number, run in enumerate(real(*args, **kwargs)):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield run
+
+    monkeypatch.setattr(cli_module, "run_swarm", interrupted)
+    out = tmp_path / "s"
+    stopped = swarm(str(STALLS), "--seeds", "10", "--out", str(out))
+    assert stopped.exit_code == 130 and "3 seeds are kept" in stopped.output
+    monkeypatch.setattr(cli_module, "run_swarm", real)
+    again = json.loads(swarm(str(STALLS), "--seeds", "10", "--out", str(out), "--json").stdout)
+    assert (again["ran"], again["skipped"], again["seeds"]) == (7, 3, 10)
