@@ -11,11 +11,13 @@ import io
 import re
 import shutil
 
+import click
 import duckdb
 import pytest
 from click.testing import CliRunner
 from histories import QUICKSTART, edit_payload, event_rows, rechain
 
+from ybstate.api import COMMANDS
 from ybstate.cli import DEFAULT_DB, cli
 from ybstate.cluster import ghost
 from ybstate.history import open_history, replay_store
@@ -427,3 +429,25 @@ def test_replay_of_a_history_without_a_recorded_fingerprint_exits_1(invoke, hist
     result = invoke("replay", "--db", history.name)
     assert result.exit_code == 1
     assert "no fingerprint was recorded" in _flat(result.stderr)
+
+
+def test_every_command_takes_h_explains_every_option_and_cites_no_design_section():
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-h"]).exit_code == 0
+    for name, command in cli.commands.items():
+        shown = runner.invoke(cli, [name, "-h"])
+        assert shown.exit_code == 0, name
+        assert shown.output == runner.invoke(cli, [name, "--help"]).output
+        assert not re.search(r"DESIGN \d", shown.output), name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts[0]} has no help"
+
+
+def test_call_help_lists_the_nine_commands_with_their_arguments_and_rights():
+    shown = _flat(CliRunner().invoke(cli, ["call", "--help"]).output)
+    for name in COMMANDS:
+        assert name in shown
+    assert "tenant_restore_start source target [until=latest] [backup_set_id=0] [workers=0]" in shown
+    assert "tenant_promote_standby standby old_primary [verify=true] [catch_up=true]" in shown
+    assert shown.count("may be called by a system admin, or an admin of the tenant it acts on") == 5

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -169,7 +170,7 @@ def _progress() -> Progress:
     )
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ybstate")
 def cli() -> None:
     """ybstate: model-check YaoBase tenant backup, point-in-time restore and promotion."""
@@ -187,7 +188,7 @@ def _flaw_option(what: str):
         "flaws",
         multiple=True,
         type=click.Choice(list(FLAWS)),
-        help=f"Put back one of the seed design's flaws (DESIGN 14; repeatable); replaces {what}.",
+        help=f"Put back one of the seed design's flaws (docs/flaws.md; repeatable); replaces {what}.",
     )
 
 
@@ -291,7 +292,7 @@ def _refuse_mixed(
 @click.option("--steps", type=click.IntRange(min=0), default=None, help="Actions to take (per walk).")
 @click.option("--seeds", type=click.IntRange(1, 10**6), default=None, help="FILE: how many walks (seeds).")
 @click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None, help="FILE: stop after this.")
-@click.option("--json", "as_json", is_flag=True, help="FILE: print one JSON document (DESIGN 13).")
+@click.option("--json", "as_json", is_flag=True, help="FILE: print one JSON document (docs/checks.md).")
 @click.option(
     "--trace-out",
     type=click.Path(file_okay=False),
@@ -299,8 +300,12 @@ def _refuse_mixed(
     help="FILE: write a counterexample here (ITF JSON and a DuckDB history).",
 )
 @click.option("--db", default=None, help="DuckDB file to store the history in (new or empty).")
-@click.option("--tenants", type=click.IntRange(1, 50), default=3, show_default=True)
-@click.option("--keys", type=click.IntRange(1, 10_000), default=8, show_default=True)
+@click.option(
+    "--tenants", type=click.IntRange(1, 50), default=3, show_default=True, help="Without FILE: tenants."
+)
+@click.option(
+    "--keys", type=click.IntRange(1, 10_000), default=8, show_default=True, help="Without FILE: row keys."
+)
 @click.option(
     "--check-every",
     type=click.IntRange(min=1),
@@ -444,7 +449,12 @@ def _explore_progress(p) -> None:
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option(
-    "--model", "which", type=click.Choice(["cluster", "twophase"]), default="cluster", show_default=True
+    "--model",
+    "which",
+    type=click.Choice(["cluster", "twophase"]),
+    default="cluster",
+    show_default=True,
+    help="Without FILE: the cluster's own model, or two-phase commit.",
 )
 @click.option(
     "--rms",
@@ -465,9 +475,11 @@ def _explore_progress(p) -> None:
 @click.option(
     "--ddl/--no-ddl", default=False, show_default=True, help="cluster: create and drop a table too."
 )
-@click.option("--max-states", type=click.IntRange(min=1), default=None)
-@click.option("--max-depth", type=click.IntRange(min=0), default=None)
-@click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None)
+@click.option("--max-states", type=click.IntRange(min=1), default=None, help="Stop after this many states.")
+@click.option(
+    "--max-depth", type=click.IntRange(min=0), default=None, help="Go no deeper than this many steps."
+)
+@click.option("--max-seconds", type=click.FloatRange(min=0.001), default=None, help="Stop after this long.")
 @click.option(
     "--symmetry",
     is_flag=True,
@@ -480,7 +492,7 @@ def _explore_progress(p) -> None:
     show_default=True,
     help="Explore on this many processes (the same result as one; docs/performance.md).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (DESIGN 13) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/checks.md) instead.")
 @click.option(
     "--trace-out",
     type=click.Path(file_okay=False),
@@ -838,7 +850,9 @@ def _print_swarm(document: dict) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list (DESIGN 14) instead of a table.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON list (docs/flaws.md) instead of a table."
+)
 @click.option(
     "--dir",
     "directory",
@@ -852,7 +866,7 @@ def _print_swarm(document: dict) -> None:
 def flaws(
     as_json: bool, directory: str | None, only: tuple[str, ...], no_simulator: bool, no_machine: bool
 ) -> None:
-    """For each of the seed design's flaws (DESIGN 14): whether the explorer finds it from its
+    """For each of the seed design's flaws (docs/flaws.md): whether the explorer finds it from its
     check file (the property, the shortest counterexample's length, the states and seconds it
     took), whether the seeded simulator and the Hypothesis machine find it, and whether the
     corrected protocol passes the same check with every goal reached. Exits 1 if a flaw goes
@@ -941,7 +955,7 @@ def _open(db: str):
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 def replay(db: str) -> None:
     """Rebuild the state from the stored events and compare its fingerprint."""
     store = _open(db)
@@ -966,7 +980,7 @@ def replay(db: str) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option(
     "--invariants",
     "directory",
@@ -1002,7 +1016,7 @@ def verify(db: str, directory: str | None) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.argument("query")
 def sql(db: str, as_csv: bool, query: str) -> None:
@@ -1026,8 +1040,15 @@ def sql(db: str, as_csv: bool, query: str) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--format", "kind", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@click.option(
+    "--format",
+    "kind",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="With QUERY: the file's format.",
+)
 @click.option(
     "--out", "target", default=None, type=click.Path(dir_okay=False), help="File to write (with QUERY)."
 )
@@ -1133,7 +1154,7 @@ def _export_run(db: str, directory: Path, run: str, force: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--tenant", required=True, help="Tenant name.")
 @click.option("--as-of", "as_of", default=None, help="A timestamp (microseconds) or a mark name.")
 def rows(db: str, tenant: str, as_of: str | None) -> None:
@@ -1162,7 +1183,7 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--tenant", required=True, help="Tenant name.")
 def window(db: str, tenant: str) -> None:
     """Print the tenant's restorable window: intervals of restorable time, and holes."""
@@ -1206,7 +1227,7 @@ def _tenant(db: str, state, tenant: str):
 
 
 @cli.command("restore-preview")
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--tenant", required=True, help="The source tenant's name.")
 @click.option("--until", default="latest", show_default=True, help="A timestamp, a mark's name, or latest.")
 @click.option("--backup-set", default=0, type=int, help="A backup set id (0: the newest that fits).")
@@ -1251,7 +1272,7 @@ def _argument(text: str) -> tuple[str, object]:
 
 
 @cli.command("task")
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--cancel", is_flag=True, help="Cancel the task instead (backups and restores).")
 @click.argument("kind", type=click.Choice(TASK_KINDS))
 @click.argument("task_id", type=click.IntRange(min=1))
@@ -1270,8 +1291,30 @@ def task_command(db: str, cancel: bool, kind: str, task_id: int) -> None:
     out.print(escape(note), highlight=False)
 
 
-@cli.command("call")
-@click.option("--db", default=DEFAULT_DB, show_default=True)
+def _shown(value: object) -> str:
+    """A default as it is typed on the command line (booleans as true and false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _commands_epilog() -> str:
+    """The nine commands for ``call --help``: each one's arguments (optional ones in
+    brackets, with their defaults) and who may call it."""
+    lines = ["\b", "Commands (docs/commands.md):"]
+    for name, command in COMMANDS.items():
+        params = list(inspect.signature(command.function).parameters.values())[1:]
+        words = [
+            p.name if p.default is inspect.Parameter.empty else f"[{p.name}={p.default}]" for p in params
+        ]
+        lines.append(f"  {name} {' '.join(words)}")
+        rights = (
+            "a system admin, or an admin of the tenant it acts on" if command.own_tenant else "a system admin"
+        )
+        lines.append(f"      may be called by {rights}")
+    return "\n".join(lines)
+
+
+@cli.command("call", epilog=_commands_epilog())
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option(
     "--as", "caller", default="sys:root:admin", show_default=True, help="TENANT:USER:ROLE of the caller."
 )
@@ -1279,8 +1322,9 @@ def task_command(db: str, cancel: bool, kind: str, task_id: int) -> None:
 @click.argument("command")
 @click.argument("arguments", nargs=-1)
 def call_command(db: str, caller: str, wait: bool, command: str, arguments: tuple[str, ...]) -> None:
-    """Run COMMAND (one of the nine of DESIGN 7) with KEY=VALUE ARGUMENTS as a caller, and
-    append what it decided to the history. Exits 0 on OB_SUCCESS, 1 when refused."""
+    """Run COMMAND (one of the nine below) with KEY=VALUE ARGUMENTS as a caller, and
+    append what it decided to the history. Exits 0 on OB_SUCCESS, 1 when refused.
+    A VALUE of digits is a number, true or false a boolean, anything else text."""
 
     parts = caller.split(":")
     if len(parts) != 3:
