@@ -1303,12 +1303,11 @@ def _commands_epilog() -> str:
     for name, command in COMMANDS.items():
         params = list(inspect.signature(command.function).parameters.values())[1:]
         words = [
-            p.name if p.default is inspect.Parameter.empty else f"[{p.name}={p.default}]" for p in params
+            p.name if p.default is inspect.Parameter.empty else f"[{p.name}={_shown(p.default)}]"
+            for p in params
         ]
         lines.append(f"  {name} {' '.join(words)}")
-        rights = (
-            "a system admin, or an admin of the tenant it acts on" if command.own_tenant else "a system admin"
-        )
+        rights = "a system admin" + (", or an admin of the tenant it acts on" if command.own_tenant else "")
         lines.append(f"      may be called by {rights}")
     return "\n".join(lines)
 
