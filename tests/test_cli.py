@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 
@@ -451,3 +452,20 @@ def test_call_help_lists_the_nine_commands_with_their_arguments_and_rights():
     assert "tenant_restore_start source target [until=latest] [backup_set_id=0] [workers=0]" in shown
     assert "tenant_promote_standby standby old_primary [verify=true] [catch_up=true]" in shown
     assert shown.count("may be called by a system admin, or an admin of the tenant it acts on") == 5
+
+
+def test_sql_runs_each_statement_from_a_file_or_stdin_caps_rows_and_prints_json(invoke, tmp_path):
+    invoke("run", str(QUICKSTART))
+    script = tmp_path / "q.sql"
+    script.write_text("SELECT count(*) AS n FROM events;\nSELECT seq FROM events ORDER BY seq")
+    shown = invoke("sql", "-f", str(script), "--json", "--max-rows", "5")
+    first, second = json.loads(shown.stdout)
+    assert first["columns"] == ["n"] and first["rows_left_out"] == 0
+    total = first["rows"][0][0]
+    assert second["rows"] == [[seq] for seq in range(1, 6)] and second["rows_left_out"] == total - 5
+    capped = invoke("sql", "SELECT seq FROM events", "--max-rows", "3")
+    assert f"{total - 3:,} more rows left out" in _flat(capped.stderr)
+    piped = CliRunner().invoke(cli, ["sql", "--db", DEFAULT_DB, "-", "--csv"], input="SELECT 7 AS seven")
+    assert piped.stdout == "seven\n7\n"
+    everything = invoke("sql", "SELECT seq FROM events", "--max-rows", "0", "--csv")
+    assert len(everything.stdout.splitlines()) == total + 1

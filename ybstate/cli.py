@@ -1018,25 +1018,84 @@ def verify(db: str, directory: str | None) -> None:
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-@click.argument("query")
-def sql(db: str, as_csv: bool, query: str) -> None:
-    """Run a SQL QUERY over the history (events, commit_log and the other views)."""
-    store = _open(db)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per statement.")
+@click.option(
+    "-f", "--file", "query_file", type=click.File("r", encoding="utf-8"), default=None,
+    help="Read the statements from this file ('-': standard input) instead of QUERY.",
+)  # fmt: skip
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Print at most this many rows of each result, and say how many were left out (0: all).",
+)
+@click.argument("query", required=False)
+def sql(db: str, as_csv: bool, as_json: bool, query_file, max_rows: int, query: str | None) -> None:
+    """Run SQL over the history (events, commit_log and the other views): QUERY, or the
+    statements of -f FILE, or of standard input when QUERY is '-'. Each statement runs on
+    its own, sandboxed (it reads the history and nothing else), and each result is printed
+    in turn."""
+    if as_csv and as_json:
+        raise Failure("--csv or --json, not both", EXIT_BAD_INPUT)
+    if query_file is not None and query is not None:
+        raise Failure("give QUERY or -f FILE, not both", EXIT_BAD_INPUT)
+    if query_file is not None:
+        text = query_file.read()
+    elif query == "-":
+        text = sys.stdin.read()
+    elif query is not None:
+        text = query
+    else:
+        raise Failure("give a QUERY, '-' for standard input, or -f FILE", EXIT_BAD_INPUT)
     try:
-        columns, rows = store.query(query)
-    except QueryRefused as error:
+        statements = [s.query.strip() for s in duckdb.connect().extract_statements(text)] or [text]
+    except duckdb.Error as error:
         raise Failure(f"{db}: {error}", EXIT_BAD_INPUT) from None
+    store = _open(db)
+    results = []
+    try:
+        for statement in statements:
+            columns, rows = store.query(statement)
+            results.append((statement, columns, rows))
+    except QueryRefused as error:
+        where = f" (statement {len(results) + 1} of {len(statements)})" if len(statements) > 1 else ""
+        raise Failure(f"{db}: {error}{where}", EXIT_BAD_INPUT) from None
     finally:
         store.close()
-    if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
+    cap = max_rows or None
+    if as_json:
+        document = [
+            {
+                "statement": statement,
+                "columns": columns,
+                "rows": [list(row) for row in rows[:cap]],
+                "rows_left_out": len(rows) - len(rows[:cap]),
+            }
+            for statement, columns, rows in results
+        ]
+        click.echo(json.dumps(document, indent=1, default=str))
         return
-    table = Table(*(escape(c) for c in columns))
-    for row in rows:
-        table.add_row(*("NULL" if v is None else escape(str(v)) for v in row))
-    out.print(table)
+    for number, (statement, columns, rows) in enumerate(results):
+        shown = rows[:cap]
+        if as_csv:
+            if number:
+                sys.stdout.write("\n")
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(shown)
+        else:
+            table = Table(
+                *(escape(c) for c in columns), title=escape(statement) if len(results) > 1 else None
+            )
+            for row in shown:
+                table.add_row(*("NULL" if v is None else escape(str(v)) for v in row))
+            out.print(table)
+        if len(shown) < len(rows):
+            err.print(
+                f"{len(rows) - len(shown):,} more rows left out (--max-rows {max_rows}; 0 prints all)",
+                highlight=False,
+            )
 
 
 @cli.command()
