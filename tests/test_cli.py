@@ -469,3 +469,23 @@ def test_sql_runs_each_statement_from_a_file_or_stdin_caps_rows_and_prints_json(
     assert piped.stdout == "seven\n7\n"
     everything = invoke("sql", "SELECT seq FROM events", "--max-rows", "0", "--csv")
     assert len(everything.stdout.splitlines()) == total + 1
+
+
+def test_replay_verify_window_and_restore_preview_print_json(history):
+    runner = CliRunner()
+
+    def document(*args: str):
+        shown = runner.invoke(cli, [*args, "--db", str(history), "--json"])
+        assert shown.exit_code == 0, shown.output
+        return json.loads(shown.stdout)
+
+    replayed = document("replay")
+    assert replayed["matches"] and replayed["recorded"] == [replayed["seq"], replayed["fingerprint"]]
+    verified = document("verify")
+    assert all(r["holds"] for r in verified) and {"history_digest_chain", "log_ids_dense"} <= {
+        r["invariant"] for r in verified
+    }
+    window = document("window", "--tenant", "shop")
+    assert window["intervals"] and {"from_ts", "to_ts", "set_id"} == set(window["intervals"][0])
+    plan = document("restore-preview", "--tenant", "shop")
+    assert plan["until"] == "latest" and plan["entries"] >= 0 and plan["backup_set"]["set_id"] >= 1

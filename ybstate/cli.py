@@ -956,7 +956,8 @@ def _open(db: str):
 
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
-def replay(db: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def replay(db: str, as_json: bool) -> None:
     """Rebuild the state from the stored events and compare its fingerprint."""
     store = _open(db)
     try:
@@ -966,7 +967,21 @@ def replay(db: str) -> None:
         raise Failure(f"{db}: the stored history does not replay: {error}", EXIT_CHECK_FAILED) from None
     finally:
         store.close()
-    out.print(f"{replayed.events} events replayed; fingerprint {replayed.fingerprint}", highlight=False)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "events": replayed.events,
+                    "seq": replayed.state.seq,
+                    "fingerprint": replayed.fingerprint,
+                    "recorded": None if replayed.recorded is None else list(replayed.recorded),
+                    "matches": replayed.recorded is not None and replayed.matches,
+                },
+                indent=1,
+            )
+        )
+    else:
+        out.print(f"{replayed.events} events replayed; fingerprint {replayed.fingerprint}", highlight=False)
     if replayed.recorded is None:
         raise Failure(f"{db}: no fingerprint was recorded with the history", EXIT_CHECK_FAILED)
     if not replayed.matches:
@@ -976,7 +991,8 @@ def replay(db: str) -> None:
             f"recorded {recorded} at seq {seq}",
             EXIT_CHECK_FAILED,
         )
-    out.print("matches the recorded fingerprint")
+    if not as_json:
+        out.print("matches the recorded fingerprint")
 
 
 @cli.command()
@@ -988,7 +1004,8 @@ def replay(db: str) -> None:
     default=None,
     help="Directory of SQL invariants (default: the ones shipped with ybstate).",
 )
-def verify(db: str, directory: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def verify(db: str, directory: str | None, as_json: bool) -> None:
     """Run every invariant over the stored history: the SQL ones, then the state ones."""
     store = _open(db)
     try:
@@ -1000,6 +1017,23 @@ def verify(db: str, directory: str | None) -> None:
         raise Failure(f"{db}: {error}", EXIT_CHECK_FAILED) from None
     finally:
         store.close()
+    broken = [r for r in results if not r.ok]
+    if as_json:
+        document = [
+            {
+                "invariant": r.name,
+                "kind": r.kind,
+                "holds": r.ok,
+                "doc": _first_sentence(r.doc),
+                "columns": list(r.columns),
+                "violations": [list(row) for row in r.violations],
+            }
+            for r in results
+        ]
+        click.echo(json.dumps(document, indent=1, default=str))
+        if broken:
+            raise Failure(f"{len(broken)} invariants violated in {db}", EXIT_CHECK_FAILED)
+        return
     table = Table("invariant", "kind", "result", "checks")
     for r in results:
         result = "[green]holds[/]" if r.ok else f"[red]{len(r.violations)} violations[/]"
@@ -1244,11 +1278,15 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
 @click.option("--tenant", required=True, help="Tenant name.")
-def window(db: str, tenant: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def window(db: str, tenant: str, as_json: bool) -> None:
     """Print the tenant's restorable window: intervals of restorable time, and holes."""
     state = _replayed(db)
     found = _tenant(db, state, tenant)
     result = restorable_window(state, found.tenant_id)
+    if as_json:
+        click.echo(json.dumps(attrs.asdict(result), indent=1, default=str))
+        return
     table = Table("from_ts", "to_ts", "backup_set_id", title=f"restorable window of {escape(tenant)!s}")
     for interval in result.intervals:
         table.add_row(str(interval.from_ts), str(interval.to_ts), str(interval.set_id))
@@ -1290,7 +1328,8 @@ def _tenant(db: str, state, tenant: str):
 @click.option("--tenant", required=True, help="The source tenant's name.")
 @click.option("--until", default="latest", show_default=True, help="A timestamp, a mark's name, or latest.")
 @click.option("--backup-set", default=0, type=int, help="A backup set id (0: the newest that fits).")
-def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def restore_preview(db: str, tenant: str, until: str, backup_set: int, as_json: bool) -> None:
     """Show what a restore of TENANT to UNTIL would use and move, changing nothing: the
     backup set, the archive pieces, the log range to replay, and the rows and entries.
     Exits 1 (with the reason) when such a restore would be refused."""
@@ -1302,6 +1341,26 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int) -> None:
     except RestoreRejected as refusal:
         raise Failure(f"{db}: {refusal}", EXIT_CHECK_FAILED) from None
     chosen = state.backup_sets[plan.set_id]
+    if as_json:
+        document = {
+            "tenant": tenant,
+            "until": plan.until,
+            "until_ts": plan.until_ts,
+            "backup_set": {
+                "set_id": plan.set_id,
+                "snapshot_ts": chosen.snapshot_ts,
+                "frozen_version": chosen.frozen_version,
+            },
+            "rows": plan.rows,
+            "tablets": plan.tablets,
+            "pieces": list(plan.pieces),
+            "start_log_id": plan.start_log_id,
+            "end_log_id": plan.end_log_id,
+            "freeze_log_id": plan.freeze_log_id,
+            "entries": plan.entries,
+        }
+        click.echo(json.dumps(document, indent=1, default=str))
+        return
     table = Table("what", "value", title=f"restore of {escape(tenant)} to {escape(plan.until)}")
     rows = (
         ("restore point T", str(plan.until_ts)),
