@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import pytest
 from driven import (
@@ -51,6 +52,7 @@ from ybstate.promote.events import (
 )
 from ybstate.promote.state import PromotionStatus, PromotionStep
 from ybstate.promote.tables import PROMOTION_HISTORY_COLUMNS, promotion_history_rows
+from ybstate.scenario import load_scenario, run_scenario
 from ybstate.store import DuckDBStore
 
 VIEW = "__all_tenant_promotion_history"
@@ -303,3 +305,31 @@ def test_a_standby_a_rolled_back_catch_up_changed_is_not_promoted_again(catch_up
     h = _caught_up_then_rolled_back()
     with pytest.raises(PromotionRejected, match="replayed more into it and rolled back"):
         promote(h, "back", verify=False, catch_up=catch_up)
+
+
+def test_event_tenants_names_the_tenant_of_every_event_that_concerns_one(tmp_path):
+    """Restore, DAG and promotion events have no tenant_id of their own: the view resolves
+    theirs from the state (a restore's source and standby, a DAG's owner, a promotion's
+    tenants); only cluster-wide events keep none."""
+    failover = Path(__file__).resolve().parent.parent / "specs" / "failover.toml"
+    with DuckDBStore(str(tmp_path / "f.duckdb")) as store:
+        state = run_scenario(load_scenario(failover), store, query=lambda sql: store.query(sql)[1]).state
+        _, rows = store.query("SELECT type, tenant_id, standby_tenant_id FROM event_tenants ORDER BY seq")
+    restore = next(iter(state.restores.values()))
+    promotion = next(iter(state.promotions.values()))
+    by_part: dict[str, set] = {}
+    for kind, tenant, standby in rows:
+        by_part.setdefault(kind.split(".")[0], set()).add((tenant, standby))
+    assert by_part["restore"] == {(restore.source_tenant_id, restore.target_tenant_id)}
+    # a promotion's events are its old primary's, but those whose row names a tenant (the
+    # routing moved to the standby) keep it
+    assert by_part["promotion"] == {(promotion.primary_id, promotion.standby_id), (promotion.standby_id,) * 2}
+    assert all(
+        tenant is not None for kind, tenant, _ in rows if kind.split(".")[0] in ("dag", "backup", "archive")
+    )
+    assert {kind for kind, tenant, _ in rows if tenant is None} <= {
+        "cluster.started",
+        "cluster.mark_recorded",
+        "log.freeze",
+        "log.heartbeat",
+    }

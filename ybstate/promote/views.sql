@@ -78,3 +78,53 @@ SELECT s.promotion_id,
 FROM started s
 JOIN progress p USING (promotion_id)
 ORDER BY s.promotion_id;
+
+-- name: create_event_tenants_view
+-- event_tenants: every event with the tenant it concerns, resolved where the stored row
+-- has none: a restore's events and its baseline DAG's are the source tenant's (and the
+-- standby's, in standby_tenant_id, when PREPARING made one); a backup's DAG is its
+-- tenant's; a promotion's events are the old primary's (and the standby's). Cluster-wide
+-- events (the start, a freeze, a heartbeat, a mark) concern no tenant: NULL.
+CREATE OR REPLACE VIEW event_tenants AS
+WITH restores AS (
+    SELECT CAST(payload ->> 'task_id' AS BIGINT) AS task_id,
+           CAST(payload ->> 'source_tenant_id' AS BIGINT) AS tenant_id
+    FROM events WHERE type = 'restore.started'
+),
+standbys AS (
+    SELECT CAST(payload ->> 'task_id' AS BIGINT) AS task_id,
+           max(CAST(payload ->> 'target_tenant_id' AS BIGINT)) AS standby_tenant_id
+    FROM events WHERE type = 'restore.prepared' GROUP BY 1
+),
+backups AS (
+    SELECT CAST(payload ->> 'task_id' AS BIGINT) AS task_id, tenant_id
+    FROM events WHERE type = 'backup.started'
+),
+dags AS (
+    SELECT CAST(d.payload ->> 'dag_id' AS BIGINT) AS dag_id,
+           coalesce(b.tenant_id, r.tenant_id) AS tenant_id,
+           s.standby_tenant_id
+    FROM events d
+    LEFT JOIN backups b ON d.payload ->> 'owner' = 'backup:' || b.task_id
+    LEFT JOIN restores r ON d.payload ->> 'owner' = 'restore:' || r.task_id
+    LEFT JOIN standbys s ON d.payload ->> 'owner' = 'restore:' || s.task_id
+    WHERE d.type = 'dag.submitted'
+),
+promotions AS (
+    SELECT CAST(payload ->> 'promotion_id' AS BIGINT) AS promotion_id,
+           CAST(payload ->> 'primary_id' AS BIGINT) AS tenant_id,
+           CAST(payload ->> 'standby_id' AS BIGINT) AS standby_tenant_id
+    FROM events WHERE type = 'promotion.started'
+)
+SELECT e.seq, e.time, e.type,
+       coalesce(e.tenant_id, r.tenant_id, g.tenant_id, p.tenant_id) AS tenant_id,
+       coalesce(s.standby_tenant_id, g.standby_tenant_id, p.standby_tenant_id) AS standby_tenant_id
+FROM events e
+LEFT JOIN restores r
+       ON e.type LIKE 'restore.%' AND CAST(e.payload ->> 'task_id' AS BIGINT) = r.task_id
+LEFT JOIN standbys s
+       ON e.type LIKE 'restore.%' AND CAST(e.payload ->> 'task_id' AS BIGINT) = s.task_id
+LEFT JOIN dags g
+       ON e.type LIKE 'dag.%' AND CAST(e.payload ->> 'dag_id' AS BIGINT) = g.dag_id
+LEFT JOIN promotions p
+       ON e.type LIKE 'promotion.%' AND CAST(e.payload ->> 'promotion_id' AS BIGINT) = p.promotion_id;
