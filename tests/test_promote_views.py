@@ -17,6 +17,7 @@ invariants (ybstate.model.INVARIANTS) are checked on them too. test_sql_invarian
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -333,3 +334,29 @@ def test_event_tenants_names_the_tenant_of_every_event_that_concerns_one(tmp_pat
         "log.freeze",
         "log.heartbeat",
     }
+
+
+def test_the_readable_views_give_times_as_timestamps_and_every_status_a_code_and_a_name(tmp_path):
+    failover = Path(__file__).resolve().parent.parent / "specs" / "failover.toml"
+    with DuckDBStore(str(tmp_path / "f.duckdb")) as store:
+        state = run_scenario(load_scenario(failover), store, query=lambda sql: store.query(sql)[1]).state
+        restores = store.query("SELECT task_id, status_name, until_ts, restore_point_at FROM restore_tasks")[
+            1
+        ]
+        promotions = store.query("SELECT promotion_id, status, status_code, status_name FROM promotions")[1]
+        sets = store.query("SELECT status, status_name, snapshot_ts, snapshot_at FROM backup_sets")[1]
+        committed = store.query(
+            "SELECT commit_ts, committed_at FROM transactions WHERE commit_ts IS NOT NULL"
+        )[1]
+    epoch = datetime.datetime(1970, 1, 1)
+    micros = lambda at: (at - epoch) // datetime.timedelta(microseconds=1)  # noqa: E731
+    for task_id, name, until_ts, at in restores:
+        assert name == state.restores[task_id].phase.value and micros(at) == until_ts
+    codes = {"RUNNING": 0, "COMPLETED": 1, "ROLLED_BACK": 2, "STOPPED": 3}
+    assert {(status, code, name) for _, status, code, name in promotions} == {
+        (s, codes[s], s) for _, s, _, _ in promotions
+    } and {p[1] for p in promotions} == {"ROLLED_BACK", "COMPLETED"}
+    assert sets and all(
+        name == "AVAILABLE" and micros(at) == ts for status, name, ts, at in sets if status == 1
+    )
+    assert committed and all(micros(at) == ts for ts, at in committed)

@@ -17,7 +17,8 @@ SELECT
     tenant_id,
     CAST(payload ->> 'tx_id' AS BIGINT) AS tx_id,
     seq,
-    payload
+    payload,
+    make_timestamp(time) AS at  -- ts as a TIMESTAMP (microseconds since the epoch)
 FROM events
 WHERE type LIKE 'log.%';
 
@@ -71,7 +72,8 @@ SELECT
         WHEN count(*) FILTER (WHERE kind = 'COMMIT') > 0 THEN 'committed'
         WHEN count(*) FILTER (WHERE kind = 'ABORT') > 0 THEN 'aborted'
         ELSE 'open'
-    END AS outcome
+    END AS outcome,
+    make_timestamp(max(ts) FILTER (WHERE kind = 'COMMIT')) AS committed_at
 FROM commit_log
 WHERE tx_id IS NOT NULL
 GROUP BY tx_id;

@@ -128,3 +128,44 @@ LEFT JOIN dags g
        ON e.type LIKE 'dag.%' AND CAST(e.payload ->> 'dag_id' AS BIGINT) = g.dag_id
 LEFT JOIN promotions p
        ON e.type LIKE 'promotion.%' AND CAST(e.payload ->> 'promotion_id' AS BIGINT) = p.promotion_id;
+
+-- name: create_readable_views
+-- Readable companions of the seed's tables (which keep the seed's columns as they are):
+-- each adds a TIMESTAMP beside every time in microseconds (0 is "not yet": NULL) and a
+-- status name beside every status code, so the four tables read alike: backup_tasks,
+-- backup_sets, restore_tasks, promotions (promotions gives its text status a code too:
+-- 0 running, 1 completed, 2 rolled back, 3 stopped), incremental_checkpoints.
+CREATE OR REPLACE MACRO ybstate_at(micros) AS
+    CASE WHEN micros IS NULL OR micros = 0 THEN NULL ELSE make_timestamp(micros) END;
+CREATE OR REPLACE VIEW backup_tasks AS
+SELECT *,
+       ['INIT', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELED'][status + 1] AS status_name,
+       ybstate_at(start_time) AS started_at,
+       ybstate_at(end_time) AS ended_at
+FROM __all_tenant_backup_task;
+CREATE OR REPLACE VIEW backup_sets AS
+SELECT *,
+       ['CREATING', 'AVAILABLE', NULL, 'DELETED'][status + 1] AS status_name,
+       ybstate_at(start_time) AS started_at,
+       ybstate_at(end_time) AS ended_at,
+       ybstate_at(snapshot_ts) AS snapshot_at
+FROM __all_tenant_backup_set;
+CREATE OR REPLACE VIEW restore_tasks AS
+SELECT *,
+       ['INIT', 'PREPARING', 'RESTORING_BASELINE', 'RESTORING_INCREMENTAL', 'VERIFYING', 'COMPLETED',
+        'FAILED', 'CANCELLED'][status + 1] AS status_name,
+       ybstate_at(until_ts) AS restore_point_at,
+       ybstate_at(start_time) AS started_at,
+       ybstate_at(end_time) AS ended_at
+FROM __all_tenant_restore_task;
+CREATE OR REPLACE VIEW promotions AS
+SELECT *,
+       CASE status WHEN 'RUNNING' THEN 0 WHEN 'COMPLETED' THEN 1 WHEN 'ROLLED_BACK' THEN 2
+                   WHEN 'STOPPED' THEN 3 END AS status_code,
+       status AS status_name,
+       ybstate_at(started_time) AS started_at,
+       ybstate_at(promotion_time) AS promoted_at
+FROM __all_tenant_promotion_history;
+CREATE OR REPLACE VIEW incremental_checkpoints AS
+SELECT *, ybstate_at(checkpoint_time) AS archived_up_to_at
+FROM __all_tenant_incremental_checkpoint;
