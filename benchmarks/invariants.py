@@ -41,8 +41,6 @@ from ybstate.model import (
     BackupScope,
     PromoteScope,
     RestoreScope,
-    apply,
-    decide,
     model_spec,
     simulation_scope,
 )
@@ -75,7 +73,7 @@ def windows(spec, grow, lengths: list[int], every: int, count: int, activity: in
     for length in lengths:
         while state.seq < length:
             state = take(grow, state, drawn(grow, rng, state))
-        state = caught_up(state)
+        state = caught_up(grow, state)
         busy = random.Random(seed + 1)
         now, taken, skipped, pairs = state, [], 0, []
         renamed: dict[int, int] = {}  # a transaction's id at the first length -> its id here
@@ -101,7 +99,7 @@ def windows(spec, grow, lengths: list[int], every: int, count: int, activity: in
         yield length, pairs, skipped
 
 
-def caught_up(state):
+def caught_up(spec, state):
     """``state`` with every running archiver having read and sealed all the log: the
     protocol steps then start from the same archive backlog (none) at every length."""
     for archiver in list(state.archivers.values()):
@@ -112,19 +110,13 @@ def caught_up(state):
                 break
             if current.next_log_id < state.next_log_id:
                 try:
-                    state = take_model(state, ReadEntries(tenant_id=tenant_id, count=1000))
+                    state = take(spec, state, ReadEntries(tenant_id=tenant_id, count=1000))
                     continue
                 except ActionRejected:  # the open piece is full: seal it first
                     pass
             if current.piece is None or not current.piece.kept:
                 break
-            state = take_model(state, SealPiece(tenant_id=tenant_id))
-    return state
-
-
-def take_model(state, action):
-    for event in decide(state, action):
-        state = apply(state, event)
+            state = take(spec, state, SealPiece(tenant_id=tenant_id))
     return state
 
 

@@ -32,11 +32,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ybstate import model
 from ybstate.api import COMMANDS, Caller, call, permission
@@ -736,6 +738,13 @@ def swarm(
         )
 
 
+class _SeedRate(ProgressColumn):
+    """Seeds per second, as the bar has measured them so far."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:,.1f} seeds/s")
+
+
 def _swarm_seeds(checked, todo, steps, pool, failures, results, flags) -> int:
     """Run the seeds, storing each row as it comes; a progress bar on a terminal, a line
     every few seconds otherwise. Returns how many ran."""
@@ -748,7 +757,7 @@ def _swarm_seeds(checked, todo, steps, pool, failures, results, flags) -> int:
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.speed} seeds/s"),
+            _SeedRate(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )

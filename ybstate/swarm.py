@@ -402,7 +402,10 @@ class SwarmResults:
         names = SwarmRun.columns()
         found = self.con.execute(f"SELECT {', '.join(names)} FROM swarm_runs ORDER BY seed").fetchall()
         rows = [dict(zip(names, row, strict=True)) for row in found]
-        return rows if seeds is None else [r for r in rows if r["seed"] in set(seeds)]
+        if seeds is None:
+            return rows
+        wanted = set(seeds)
+        return [r for r in rows if r["seed"] in wanted]
 
     def export_parquet(self) -> Path:
         """``DIR/parquet/swarm_runs.parquet``: every row, by seed, written whole or not at all."""

@@ -23,7 +23,7 @@ from ybstate.cluster.state import EMPTY, ClusterState, Table, TenantBaseline
 from ybstate.hashing import key_hash, rows_checksum
 from ybstate.kernel import Invariant
 
-__all__ = ["CLUSTER_INVARIANTS", "log_since", "whole"]
+__all__ = ["CLUSTER_INVARIANTS", "log_since", "tenants_logged_since", "whole"]
 
 
 def log_since(before: ClusterState, after: ClusterState):
@@ -33,6 +33,11 @@ def log_since(before: ClusterState, after: ClusterState):
         entry = log.get(log_id)
         if entry is not None:  # a hole is log_ids_dense's to report
             yield log_id, entry
+
+
+def tenants_logged_since(before: ClusterState, after: ClusterState) -> set[int | None]:
+    """The tenants with a log entry appended since ``before`` (None for a cluster-wide one)."""
+    return {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
 
 
 def whole(since):

@@ -346,7 +346,7 @@ def explore(
                 parent.append(number)
                 via.append(index)
                 if graph is not None:
-                    graph.found(nxt_key, nxt, states)
+                    graph.found(nxt, states)
                 states += 1
                 push_state(nxt)
                 push_number(states - 1)
@@ -576,6 +576,11 @@ def deadlock_message(what: str) -> str:
     return f"nothing is enabled, and this is not a final state: {what}"
 
 
+def _signature(asks: Sequence[tuple[Callable, Callable]], state: Any) -> tuple:
+    """What ``state`` has pending and done, per progress property ((pending, done) each)."""
+    return tuple([(tuple(pending(state)), tuple(done(state))) for pending, done in asks])
+
+
 class _Graph:
     """The explored transition relation and what each state has pending and done, then the
     backward pass that judges the progress properties on it.
@@ -592,25 +597,30 @@ class _Graph:
     def __init__(self, progress: Sequence[Completion], init_key: Hashable, init: Any) -> None:
         self.progress = tuple(progress)
         self.asks = tuple((prop.pending, prop.done) for prop in self.progress)
-        self.ids: dict[Hashable, int] = {}
+        # the visited set's dict (key -> number), which the search fills (Visited)
+        self.ids: dict[Hashable, int] = {init_key: 0}
         self.offsets = array("i")
         self.targets = array("i")
         self.marks = array("i")
         # signature -> its number; a signature is, per property, (pending, done)
         self.signatures: dict[tuple[tuple[tuple[Hashable, ...], tuple[Hashable, ...]], ...], int] = {}
-        self.found(init_key, init, 0)
+        self.marked(self.signature(init))
 
-    def found(self, key: Hashable, state: Any, number: int) -> None:
-        """Record a new state, numbered ``number``, and (but for the start) the transition
-        that found it."""
-        self.ids[key] = number
-        if number:
-            self.targets.append(number)
-        signature = tuple([(tuple(pending(state)), tuple(done(state))) for pending, done in self.asks])
+    def signature(self, state: Any) -> tuple:
+        return _signature(self.asks, state)
+
+    def marked(self, signature: tuple) -> None:
+        """Record the signature of the next state numbered."""
         mark = self.signatures.get(signature)
         if mark is None:
             mark = self.signatures[signature] = len(self.signatures)
         self.marks.append(mark)
+
+    def found(self, state: Any, number: int) -> None:
+        """Record a new state, numbered ``number`` (not the start), and the transition
+        that found it."""
+        self.targets.append(number)
+        self.marked(self.signature(state))
 
     def counts(self) -> list[tuple[int, int]]:
         """Per property: the states in which something was pending, the things ever pending."""

@@ -57,6 +57,8 @@ from ybstate.drivers.explore import (
     _check_bound,
     _Graph,
     _result,
+    _signature,
+    _whole,
     deadlock_message,
 )
 from ybstate.errors import EnabledActionFailed, InvalidParameter
@@ -74,10 +76,6 @@ class _Failure(Exception):
     def __init__(self, where: tuple[int, int, str], text: str) -> None:
         super().__init__(text)
         self.where = where
-
-
-def _whole(check: Callable[[Any], str | None]) -> Callable[[Any, Any], str | None]:
-    return lambda before, after: check(after)
 
 
 class _Worker:
@@ -149,7 +147,7 @@ class _Worker:
             if observer.watching:
                 observer.visited(state, depth)
             if asks:
-                signatures.append(tuple([(tuple(p(state)), tuple(d(state))) for p, d in asks]))
+                signatures.append(_signature(asks, state))
             for name, check in self.checks:
                 message = check(parent, state)
                 if message is not None:
@@ -335,14 +333,12 @@ class _Search:
             holders: list[int] = []  # the worker of each new state, by number
             found_at: list[tuple[int, int]] = []  # (frontier index, action index), by number
             before: list[tuple[int, int]] = []  # (states, transitions) before each frontier state
-            sizes: list[int] = []  # each frontier state's number of actions
             met: list[tuple[tuple[int, int], str, str]] = []  # violations: (where, name, message)
             cut = None
             level = states
             for index, (number, holder, position) in enumerate(frontier):
                 actions, keys, stuck, wrong = replies[holder][position]
                 before.append((states, transitions))
-                sizes.append(actions)
                 if stuck is not None:
                     met.append(((index, -1), DEADLOCK, deadlock_message(stuck)))
                     break
@@ -400,7 +396,7 @@ class _Search:
                 (index, action), name, message = min(met, key=lambda m: m[0])
                 if cut is None or (index, action) < cut[0]:
                     where = (index, action, name, message)
-                    return self._stop(frontier, before, sizes, found_at, level, depth, *where)
+                    return self._stop(frontier, before, found_at, level, depth, *where)
             if cut is not None:
                 self.per_depth.append(new)
                 deepest = depth + 1 if new else depth
@@ -443,12 +439,8 @@ class _Search:
         assert graph is not None
         places = [0] * len(checked)
         for holder in holders:
-            signature = checked[holder][1][places[holder]]
+            graph.marked(checked[holder][1][places[holder]])
             places[holder] += 1
-            mark = graph.signatures.get(signature)
-            if mark is None:
-                mark = graph.signatures[signature] = len(graph.signatures)
-            graph.marks.append(mark)
 
     # Endings ------------------------------------------------------------------------
 
@@ -490,7 +482,7 @@ class _Search:
             self.probing,
         )
 
-    def _stop(self, frontier, before, sizes, found_at, level, depth, index, action, name, message):
+    def _stop(self, frontier, before, found_at, level, depth, index, action, name, message):
         """The first violation the one-process search would meet: at frontier state
         ``index`` itself (``action`` -1: a deadlock, a probe) or at the new state its
         action ``action`` reached; with the figures that search reports there."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ybstate.cluster import ghost
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
-from ybstate.cluster.invariants import log_since, whole
+from ybstate.cluster.invariants import tenants_logged_since, whole
 from ybstate.cluster.state import ClusterState, Role, TenantStatus
 from ybstate.kernel import Invariant
 from ybstate.promote.state import PromotionStatus, PromotionStep
@@ -142,7 +142,7 @@ def data_loss_window_is_exact_since(before: ClusterState, after: ClusterState) -
     """:func:`data_loss_window_is_exact` for the promotions that changed since ``before``,
     or whose standby or old primary changed or logged an entry: what the others were
     compared with has not moved (the old primary is fenced, the past never changes)."""
-    logged = {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
+    logged = tenants_logged_since(before, after)
     old, tenants = before.promotions, before.tenants
 
     def again(task) -> bool:

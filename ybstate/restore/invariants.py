@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Sequence
 
 from ybstate.cluster import ghost
-from ybstate.cluster.invariants import log_since
+from ybstate.cluster.invariants import tenants_logged_since
 from ybstate.cluster.protocol import FullQueue
 from ybstate.cluster.state import ClusterState, TenantStatus
 from ybstate.kernel import Invariant
@@ -249,7 +249,7 @@ def _looked_at_again(before: ClusterState, after: ClusterState) -> Callable[[Res
     which the standby is compared with, never changes."""
     if before.promotions is not after.promotions:
         return lambda task: True
-    logged = {getattr(entry, "tenant_id", None) for _, entry in log_since(before, after)}
+    logged = tenants_logged_since(before, after)
     old = before.restores
 
     def again(task: RestoreTask) -> bool:
