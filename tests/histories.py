@@ -34,6 +34,7 @@ from ybstate.backup.actions import AdvanceBackup
 from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster.actions import Commit, CreateTable, CreateTenant, Freeze, Put, Start, Tick, Write
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.enabled import setup_actions
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention
@@ -247,10 +248,11 @@ ONE_KEY = ClusterScope(
     max_open_txns=1,
     freeze=False,
     tick=None,
-    config=ClusterConfig(data_servers=1),
+    config=ClusterConfig(data_servers=1, costs=UNTIMED),
 )
 """The smallest cluster the exploration tests start from: one tenant t1, one table a of one
-tablet, one key k1 with one value x, one transaction at a time, no freeze, no tick."""
+tablet, one key k1 with one value x, one transaction at a time, no freeze, no tick; untimed,
+as an exhaustive check is by default (docs/durations.md)."""
 
 
 def variant(part: str, **changes: Any) -> Model:

@@ -209,10 +209,12 @@ def test_retention_feed_window_ends_at_its_first_hole_and_a_new_set_starts_a_new
     state = result.state
     feed, shop = (state.tenant_named(n).tenant_id for n in ("feed", "shop"))
 
+    log_id_at = {state.log[i].time: i for i in range(1, state.last_log_id + 1)}
+
     def intervals(tenant_id: int) -> list[tuple[int, int, int]]:
-        start = 1_700_000_000_000_000  # the clock's first value
+        """(set, first, last): each interval's ends as the log ids whose ts they are."""
         return [
-            (i.set_id, i.from_ts - start, i.to_ts - start)
+            (i.set_id, log_id_at[i.from_ts], log_id_at[i.to_ts])
             for i in restorable_window(state, tenant_id).intervals
         ]
 
@@ -516,19 +518,20 @@ def test_archive_start_after_a_stop_carries_on_right_after_the_checkpoint_withou
 
 
 def test_ybstate_window_prints_feeds_intervals_runs_and_each_hole_with_its_reason(bundled):
-    path, _ = bundled["retention"]
+    path, result = bundled["retention"]
+    ts = {i: result.state.log[i].time for i in (42, 92, 121, 138, 150, 163)}
     shown = _invoke("window", "--db", str(path), "--tenant", "feed")
     assert shown.exit_code == 0, shown.output
     text = _flat(shown.stdout)
     assert "restorable window of feed" in text
-    assert "1700000000000042 │ 1700000000000092 │ 2" in text
-    assert "1700000000000138 │ 1700000000000163 │ 3" in text
+    assert f"{ts[42]} │ {ts[92]} │ 2" in text
+    assert f"{ts[138]} │ {ts[163]} │ 3" in text
     lines = [line for line in shown.stdout.splitlines() if line.startswith(("run ", "hole: "))]
     assert lines == [
-        "run 1: log ids 43..92 archived, up to ts 1700000000000092",
-        "run 2: log ids 111..121 archived, up to ts 1700000000000121",
-        "run 3: log ids 139..150 archived, up to ts 1700000000000150",
-        "run 4: log ids 151..163 archived, up to ts 1700000000000163",
+        f"run 1: log ids 43..92 archived, up to ts {ts[92]}",
+        f"run 2: log ids 111..121 archived, up to ts {ts[121]}",
+        f"run 3: log ids 139..150 archived, up to ts {ts[150]}",
+        f"run 4: log ids 151..163 archived, up to ts {ts[163]}",
         "hole: log ids 93..110 (recycled log)",
         "hole: log ids 122..126 (crash before a seal)",
         "hole: log ids 127..138 (recycled log)",
@@ -536,12 +539,13 @@ def test_ybstate_window_prints_feeds_intervals_runs_and_each_hole_with_its_reaso
 
 
 def test_ybstate_window_of_a_backup_first_tenant_prints_one_run_and_no_hole(bundled):
-    path, _ = bundled["retention"]
+    path, result = bundled["retention"]
+    first, last = result.state.log[42].time, result.state.log[163].time
     shown = _invoke("window", "--db", str(path), "--tenant", "shop")
     assert shown.exit_code == 0, shown.output
-    assert "1700000000000042 │ 1700000000000163 │ 1" in _flat(shown.stdout)
+    assert f"{first} │ {last} │ 1" in _flat(shown.stdout)
     assert [line for line in shown.stdout.splitlines() if line.startswith(("run ", "hole: "))] == [
-        "run 1: log ids 43..163 archived, up to ts 1700000000000163"
+        f"run 1: log ids 43..163 archived, up to ts {last}"
     ]
 
 

@@ -45,6 +45,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.state import ClusterConfig, ClusterState, Role, TenantStatus, evolve_state
 from ybstate.errors import (
     InvalidAction,
@@ -84,7 +85,9 @@ from ybstate.restore.verify import Contents
 
 S = PromotionStep
 SHOP, BLOG, BACK, B2, BLOG_BACK = 1001, 1002, 1003, 1004, 1005  # tenant ids, in order of creation
-CONFIG = ClusterConfig(data_servers=2, piece_entries=4)
+# Untimed: these tests read timestamps off the log, so the clock moves only with log
+# entries and ticks (tests/test_durations.py times the same steps).
+CONFIG = ClusterConfig(data_servers=2, piece_entries=4, costs=UNTIMED)
 T0 = CONFIG.start_time  # entries up to the heartbeat are logged at T0 + their log id
 M1 = T0 + 12  # mark m1, T of every restore: blog's commit at log id 12
 OPEN_TX = 17  # shop's transaction open when the promotions start

@@ -221,10 +221,13 @@ def test_a_switchover_row_loses_nothing():
     (abort,) = [e for e in h.events if isinstance(e, TransactionAborted) and e.seq > fenced.seq]
     assert (fenced.aborted, fenced.fence_log_id) == ((abort.tx_id,), abort.log_id - 1)
     # 2.5 ms of tick, then 1 us per entry: the abort, the standby's 3 transactions (a
-    # mutator and a commit each) and its CREATE TABLE extra
-    assert enabled.time - fenced.time == 2_500 + 1 + 3 * 2 + 1
+    # mutator and a commit each) and its CREATE TABLE extra; and the cost table's four steps
+    # after the fence (catch-up, switch, routing, writes), the catch-up applying 4 entries
+    costs = h.state.config.costs
+    steps = 4 * costs.promotion_step_us + 4 * costs.entry_apply_us
+    assert enabled.time - fenced.time == 2_500 + 1 + 3 * 2 + 1 + steps
     expected = (
-        promotion_id, STANDBY, SHOP, enabled.time, True, True, True, True, 2,
+        promotion_id, STANDBY, SHOP, enabled.time, True, True, True, True, (2_509 + steps) // 1000,
         "COMPLETED", True, began.time, fenced.fence_log_id, 0, "", [], 3,
     )  # fmt: skip
     assert stored("switchover") == [expected]
@@ -242,8 +245,9 @@ def test_a_failover_row_lists_the_lost_transactions():
         "COMPLETED", False, began.time, fenced.fence_log_id, 0, "", sorted(lost), 0,
     )  # fmt: skip
     assert stored("failover") == [expected]
-    # nothing logs between the fence (and its abort) and writes enabled: no downtime in ms
-    assert expected[8] == 0
+    # nothing logs between the fence (and its abort) and writes enabled: the downtime is the
+    # three steps after the fence (no catch-up in a failover), as the cost table says
+    assert expected[8] == 3 * h.state.config.costs.promotion_step_us // 1000 > 0
 
 
 def test_a_promotion_rolled_back_at_fence_row():

@@ -40,6 +40,7 @@ from ybstate.backup.actions import StartBackup
 from ybstate.backup.state import BackupPhase, SetStatus
 from ybstate.cluster import ghost
 from ybstate.cluster.actions import Abort, Commit, CreateTable, DropTable, Freeze, Mark, Put, Tick, Write
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.events import MutatorLogged, TransactionCommitted
 from ybstate.cluster.state import (
     Cell,
@@ -90,7 +91,9 @@ from ybstate.restore.verify import Contents
 
 P = RestorePhase
 SHOP, BLOG, STANDBY = 1001, 1002, 1003  # tenant ids, in order of creation
-CONFIG = ClusterConfig(data_servers=2, piece_entries=4)
+# Untimed: these tests read timestamps off the log, so the clock moves only with log
+# entries and ticks (tests/test_durations.py times the same steps).
+CONFIG = ClusterConfig(data_servers=2, piece_entries=4, costs=UNTIMED)
 T0 = CONFIG.start_time  # an entry of the world is logged at T0 + its log id (until the heartbeat)
 M1, M2 = T0 + 19, T0 + 21  # the marks' timestamps: the entries logged just before them
 LATEST = T0 + 124  # the heartbeat, the last archived entry

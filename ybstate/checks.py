@@ -49,6 +49,7 @@ from typing import Any
 
 import attrs
 
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState
 from ybstate.drivers.coverage import Coverage, ProgressCoverage
@@ -72,10 +73,12 @@ __all__ = [
     "Start",
     "Walk",
     "invariants_in_play",
+    "is_timed",
     "load_check",
     "parse_check",
     "run_check",
     "run_start",
+    "timed_for",
     "with_flaws",
 ]
 
@@ -112,6 +115,9 @@ class CheckSettings:
     max_states: int | None = None
     max_depth: int | None = None
     max_seconds: float | None = None
+    # whether the protocol's steps take time from [start.cluster.costs] (docs/durations.md);
+    # None: in simulation mode only (an exhaustive search explores the untimed protocol)
+    timed: bool | None = None
     # simulation: walks from seeds first_seed .. first_seed + seeds - 1, of steps steps each
     seeds: int = 100
     steps: int = 100
@@ -224,6 +230,7 @@ class CheckRun:
             "depth": self.depth,
             "seconds": round(self.seconds, 3),
             "cut_by": self.cut_by,
+            "timed": None if self.check is None else self.check.start.cluster.costs.timed,
             "coverage": self.coverage.to_json(),
             "vacuous": list(self.vacuous),
             "counterexample": None
@@ -425,6 +432,26 @@ def with_flaws(check: CheckFile, flaws: Iterable[str]) -> CheckFile:
     )
 
 
+def is_timed(check: CheckFile, mode: str) -> bool:
+    """Whether ``check`` run in ``mode`` gives the protocol's steps durations: its ``timed``,
+    or by default in simulation mode only. Durations change when things happen, never what
+    can happen; exhaustively they would make each interleaving of a commit with a protocol
+    step a state of its own (its timestamp differs), so an exhaustive search explores the
+    untimed protocol unless asked."""
+    timed = check.settings.timed
+    return mode == "simulation" if timed is None else timed
+
+
+def timed_for(check: CheckFile, mode: str) -> CheckFile:
+    """``check`` as run in ``mode``: its start's cost table, or every cost 0 when the run is
+    untimed (:func:`is_timed`). The configuration is stored with the start, so a
+    counterexample replays as it was found."""
+    if is_timed(check, mode):
+        return check
+    start = check.start
+    return attrs.evolve(check, start=attrs.evolve(start, cluster=attrs.evolve(start.cluster, costs=UNTIMED)))
+
+
 def run_start(check: CheckFile) -> Start:
     """Run ``check``'s start into memory. A start the model refuses is a SpecError (bad
     input) naming the file and the step."""
@@ -476,6 +503,7 @@ def run_check(
     mode = settings.mode if mode is None else mode
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, found {mode!r}")
+    check = timed_for(check, mode)
     start = run_start(check)
     spec = check_spec(check, start)
     if mode == "exhaustive":

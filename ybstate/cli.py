@@ -50,6 +50,7 @@ from ybstate.checks import (
     load_check,
     run_check,
     run_start,
+    timed_for,
     with_flaws,
 )
 from ybstate.cluster import ghost
@@ -62,14 +63,15 @@ from ybstate.examples.twophase import twophase_spec
 from ybstate.files import replacing
 from ybstate.flaws import flaws_dir, hunt_all
 from ybstate.history import open_history, replay_store, verify_store
+from ybstate.kernel.limits import LIMITS
 from ybstate.model import ClusterScope, Scope, fingerprint_hex, model_spec, simulation_scope
-from ybstate.restore.plan import plan_restore
+from ybstate.restore.plan import estimate_duration, plan_restore
 from ybstate.scenario import Scenario, load_scenario, run_scenario
 from ybstate.scenario.parse import COMMAND_STEPS, command_step
 from ybstate.scenario.run import TASK_KINDS, finish_task
 from ybstate.store.base import GENESIS
 from ybstate.store.duck import DuckDBStore
-from ybstate.swarm import EXECUTORS, SwarmResults, run_seed, run_swarm
+from ybstate.swarm import EXECUTORS, SWARM_FORMAT, SwarmResults, run_seed, run_swarm
 
 __all__ = ["main", "cli", "DEFAULT_DB"]
 
@@ -695,6 +697,7 @@ def swarm(
         "check_sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest(),
         "steps": str(steps),
         "flaws": ",".join(sorted(flaws)),
+        "format": SWARM_FORMAT,
     }
     try:
         results = SwarmResults(directory, identity)
@@ -788,6 +791,7 @@ def _swarm_determinism(checked, todo, steps, rows) -> dict:
     fingerprint and verdict."""
     sample = sorted({todo[0], todo[len(todo) // 2], todo[-1]}) if todo else []
     stored = {row["seed"]: row for row in rows}
+    checked = timed_for(checked, "simulation")  # as run_swarm runs it
     start = run_start(checked) if sample else None
     differ = []
     for seed in sample:
@@ -1337,10 +1341,17 @@ def _tenant(db: str, state, tenant: str):
 @click.option("--tenant", required=True, help="The source tenant's name.")
 @click.option("--until", default="latest", show_default=True, help="A timestamp, a mark's name, or latest.")
 @click.option("--backup-set", default=0, type=int, help="A backup set id (0: the newest that fits).")
+@click.option(
+    "--workers",
+    default=0,
+    type=click.IntRange(0, LIMITS["workers"].high),
+    help="Rewrite workers the estimate assumes (0: the cluster's restore_workers).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
-def restore_preview(db: str, tenant: str, until: str, backup_set: int, as_json: bool) -> None:
+def restore_preview(db: str, tenant: str, until: str, backup_set: int, workers: int, as_json: bool) -> None:
     """Show what a restore of TENANT to UNTIL would use and move, changing nothing: the
-    backup set, the archive pieces, the log range to replay, and the rows and entries.
+    backup set, the archive pieces, the log range to replay, the rows and entries, and how
+    long it would take under the history's cost table (docs/durations.md).
     Exits 1 (with the reason) when such a restore would be refused."""
     state = _replayed(db)
     _tenant(db, state, tenant)
@@ -1350,6 +1361,7 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int, as_json: 
     except RestoreRejected as refusal:
         raise Failure(f"{db}: {refusal}", EXIT_CHECK_FAILED) from None
     chosen = state.backup_sets[plan.set_id]
+    estimate = estimate_duration(state, plan, workers)
     if as_json:
         document = {
             "tenant": tenant,
@@ -1367,6 +1379,14 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int, as_json: 
             "end_log_id": plan.end_log_id,
             "freeze_log_id": plan.freeze_log_id,
             "entries": plan.entries,
+            "estimate": {
+                "baseline_us": estimate.baseline_us,
+                "incremental_us": estimate.incremental_us,
+                "total_us": estimate.total_us,
+                "parallel_fetches": estimate.parallel,
+                "workers": estimate.workers,
+                "timed": state.config.costs.timed,
+            },
         }
         click.echo(json.dumps(document, indent=1, default=str))
         return
@@ -1381,10 +1401,22 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int, as_json: 
             f"log ids {plan.start_log_id}..{plan.end_log_id} (the freeze is {plan.freeze_log_id})",
         ),
         ("archived entries", str(plan.entries)),
+        (
+            "estimated duration",
+            f"{_seconds(estimate.total_us)}: baseline {_seconds(estimate.baseline_us)} "
+            f"({estimate.parallel} fetches at once), replay {_seconds(estimate.incremental_us)} "
+            f"({estimate.workers} workers)"
+            + ("" if state.config.costs.timed else " (the history is untimed: every cost is 0)"),
+        ),
     )
     for what, value in rows:
         table.add_row(what, value)
     out.print(table)
+
+
+def _seconds(micros: int) -> str:
+    """``micros`` for people: seconds with three decimals, or µs below a millisecond."""
+    return f"{micros} µs" if micros < 1000 else f"{micros / 1e6:,.3f} s"
 
 
 def _argument(text: str) -> tuple[str, object]:

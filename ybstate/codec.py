@@ -14,8 +14,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import attrs
 import cattrs
 
+from ybstate.cluster.costs import UNTIMED
 from ybstate.errors import StoreError
 from ybstate.model import ACTION_TAGS, EVENT_TAGS
 
@@ -37,9 +39,26 @@ if len(CLASS_OF) != len(TAG_OF):
 ACTION_TAG_OF: dict[type, str] = dict(ACTION_TAGS)
 ACTION_CLASS_OF: dict[str, type] = {tag: cls for cls, tag in ACTION_TAG_OF.items()}
 
-# tag -> function(payload dict) -> payload dict of the current shape. Empty: no stored
-# shape has changed yet.
-UPCASTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _untimed_before_costs(payload: dict[str, Any]) -> dict[str, Any]:
+    """A cluster started before the cost table (or one of its costs) existed ran with those
+    steps instantaneous: a cost its stored configuration lacks reads back as 0 (the value in
+    :data:`~ybstate.cluster.costs.UNTIMED`), never as today's default, so the history
+    replays and validates as it was made."""
+    config = payload.get("config")
+    if not isinstance(config, dict):
+        return payload
+    costs = config.get("costs", {})
+    if not isinstance(costs, dict) or set(costs) >= _COST_KEYS:
+        return payload
+    return {**payload, "config": {**config, "costs": {**attrs.asdict(UNTIMED), **costs}}}
+
+
+_COST_KEYS = frozenset(attrs.asdict(UNTIMED))
+
+
+# tag -> function(payload dict) -> payload dict of the current shape.
+UPCASTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"cluster.started": _untimed_before_costs}
 
 
 def make_converter() -> cattrs.Converter:

@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 
 from ybstate.checks import BOUNDS, MODES, PARTS, CheckSettings
+from ybstate.cluster.costs import COST_LIMITS
 from ybstate.cluster.protocol import FLAWS
 from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.kernel.limits import LIMITS, MAX_TIME, NAME_LENGTH, RENAMED
@@ -291,6 +292,9 @@ def _cluster() -> JSON:
         if key in LIMITS:
             field.update(minimum=LIMITS[key].low, maximum=LIMITS[key].high)
     schema["properties"]["backup_root"]["pattern"] = BACKUP_ROOT
+    costs = schema["properties"]["costs"]
+    for key, (low, high) in COST_LIMITS.items():
+        costs["properties"][key].update(minimum=low, maximum=high)
     return schema
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 import duckdb
 
-from ybstate.checks import CheckFile, check_spec, load_check, run_start, with_flaws
+from ybstate.checks import CheckFile, check_spec, load_check, run_start, timed_for, with_flaws
 from ybstate.drivers.explore import rebuild_counterexample
 from ybstate.drivers.simulate import simulate
 from ybstate.drivers.trace import write_history, write_itf
@@ -44,6 +44,7 @@ __all__ = [
     "FAULT_KINDS",
     "RATES",
     "EXECUTORS",
+    "SWARM_FORMAT",
     "FaultMix",
     "SwarmRun",
     "faults_in_scope",
@@ -136,6 +137,7 @@ class SwarmRun:
     restore_duration_mean: float | None
     restore_entries_mean: float | None  # archived entries the completed restores replayed
     promotions_completed: int
+    promotion_downtime_mean: float | None  # µs from the fence to writes enabled, completed ones
     data_lost: int
     reproduce: str
 
@@ -189,6 +191,7 @@ def run_seed(
     durations = [task.ended_ts - task.started_ts for task in finished]
     replayed = [task.entries for task in finished]
     completed = [p for p in state.promotions.values() if p.status is PromotionStatus.COMPLETED]
+    downtimes = [p.ended_ts - p.fenced_ts for p in completed]
     seq = None
     if bad is not None and bad.seqs:
         seq = bad.seqs[0]
@@ -217,6 +220,7 @@ def run_seed(
         restore_duration_mean=sum(durations) / len(durations) if durations else None,
         restore_entries_mean=sum(replayed) / len(replayed) if replayed else None,
         promotions_completed=len(completed),
+        promotion_downtime_mean=sum(downtimes) / len(downtimes) if downtimes else None,
         data_lost=sum(len(p.lost) for p in completed),
         reproduce=reproduce,
     )
@@ -254,6 +258,10 @@ def _run_in_worker(seed: int) -> SwarmRun:
     return run_seed(w["check"], w["start"], seed, w["steps"], w["failures"], w["spec"], w["flags"])
 
 
+SWARM_FORMAT = "2"
+"""The shape of a swarm directory's rows: 2 since walks are timed and rows give promotion
+downtime. A directory of another format is refused, not resumed."""
+
 EXECUTORS = ("local", "dask")
 """Where the seeds run: a local pool of forked processes, or a Dask cluster."""
 
@@ -282,6 +290,7 @@ def run_swarm(
         raise InvalidParameter("executor", executor, f"must be one of {list(EXECUTORS)}")
     if not seeds:
         return
+    check = timed_for(check, "simulation")  # a swarm's walks are timed unless the file says not
     folder = None if failures is None else str(failures)
     if executor == "dask":
         yield from _on_dask(check, seeds, steps, workers, folder, flags, scheduler)
@@ -308,7 +317,7 @@ def _dask_seed(seed: int, path: str, flaws: tuple[str, ...], steps: int, failure
     loaded = _LOADED.get(key)
     if loaded is None:
         check = load_check(path)
-        check = with_flaws(check, flaws) if flaws else check
+        check = timed_for(with_flaws(check, flaws) if flaws else check, "simulation")
         start = run_start(check)
         loaded = _LOADED[key] = {"check": check, "start": start, "spec": check_spec(check, start)}
     where = None if failures is None else Path(failures)
@@ -363,6 +372,7 @@ _TYPES = {
     "restore_duration_mean": "DOUBLE",
     "restore_entries_mean": "DOUBLE",
     "promotions_completed": "BIGINT",
+    "promotion_downtime_mean": "DOUBLE",
     "data_lost": "BIGINT",
     "reproduce": "VARCHAR",
 }

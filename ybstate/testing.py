@@ -37,6 +37,7 @@ from ybstate.checks import (
     parse_check,
     run_check,
     run_start,
+    timed_for,
 )
 from ybstate.cluster.state import ClusterState
 from ybstate.drivers.explore import DEADLOCK, deadlock_message
@@ -343,7 +344,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 def protocol_machine(check: CheckFile) -> type[ProtocolMachine]:
     """The :class:`ProtocolMachine` of ``check``: its start is run once, here (a SpecError
     if the model refuses it), and every example begins in the state it reached, with the
-    check's chosen invariants and goals. ``protocol_machine(check).TestCase`` is a test."""
+    check's chosen invariants and goals, timed as a simulation is (:func:`~ybstate.checks.is_timed`).
+    ``protocol_machine(check).TestCase`` is a test."""
+    check = timed_for(check, "simulation")
     start = run_start(check)
     words = re.findall(r"[A-Za-z0-9]+", Path(check.path).stem)
     name = "".join(word[:1].upper() + word[1:] for word in words) or "Check"

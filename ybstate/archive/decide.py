@@ -152,10 +152,12 @@ def _read(state: ClusterState, a: ReadEntries) -> list[object]:
         last += 1
         if kept(state.log[last], a.tenant_id):
             room -= 1
+    # The archiver reads new log when it wakes: at the first wake-up after the entry's commit.
+    woke = state.config.costs.wake_at(state.log[archiver.next_log_id].time)
     return [
         EntriesRead(
             seq=state.seq + 1,
-            time=state.clock,
+            time=max(state.clock, woke),
             tenant_id=a.tenant_id,
             first_log_id=archiver.next_log_id,
             last_log_id=last,
@@ -173,7 +175,7 @@ def _seal(state: ClusterState, a: SealPiece) -> list[object]:
     return [
         PieceSealed(
             seq=state.seq + 1,
-            time=state.clock,
+            time=state.clock + state.config.costs.piece_seal_us,
             tenant_id=a.tenant_id,
             piece_no=piece_no,
             first_log_id=piece.first_log_id,

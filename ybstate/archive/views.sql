@@ -150,3 +150,30 @@ JOIN tenant_archive_segments c
  AND c.last_log_id >= s.freeze_log_id
  AND c.until_ts >= s.snapshot_ts
 ORDER BY s.tenant_id, s.backup_set_id;
+
+-- name: create_archive_lag_view
+-- The recovery point objective as a run went: one row per archive progress of a tenant
+-- (a piece sealed, a checkpoint persisted). At `time` the archive reached `archived_up_to`
+-- (the ts of the newest entry it holds). lag_before_us: how far the archive was behind the
+-- clock just before, the most a primary lost at that moment would have lost (NULL for a
+-- tenant's first progress); lag_after_us: just after. `SELECT tenant_id,
+-- max(lag_before_us) FROM archive_lag GROUP BY ALL` is each tenant's worst RPO.
+CREATE OR REPLACE VIEW archive_lag AS
+WITH progress AS (
+    SELECT seq, time, tenant_id,
+           max(CAST(payload ->> 'last_log_id' AS BIGINT))
+               OVER (PARTITION BY tenant_id ORDER BY seq) AS through_log_id
+    FROM events WHERE type IN ('archive.piece_sealed', 'archive.checkpoint')
+),
+stamped AS (
+    SELECT p.*, l.ts AS archived_up_to,
+           lag(l.ts) OVER (PARTITION BY p.tenant_id ORDER BY p.seq) AS previous
+    FROM progress p JOIN commit_log l ON l.log_id = p.through_log_id
+)
+SELECT tenant_id, seq, time, through_log_id, archived_up_to,
+       time - previous AS lag_before_us,
+       time - archived_up_to AS lag_after_us,
+       make_timestamp(time) AS at,
+       make_timestamp(archived_up_to) AS archived_up_to_at
+FROM stamped
+ORDER BY tenant_id, seq;

@@ -275,8 +275,21 @@ def _copy(state: ClusterState, task_id: int, task_name: str, seq: int, time: int
     ]
 
 
-DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy)
-"""A finished copy task writes its tablet to backup storage (``TabletCopied``)."""
+def _copy_work(state: ClusterState, task_id: int, task_name: str) -> int:
+    """A copy's cost: the rows of its tablet's SSTable, each ``row_copy_us``."""
+    task = state.backups[task_id]
+    costs = state.config.costs
+    frozen = state.frozen.get(task.frozen_version)
+    if costs.row_copy_us == 0 or frozen is None:  # dropped: the copy fails to read it (``_copy`` says)
+        return costs.tablet_task_us
+    rows = frozen.snapshot.get(tablet_of_task(task_name))
+    copied = 0 if rows is None else sum(1 for v in rows.values() if v[2] is not None)
+    return costs.tablet_task_us + copied * costs.row_copy_us
+
+
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy, work=_copy_work)
+"""A finished copy task writes its tablet to backup storage (``TabletCopied``); it takes
+``tablet_task_us`` and ``row_copy_us`` per row copied."""
 
 BACKUP_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     StartBackup: _start,

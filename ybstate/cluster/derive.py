@@ -7,12 +7,13 @@ import posixpath
 
 import attrs
 
+from ybstate.cluster.costs import COST_LIMITS, Costs
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, ClusterState, TenantBaseline
 from ybstate.hashing import CHECKSUM_MASK
 from ybstate.kernel.limits import within
 
-__all__ = ["table_name", "tenant_baselines", "tenant_name"]
+__all__ = ["config_problem", "costs_problem", "table_name", "tenant_baselines", "tenant_name"]
 
 
 def tenant_baselines(state: ClusterState) -> tuple[TenantBaseline, ...]:
@@ -42,17 +43,31 @@ def table_name(state: ClusterState, table_id: int) -> str:
     return f"#{table_id}" if table is None else table.name
 
 
+def costs_problem(costs: object) -> str | None:
+    """Why ``costs`` is not a cost table (a cost not an int in its range), or None."""
+    if not isinstance(costs, Costs):
+        return f"costs must be a Costs, got {costs!r}"
+    for name, (low, high) in COST_LIMITS.items():
+        value = getattr(costs, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"costs.{name} must be an int {low}..{high} (microseconds), got {value!r}"
+    return None
+
+
 def config_problem(config: ClusterConfig) -> str | None:
     """Why ``config`` cannot start a cluster (a size out of its range, a backup root that is
     not an absolute, normalised path below ``/``), or None."""
     for field in attrs.fields(ClusterConfig):
-        if field.name in ("backup_root", "protocol"):
+        if field.name in ("backup_root", "protocol", "costs"):
             continue
         problem = within(field.name, getattr(config, field.name))
         if problem is not None:
             return f"{field.name} {problem}"
     if not isinstance(config.protocol, Protocol):
         return f"protocol must be a Protocol, got {config.protocol!r}"
+    problem = costs_problem(config.costs)
+    if problem is not None:
+        return problem
     root = config.backup_root
     if (
         not isinstance(root, str)

@@ -26,6 +26,7 @@ from ybstate.cluster.actions import (
     Tick,
     Write,
 )
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.state import ClusterConfig, ClusterState, LogRetention, TenantStatus
 
 __all__ = ["ClusterScope", "cluster_enabled", "cluster_probes", "setup_actions"]
@@ -55,7 +56,9 @@ class ClusterScope:
     freeze: bool = True
     tick: int | None = None
     ddl_table: str | None = None
-    config: ClusterConfig = ClusterConfig(data_servers=2)
+    # Untimed: a model explored from its scope has no durations, as an exhaustive check
+    # explores the untimed protocol (docs/durations.md); simulation_scope times its walks.
+    config: ClusterConfig = ClusterConfig(data_servers=2, costs=UNTIMED)
     business_first: tuple[str, ...] = ()
 
 

@@ -18,6 +18,7 @@ import enum
 import attrs
 import immutables
 
+from ybstate.cluster.costs import Costs
 from ybstate.cluster.protocol import Protocol
 from ybstate.evolve import slot_evolver
 from ybstate.hashing import key_hash
@@ -93,6 +94,9 @@ class ClusterConfig:
     # The protocol's policies (DESIGN 14): the corrected one, or a variant with the seed's
     # flaws, set by a scenario's or check file's [protocol] table, never by [cluster].
     protocol: Protocol = Protocol()
+    # How long the protocol's steps take (ybstate.cluster.costs, docs/durations.md): the
+    # `[cluster.costs]` table.
+    costs: Costs = Costs()
 
 
 @attrs.frozen(kw_only=True)

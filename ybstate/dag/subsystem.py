@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from ybstate.cluster.costs import shared
 from ybstate.cluster.state import ClusterState, evolve_state
 from ybstate.dag.decide import decide_task
 from ybstate.dag.events import (
@@ -40,7 +41,7 @@ from ybstate.dag.events import (
     TaskUpstreamFailed,
 )
 from ybstate.dag.lifecycle import DAG_TASK
-from ybstate.dag.model import dag_digest
+from ybstate.dag.model import TaskState, dag_digest
 from ybstate.dag.reducer import apply_dag
 from ybstate.errors import CompositionError, EventOutOfOrder, InvalidAction
 from ybstate.hashing import DIGEST_MASK
@@ -71,17 +72,26 @@ class Owner:
         return cls(kind, int(ident))
 
 
+def _no_work(state: ClusterState, owner_id: int, task: str) -> int:
+    return 0
+
+
 @attrs.frozen(kw_only=True)
 class DagHooks:
-    """What the owner of a DAG does when one of its tasks finishes.
+    """What the owner of a DAG does when one of its tasks finishes, and how long it takes.
 
     ``on_finish(state, owner_id, task, seq, time)`` returns the events that follow the
     task's ``TaskSucceeded`` (and any ``TaskReady``/``DagFinished``) in the same decision,
-    numbered from ``seq``; ``state`` is the state the decision started from.
+    numbered from ``seq``, at ``time``; ``state`` is the state the decision started from.
+
+    ``work(state, owner_id, task)`` is the task's cost in microseconds from the cluster's
+    cost table (docs/durations.md). The finish moves the clock by that cost shared among
+    the tasks that run at once: the DAG's parallel degree, at most its task count.
     """
 
     kind: str
     on_finish: Callable[[ClusterState, int, str, int, int], list[object]]
+    work: Callable[[ClusterState, int, str], int] = _no_work
 
 
 @attrs.frozen(kw_only=True)
@@ -121,12 +131,14 @@ def _task_decider(hooks: Mapping[str, DagHooks]) -> Callable[[ClusterState, obje
         if graph is None:
             raise InvalidAction(f"there is no DAG {action.dag_id}")
         seq = state.seq + 1
-        events: list[object] = list(decide_task(state.dags, action, seq=seq, time=state.clock))
-        if isinstance(action, FinishTask):
-            owner = Owner.parse(graph.owner)
-            hook = hooks.get(owner.kind)
-            if hook is not None:
-                events.extend(hook.on_finish(state, owner.id, action.task, seq + len(events), state.clock))
+        owner = Owner.parse(graph.owner)
+        hook = hooks.get(owner.kind) if isinstance(action, FinishTask) else None
+        time = state.clock
+        if hook is not None and graph.tasks.get(action.task) is TaskState.RUNNING:
+            time += shared(hook.work(state, owner.id, action.task), min(graph.workers, len(graph.order)))
+        events: list[object] = list(decide_task(state.dags, action, seq=seq, time=time))
+        if hook is not None:
+            events.extend(hook.on_finish(state, owner.id, action.task, seq + len(events), time))
         return events
 
     return decide_task_action

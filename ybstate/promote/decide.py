@@ -117,6 +117,11 @@ def _start(state: ClusterState, a: StartPromotion) -> list[object]:
     ]
 
 
+def _step_time(state: ClusterState) -> int:
+    """When a promotion step that begins now ends: each takes ``promotion_step_us``."""
+    return state.clock + state.config.costs.promotion_step_us
+
+
 def _task(state: ClusterState, promotion_id: object) -> PromotionTask:
     if isinstance(promotion_id, bool) or not isinstance(promotion_id, int):
         raise InvalidAction(f"a promotion id must be an int, got {promotion_id!r}")
@@ -137,7 +142,7 @@ def _failed(
     if stays_fenced(state, task):
         return PromotionStopped(
             seq=state.seq + 1,
-            time=state.clock,
+            time=_step_time(state),
             promotion_id=task.promotion_id,
             step=step,
             reason=reason,
@@ -145,7 +150,7 @@ def _failed(
         )
     return PromotionStepFailed(
         seq=state.seq + 1,
-        time=state.clock,
+        time=_step_time(state),
         promotion_id=task.promotion_id,
         step=step,
         reason=reason,
@@ -176,7 +181,7 @@ def _verify(d: Decision, task: PromotionTask) -> None:
     rows, checksum = found.totals()
     d.add(
         StandbyVerified(
-            seq=d.seq, time=state.clock, promotion_id=task.promotion_id, rows=rows, checksum=checksum
+            seq=d.seq, time=_step_time(state), promotion_id=task.promotion_id, rows=rows, checksum=checksum
         )
     )
 
@@ -187,7 +192,7 @@ def _fence(d: Decision, task: PromotionTask) -> None:
     d.add(
         PrimaryFenced(
             seq=d.seq,
-            time=state.clock,
+            time=_step_time(state),
             promotion_id=task.promotion_id,
             fence_log_id=state.last_log_id,
             aborted=aborted,
@@ -220,7 +225,7 @@ def _switch_schema(d: Decision, task: PromotionTask) -> None:
     d.add(
         SchemaSwitched(
             seq=d.seq,
-            time=state.clock,
+            time=_step_time(state),
             promotion_id=task.promotion_id,
             primary_name=new_name,
             standby_name=task.primary_name,
@@ -232,7 +237,7 @@ def _update_routing(d: Decision, task: PromotionTask) -> None:
     d.add(
         RoutingUpdated(
             seq=d.seq,
-            time=d.state.clock,
+            time=_step_time(d.state),
             promotion_id=task.promotion_id,
             name=task.primary_name,
             tenant_id=task.standby_id,
@@ -242,7 +247,7 @@ def _update_routing(d: Decision, task: PromotionTask) -> None:
 
 def _enable_writes(d: Decision, task: PromotionTask) -> None:
     lost = lost_transactions(d.state, task)
-    d.add(WritesEnabled(seq=d.seq, time=d.state.clock, promotion_id=task.promotion_id, lost=lost))
+    d.add(WritesEnabled(seq=d.seq, time=_step_time(d.state), promotion_id=task.promotion_id, lost=lost))
 
 
 # What each step of a promotion does; the steps a promotion takes are its own (task.steps).
@@ -310,7 +315,7 @@ def _catch_up(d: Decision, task: PromotionTask, through: int) -> None:
     d.add(
         CaughtUp(
             seq=d.seq,
-            time=state.clock,
+            time=_step_time(state) + len(plan) * state.config.costs.entry_apply_us,
             promotion_id=task.promotion_id,
             through_log_id=through,
             applied=tuple(applied),

@@ -95,7 +95,12 @@ def _fenced(state: ClusterState, e: PrimaryFenced) -> ClusterState:
             (e.fence_log_id, e.aborted),
         )
     tenants = _tenant(state, task.primary_id, writable=False, fenced_log_id=e.fence_log_id)
-    return _set(state, e, _did(task, PromotionStep.FENCE, fence_log_id=e.fence_log_id), tenants=tenants)
+    return _set(
+        state,
+        e,
+        _did(task, PromotionStep.FENCE, fence_log_id=e.fence_log_id, fenced_ts=e.time),
+        tenants=tenants,
+    )
 
 
 def _caught_up(state: ClusterState, e: CaughtUp) -> ClusterState:

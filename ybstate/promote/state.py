@@ -83,6 +83,7 @@ class PromotionTask:
     failures: int = 0  # failed step attempts
     error: str = ""
     fence_log_id: int = 0  # the old primary's commits end at or before this log id
+    fenced_ts: int = 0  # when the fence ended the old primary's writes: its downtime begins
     row_count_match: bool = False
     checksum_match: bool = False
     sample_match: bool = False

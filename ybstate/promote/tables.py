@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ybstate.cluster.state import ClusterState
 from ybstate.kernel import StateTable
-from ybstate.promote.state import PromotionStatus, PromotionStep, PromotionTask
+from ybstate.promote.state import PromotionStatus, PromotionStep
 
 __all__ = ["PROMOTION_HISTORY_COLUMNS", "promotion_history_rows"]
 
@@ -22,20 +22,13 @@ PROMOTION_HISTORY_COLUMNS = (
 )  # fmt: skip
 
 
-def _fence_time(state: ClusterState, task: PromotionTask) -> int:
-    """When the old primary was fenced. The task keeps the fence's log id, not its time;
-    the clock moves only with log entries (a tick logs a heartbeat), so the fence, taken
-    right after entry ``fence_log_id``, happened at that entry's time."""
-    return state.log[task.fence_log_id].time
-
-
 def promotion_history_rows(state: ClusterState) -> list[tuple]:
     """One row per promotion, by promotion id. promotion_time and downtime_ms are 0 unless
     the promotion completed; the lost transactions are a list (DuckDB's BIGINT[])."""
     rows = []
     for task in sorted(state.promotions.values(), key=lambda t: t.promotion_id):
         completed = task.status is PromotionStatus.COMPLETED
-        downtime_ms = (task.ended_ts - _fence_time(state, task)) // 1000 if completed else 0
+        downtime_ms = (task.ended_ts - task.fenced_ts) // 1000 if completed else 0
         rows.append(
             (
                 task.promotion_id, task.standby_id, task.primary_id, task.ended_ts if completed else 0,

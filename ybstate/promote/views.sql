@@ -134,14 +134,20 @@ LEFT JOIN promotions p
 -- each adds a TIMESTAMP beside every time in microseconds (0 is "not yet": NULL) and a
 -- status name beside every status code, so the four tables read alike: backup_tasks,
 -- backup_sets, restore_tasks, promotions (promotions gives its text status a code too:
--- 0 running, 1 completed, 2 rolled back, 3 stopped), incremental_checkpoints.
+-- 0 running, 1 completed, 2 rolled back, 3 stopped), incremental_checkpoints. Tasks that
+-- ended give their duration_s (seconds of the logical clock; the cost table sets them);
+-- a completed promotion its downtime_s, from the fence to writes enabled.
 CREATE OR REPLACE MACRO ybstate_at(micros) AS
     CASE WHEN micros IS NULL OR micros = 0 THEN NULL ELSE make_timestamp(micros) END;
+CREATE OR REPLACE MACRO ybstate_seconds(started, ended) AS
+    CASE WHEN started IS NULL OR started = 0 OR ended IS NULL OR ended = 0 THEN NULL
+         ELSE (ended - started) / 1e6 END;
 CREATE OR REPLACE VIEW backup_tasks AS
 SELECT *,
        ['INIT', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELED'][status + 1] AS status_name,
        ybstate_at(start_time) AS started_at,
-       ybstate_at(end_time) AS ended_at
+       ybstate_at(end_time) AS ended_at,
+       ybstate_seconds(start_time, end_time) AS duration_s
 FROM __all_tenant_backup_task;
 CREATE OR REPLACE VIEW backup_sets AS
 SELECT *,
@@ -156,7 +162,8 @@ SELECT *,
         'FAILED', 'CANCELLED'][status + 1] AS status_name,
        ybstate_at(until_ts) AS restore_point_at,
        ybstate_at(start_time) AS started_at,
-       ybstate_at(end_time) AS ended_at
+       ybstate_at(end_time) AS ended_at,
+       ybstate_seconds(start_time, end_time) AS duration_s
 FROM __all_tenant_restore_task;
 CREATE OR REPLACE VIEW promotions AS
 SELECT *,
@@ -164,7 +171,9 @@ SELECT *,
                    WHEN 'STOPPED' THEN 3 END AS status_code,
        status AS status_name,
        ybstate_at(started_time) AS started_at,
-       ybstate_at(promotion_time) AS promoted_at
+       ybstate_at(promotion_time) AS promoted_at,
+       ybstate_seconds(started_time, promotion_time) AS duration_s,
+       CASE WHEN promotion_time = 0 THEN NULL ELSE downtime_ms / 1e3 END AS downtime_s
 FROM __all_tenant_promotion_history;
 CREATE OR REPLACE VIEW incremental_checkpoints AS
 SELECT *, ybstate_at(checkpoint_time) AS archived_up_to_at

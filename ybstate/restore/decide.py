@@ -22,6 +22,7 @@ from collections.abc import Callable
 from ybstate import dag
 from ybstate.backup.state import BackupSet
 from ybstate.cluster.actions import CreateTable, DropTable
+from ybstate.cluster.costs import shared
 from ybstate.cluster.events import MutatorLogged, TenantCreated, TransactionCommitted
 from ybstate.cluster.protocol import ApplyFailure
 from ybstate.cluster.state import Cell, ClusterState, Role, TenantStatus
@@ -324,21 +325,34 @@ def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: 
     ]
     if tx_id:
         cells = tuple(Cell(table_id=mapped.target_table_id, rowkey=k, value=v) for k, v in stored.rows)
-        events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1))
+        events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1, after=time))
     return events
 
 
-DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_fetched)
+def _fetch_work(state: ClusterState, task_id: int, task_name: str) -> int:
+    """A fetch's cost: ``tablet_task_us``, and the rows of its tablet in the backup set,
+    each ``row_fetch_us``."""
+    task = state.restores[task_id]
+    costs = state.config.costs
+    stored = state.stored.get((task.set_id, tablet_of_fetch(task_name)))
+    return costs.tablet_task_us + (0 if stored is None else stored.row_count * costs.row_fetch_us)
+
+
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_fetched, work=_fetch_work)
 """A finished fetch task loads its tablet into the standby (``TabletRestored`` and a
 standby transaction)."""
 
 
-def standby_txn(state: ClusterState, tenant_id: int, tx_id: int, cells, seq: int) -> list[object]:
-    """One transaction of a standby: its MUTATOR and COMMIT entries."""
+def standby_txn(
+    state: ClusterState, tenant_id: int, tx_id: int, cells, seq: int, after: int | None = None
+) -> list[object]:
+    """One transaction of a standby: its MUTATOR and COMMIT entries, logged after ``after``
+    (the decision's time so far; the state's clock when None)."""
     ids = {"tenant_id": tenant_id, "tx_id": tx_id}
+    time = state.clock if after is None else after
     return [
-        MutatorLogged(seq=seq, time=state.clock + 1, log_id=state.next_log_id, cells=cells, **ids),
-        TransactionCommitted(seq=seq + 1, time=state.clock + 2, log_id=state.next_log_id + 1, **ids),
+        MutatorLogged(seq=seq, time=time + 1, log_id=state.next_log_id, cells=cells, **ids),
+        TransactionCommitted(seq=seq + 1, time=time + 2, log_id=state.next_log_id + 1, **ids),
     ]
 
 
@@ -383,9 +397,9 @@ def _rewrite(state: ClusterState, a: RewriteEntry) -> list[object]:
         raise _waits(task, f"has nothing for worker {worker} to rewrite")
     # A full reorder queue refuses the entry: only the seed's reader (flaw 3) lets it fill
     made = EntryDropped if queue_full(task) else EntryRewritten
-    return [
-        made(seq=state.seq + 1, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, worker=worker)
-    ]
+    # The workers rewrite side by side: each rewrite takes its share of their time.
+    time = state.clock + shared(state.config.costs.entry_rewrite_us, task.workers)
+    return [made(seq=state.seq + 1, time=time, task_id=task.task_id, entry_seq=entry_seq, worker=worker)]
 
 
 def _apply_entry(d: Decision, a: ApplyEntry) -> None:
@@ -398,7 +412,7 @@ def _apply_entry(d: Decision, a: ApplyEntry) -> None:
     step = applier_outcome(state, task, entry)
     applied = EntryApplied(
         seq=d.seq,
-        time=state.clock,
+        time=state.clock + state.config.costs.entry_apply_us,
         task_id=task.task_id,
         entry_seq=entry_seq,
         log_id=entry.log_id,
@@ -432,11 +446,12 @@ def _fail_apply(state: ClusterState, a: FailApply) -> list[object]:
         raise _waits(task, f"has no entry to apply released to its applier (next: {task.applied + 1})")
     log_id = state.restore_entries[task.task_id][task.applied].log_id
     seq = state.seq + 1
+    time = state.clock + state.config.costs.entry_apply_us  # the attempt takes an apply's time
     if state.config.protocol.apply_failure is ApplyFailure.SKIP:
         return [
             EntryApplied(
                 seq=seq,
-                time=state.clock,
+                time=time,
                 task_id=task.task_id,
                 entry_seq=entry_seq,
                 log_id=log_id,
@@ -449,7 +464,7 @@ def _fail_apply(state: ClusterState, a: FailApply) -> list[object]:
     )
     return [
         EntryApplyFailed(
-            seq=seq, time=state.clock, task_id=task.task_id, entry_seq=entry_seq, log_id=log_id, reason=reason
+            seq=seq, time=time, task_id=task.task_id, entry_seq=entry_seq, log_id=log_id, reason=reason
         )
     ]
 

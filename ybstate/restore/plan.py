@@ -17,12 +17,15 @@ import attrs
 
 from ybstate.archive.window import Covered, restorable_window, segments
 from ybstate.backup.state import BackupSet, SetStatus
+from ybstate.cluster.costs import shared
 from ybstate.cluster.protocol import ReplayStart
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import RestoreRejected, UnknownTenant
 
 __all__ = [
+    "DurationEstimate",
     "RestorePlan",
+    "estimate_duration",
     "incremental_entries",
     "plan_restore",
     "replay_entries",
@@ -239,3 +242,38 @@ def incremental_entries(
     if segment is None:
         return None
     return replay_entries(state, tenant_id, start_log_id, segment, until_ts)[0]
+
+
+@attrs.frozen(kw_only=True)
+class DurationEstimate:
+    """How long a planned restore takes under the cluster's cost table (docs/durations.md),
+    without faults: the baseline's tablet fetches, each sharing the DAG's ``parallel``
+    fetches, then each archived entry rewritten (a share of the ``workers``) and applied.
+    A run adds a microsecond for each log entry the standby writes (its tables, and two for
+    each transaction it loads or applies), and what failed attempts take."""
+
+    baseline_us: int
+    incremental_us: int
+    parallel: int
+    workers: int
+
+    @property
+    def total_us(self) -> int:
+        return self.baseline_us + self.incremental_us
+
+
+def estimate_duration(state: ClusterState, plan: RestorePlan, workers: int = 0) -> DurationEstimate:
+    """The duration of the restore ``plan`` describes, run by ``workers`` rewrite workers
+    (0: the cluster's ``restore_workers``), as the model would time it."""
+    costs = state.config.costs
+    chosen = state.backup_sets[plan.set_id]
+    parallel = max(1, min(state.config.dag_workers, len(chosen.tablets)))
+    workers = workers or state.config.restore_workers
+    baseline = sum(
+        shared(costs.tablet_task_us + state.stored[(plan.set_id, t)].row_count * costs.row_fetch_us, parallel)
+        for t in chosen.tablets
+    )
+    per_entry = shared(costs.entry_rewrite_us, workers) + costs.entry_apply_us
+    return DurationEstimate(
+        baseline_us=baseline, incremental_us=plan.entries * per_entry, parallel=parallel, workers=workers
+    )

@@ -29,6 +29,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_tagged_union
 
+from ybstate.cluster.costs import COST_LIMITS, Costs
 from ybstate.cluster.derive import config_problem
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, LogRetention
@@ -371,7 +372,12 @@ def _cluster(path: str, table: dict[str, Any], protocol: dict[str, Any]) -> Clus
 
     if "protocol" in table:
         raise fail("[cluster]: unexpected key 'protocol' (a variant is chosen by [protocol] flaws = [...])")
+    table = dict(table)
+    costs = table.pop("costs", {})
+    if not isinstance(costs, dict):
+        raise fail(f"[cluster]: 'costs' must be a table ([cluster.costs]), found {costs!r}")
     config = _structure(table, ClusterConfig, fail, "[cluster]")
+    config = attrs.evolve(config, costs=_structure(costs, Costs, fail, "[cluster.costs]"))
     flaws = _structure(protocol, _ProtocolTable, fail, "[protocol]").flaws
     try:
         config = attrs.evolve(config, protocol=Protocol.with_flaws(flaws))
@@ -384,6 +390,10 @@ def _cluster(path: str, table: dict[str, Any], protocol: dict[str, Any]) -> Clus
             raise fail(
                 f"[cluster]: {field.name!r} must be {limit.low}..{limit.high} ({limit.what}), found {value}"
             )
+    for name, (low, high) in COST_LIMITS.items():
+        value = getattr(config.costs, name)
+        if not low <= value <= high:
+            raise fail(f"[cluster.costs]: {name!r} must be {low}..{high} (microseconds), found {value}")
     problem = config_problem(config)
     if problem is not None:
         raise fail(f"[cluster]: {problem}")
