@@ -255,6 +255,89 @@ def test_a_history_stored_before_the_cost_table_reads_back_untimed(tmp_path):
     assert replayed.matches and replayed.fingerprint == fingerprint_hex(state)
 
 
+BEFORE_COSTS = Path(__file__).resolve().parent / "data" / "histories" / "failover_before_costs.json"
+
+
+def test_a_history_made_by_the_version_before_the_cost_table_replays_to_its_recorded_fingerprint(tmp_path):
+    """specs/failover.toml as ybstate 231d82b stored it (its rows, byte for byte, and the
+    fingerprint it recorded): its promotion has no fence time, its configuration no cost
+    table. It must read back untimed, replay to the same fingerprint and verify."""
+    kept = json.loads(BEFORE_COSTS.read_text())
+    codec = EventCodec()
+    events = [codec.from_payload(kind, payload) for _, _, kind, _, payload in kept["events"]]
+    assert "costs" not in kept["events"][0][4]["config"]
+    db = tmp_path / "before.duckdb"
+    with DuckDBStore(str(db)) as store:
+        store.append(events, kept["fingerprint"])
+        for seq, _, _, _, payload in kept["events"]:  # the rows as that version wrote them
+            store.con.execute(
+                "UPDATE events SET payload = ? WHERE seq = ?", [json.dumps(payload, sort_keys=True), seq]
+            )
+        rechain(store.con)
+    replayed = CliRunner().invoke(cli, ["replay", "--db", str(db), "--json"])
+    assert replayed.exit_code == 0, replayed.output
+    document = json.loads(replayed.stdout)
+    assert document["matches"] and document["fingerprint"] == kept["fingerprint"]
+    verified = CliRunner().invoke(cli, ["verify", "--db", str(db)])
+    assert verified.exit_code == 0, verified.output
+    with DuckDBStore(str(db), read_only=True) as store:
+        state = replay_store(store).state
+        (downtime,) = store.con.execute(
+            "SELECT downtime_ms FROM __all_tenant_promotion_history WHERE status = 'COMPLETED'"
+        ).fetchone()
+    assert state.config.costs == UNTIMED
+    (promotion,) = [p for p in state.promotions.values() if p.status.value == "COMPLETED"]
+    assert promotion.fenced_ts > 0 and downtime == (promotion.ended_ts - promotion.fenced_ts) // 1000
+
+
+def test_an_archiver_reading_across_a_wake_up_reads_at_the_next_one():
+    """The read happens at the first wake-up at or after the newest entry it reads, so
+    that entry too waited for the archiver."""
+    text = """
+name = "w"
+[cluster.costs]
+archiver_wake_us = 1_000_000
+[[tenants]]
+name = "shop"
+tables = { orders = 1 }
+[[steps]]
+do = "freeze"
+[[steps]]
+do = "backup"
+tenant = "shop"
+[[steps]]
+do = "archive_start"
+tenant = "shop"
+[[steps]]
+do = "fault"
+kind = "archiver_stall"
+tenant = "shop"
+steps = 2
+[[steps]]
+do = "write"
+tenant = "shop"
+put = [["orders", "k", "v"]]
+[[steps]]
+do = "tick"
+micros = 1_500_000
+[[steps]]
+do = "mark"
+name = "after"
+"""
+    with DuckDBStore() as store:
+        result = run_scenario(parse_scenario(text, "w.toml"), store)
+        events = store.load()
+    reads = [e for e in events if isinstance(e, EntriesRead)]
+    state = result.state
+    wake = state.config.costs.archiver_wake_us
+    for read in reads:
+        newest = state.log[read.last_log_id].time
+        assert read.time == max(-(-newest // wake) * wake, read.time)
+        assert read.time % wake == 0 and read.time >= newest
+    # the stalled archiver's read spans the commit and the heartbeat 1.5 s later
+    assert any(state.log[r.last_log_id].time - state.log[r.first_log_id].time > wake // 2 for r in reads)
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [

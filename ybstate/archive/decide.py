@@ -152,8 +152,9 @@ def _read(state: ClusterState, a: ReadEntries) -> list[object]:
         last += 1
         if kept(state.log[last], a.tenant_id):
             room -= 1
-    # The archiver reads new log when it wakes: at the first wake-up after the entry's commit.
-    woke = state.config.costs.wake_at(state.log[archiver.next_log_id].time)
+    # The archiver reads new log when it wakes: at the first wake-up at or after the commit
+    # of the newest entry it reads.
+    woke = state.config.costs.wake_at(state.log[last].time)
     return [
         EntriesRead(
             seq=state.seq + 1,

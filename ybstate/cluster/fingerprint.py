@@ -17,6 +17,7 @@ from operator import attrgetter
 
 import attrs
 
+from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.state import FINGERPRINT, ClusterState
 from ybstate.hashing import digest
 
@@ -39,7 +40,24 @@ _maps = attrgetter(*MAPS)
 _digests = attrgetter(*DIGESTS)
 
 
-_config_text: dict[int, tuple[object, str]] = {}  # id(config) -> (config, its repr)
+_config_text: dict[int, tuple[object, str]] = {}  # id(config) -> (config, its text)
+_UNTIMED_TEXT = f", costs={UNTIMED!r}"
+
+
+class _Verbatim(str):
+    """A text whose repr is itself: the config's text inside a repr'd tuple."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def config_text(config: object) -> str:
+    """The config's repr, as the fingerprint hashes it. An untimed cost table is left out:
+    a history made before the table existed keeps the fingerprint it was stored with."""
+    text = repr(config)
+    if getattr(config, "costs", None) == UNTIMED:
+        text = text.replace(_UNTIMED_TEXT, "", 1)
+    return text
 
 
 def fingerprint(state: ClusterState) -> int:
@@ -54,7 +72,7 @@ def fingerprint(state: ClusterState) -> int:
     if known is None or known[0] is not config:
         if len(_config_text) > 64:  # configs are few; a long-lived process may make more
             _config_text.clear()
-        known = _config_text[id(config)] = (config, repr(config))
+        known = _config_text[id(config)] = (config, config_text(config))
     parts = tuple(part.digest for part in _maps(state))
     rest = ", ".join(map(repr, counters[1:]))
     text = f"(({known[1]}, {rest}), {parts!r}, {_digests(state)!r})"
@@ -70,7 +88,8 @@ def full_fingerprint(state: ClusterState, recompute: Mapping[str, Callable[[Clus
     parts = tuple(getattr(state, name).recomputed_digest() for name in MAPS)
     digests = tuple(recompute[name](state) for name in DIGESTS)
     # attrgetter gives a single field's value alone, several as a tuple: the same here.
-    return digest((_counters(state), parts, digests[0] if len(digests) == 1 else digests))
+    counters = (_Verbatim(config_text(state.config)), *_counters(state)[1:])
+    return digest((counters, parts, digests[0] if len(digests) == 1 else digests))
 
 
 def fingerprint_hex(state: ClusterState) -> str:

@@ -83,7 +83,10 @@ class PromotionTask:
     failures: int = 0  # failed step attempts
     error: str = ""
     fence_log_id: int = 0  # the old primary's commits end at or before this log id
-    fenced_ts: int = 0  # when the fence ended the old primary's writes: its downtime begins
+    # When the fence ended the old primary's writes: its downtime begins. Read by the tables
+    # only, never by a decision; out of the repr (the fingerprint's text), so a history made
+    # before it was kept keeps its fingerprint.
+    fenced_ts: int = attrs.field(default=0, repr=False)
     row_count_match: bool = False
     checksum_match: bool = False
     sample_match: bool = False
