@@ -280,11 +280,15 @@ def _copy_work(state: ClusterState, task_id: int, task_name: str) -> int:
     task = state.backups[task_id]
     costs = state.config.costs
     frozen = state.frozen.get(task.frozen_version)
-    if costs.row_copy_us == 0 or frozen is None:  # dropped: the copy fails to read it (``_copy`` says)
-        return costs.tablet_task_us
-    rows = frozen.snapshot.get(tablet_of_task(task_name))
-    copied = 0 if rows is None else sum(1 for v in rows.values() if v[2] is not None)
-    return costs.tablet_task_us + copied * costs.row_copy_us
+    if costs.row_copy_us == 0 or frozen is None or not frozen.available:
+        return costs.tablet_task_us  # dropped: the copy fails to read it (``_copy`` says so)
+    tablet_id = tablet_of_task(task_name)
+    tablet = next(t for t in task.tablets if t.tablet_id == tablet_id)
+    # The copy that follows reads the same SSTable again: sstable keeps the last read.
+    return (
+        costs.tablet_task_us
+        + len(sstable.read_tablet(state, tablet, task.frozen_version)) * costs.row_copy_us
+    )
 
 
 DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy, work=_copy_work)
