@@ -54,6 +54,7 @@ from ybstate.checks import (
     with_flaws,
 )
 from ybstate.cluster import ghost
+from ybstate.cluster.costs import spoken
 from ybstate.cluster.protocol import FLAWS, Protocol
 from ybstate.drivers.explore import DEADLOCK, REFUSAL, explore
 from ybstate.drivers.parallel import explore_parallel
@@ -1403,8 +1404,8 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int, workers: 
         ("archived entries", str(plan.entries)),
         (
             "estimated duration",
-            f"{_seconds(estimate.total_us)}: baseline {_seconds(estimate.baseline_us)} "
-            f"({estimate.parallel} fetches at once), replay {_seconds(estimate.incremental_us)} "
+            f"{spoken(estimate.total_us)}: baseline {spoken(estimate.baseline_us)} "
+            f"({estimate.parallel} fetches at once), replay {spoken(estimate.incremental_us)} "
             f"({estimate.workers} workers)"
             + ("" if state.config.costs.timed else " (the history is untimed: every cost is 0)"),
         ),
@@ -1412,11 +1413,6 @@ def restore_preview(db: str, tenant: str, until: str, backup_set: int, workers: 
     for what, value in rows:
         table.add_row(what, value)
     out.print(table)
-
-
-def _seconds(micros: int) -> str:
-    """``micros`` for people: seconds with three decimals, or µs below a millisecond."""
-    return f"{micros} µs" if micros < 1000 else f"{micros / 1e6:,.3f} s"
 
 
 def _argument(text: str) -> tuple[str, object]:

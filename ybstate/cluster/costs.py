@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["Costs", "UNTIMED", "COST_LIMITS", "shared"]
+__all__ = ["Costs", "UNTIMED", "COST_LIMITS", "shared", "spoken"]
 
 
 @attrs.frozen(kw_only=True)
@@ -92,3 +92,9 @@ def shared(cost: int, parallel: int) -> int:
     """``cost`` divided among ``parallel`` workers, rounded up (a step that costs anything
     never costs nothing)."""
     return -(-cost // max(parallel, 1))
+
+
+def spoken(micros: int) -> str:
+    """A duration on the logical clock for people: µs below a millisecond, else seconds
+    with three decimals."""
+    return f"{micros} µs" if micros < 1000 else f"{micros / 1e6:,.3f} s"

@@ -32,6 +32,7 @@ from ybstate.backup.actions import AdvanceBackup, CancelBackup, StartBackup
 from ybstate.backup.derive import tablet_of_task
 from ybstate.backup.state import BackupPhase
 from ybstate.cluster import actions as act
+from ybstate.cluster.costs import spoken
 from ybstate.cluster.state import ClusterState
 from ybstate.errors import (
     ActionRejected,
@@ -217,8 +218,11 @@ def _drive_backup(run: _Run, task_id: int, budget: int | None = None) -> str:
     task = run.state.backups[task_id]
     if not task.final:
         return f"backup task {task_id} {task.phase.value}"
+    took = spoken(task.ended_ts - task.started_ts)
     detail = (
-        f": {task.error}" if task.error else f", backup set {task.set_id} (version {task.frozen_version})"
+        f": {task.error}"
+        if task.error
+        else f", backup set {task.set_id} (version {task.frozen_version}) in {took}"
     )
     return f"backup task {task_id} {task.phase.value}{detail}"
 
@@ -448,7 +452,8 @@ def _drive_restore(run: _Run, task_id: int, budget: int | None = None) -> str:
     return (
         f"restore task {task_id} {task.phase.value}: standby {task.target_name!r} restored to "
         f"{task.until_ts} (backup set {task.set_id}, {task.applied} of {task.entries} archived entries, "
-        f"{task.applied_txns} transaction{'' if task.applied_txns == 1 else 's'} applied)"
+        f"{task.applied_txns} transaction{'' if task.applied_txns == 1 else 's'} applied) "
+        f"in {spoken(task.ended_ts - task.started_ts)}"
     )
 
 
@@ -550,7 +555,8 @@ def _drive_promotion(run: _Run, promotion_id: int, faults: dict[PromotionStep, i
     lost = f"lost transactions {list(task.lost)}" if task.lost else "nothing lost"
     return (
         f"promotion {promotion_id} COMPLETED: {task.primary_name!r} is tenant {task.standby_id} "
-        f"(the old primary is {run.state.tenants[task.primary_id].name!r}); {lost}"
+        f"(the old primary is {run.state.tenants[task.primary_id].name!r}); {lost}; "
+        f"downtime {spoken(task.ended_ts - task.fenced_ts)}"
     )
 
 
