@@ -20,17 +20,20 @@ from histories import duck_query, edit_payload, rechain, store_history
 from ybstate.archive.events import EntriesRead
 from ybstate.checks import check_spec, is_timed, load_check, parse_check, run_check, run_start, timed_for
 from ybstate.cli import cli
+from ybstate.cluster.actions import Start
 from ybstate.cluster.costs import UNTIMED, Costs, shared
 from ybstate.cluster.events import ClusterStarted
+from ybstate.cluster.state import ClusterConfig
 from ybstate.codec import EventCodec
 from ybstate.drivers.simulate import simulate
-from ybstate.errors import SpecError
+from ybstate.errors import InvalidAction, SpecError
 from ybstate.history import replay_store
-from ybstate.model import fingerprint_hex
+from ybstate.model import EMPTY, decide, fingerprint_hex
 from ybstate.restore.plan import estimate_duration, plan_restore
 from ybstate.restore.state import RestorePhase
 from ybstate.scenario import load_scenario, parse_scenario, run_scenario
 from ybstate.store import DuckDBStore
+from ybstate.swarm import run_seed
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 DOUBLED = Costs(**{k: 2 * v for k, v in attrs.asdict(Costs()).items()})
@@ -379,3 +382,38 @@ def test_the_calibration_formulas_of_the_docs_recover_the_costs():
     rewrite = (p1 - p3) / (1 / 1 - 1 / 3)
     assert round(rewrite) == costs.entry_rewrite_us
     assert round(p1 - rewrite) == costs.entry_apply_us
+
+
+def test_a_swarm_row_gives_the_timed_restore_and_promotion_downtime():
+    """A swarm walks timed: its rows' restore durations and promotion downtimes are those
+    of the cost table (a promotion's steps after the fence, each promotion_step_us)."""
+    check = timed_for(load_check(SPECS / "checks" / "promotion_catch_up_ddl.toml"), "simulation")
+    start = run_start(check)
+    costs = start.state.config.costs
+    rows = [run_seed(check, start, seed, 200) for seed in range(1, 6)]
+    promoted = [r for r in rows if r.promotions_completed]
+    assert promoted and all(r.verdict == "holds" for r in rows)
+    for row in promoted:
+        # switch, routing and writes after the fence; a catch-up step more, and its entries,
+        # when the promotion catches up
+        downtime, step = row.promotion_downtime_mean, costs.promotion_step_us
+        assert downtime == 3 * step or downtime > 4 * step, downtime
+    restored = [r for r in rows if r.restores_completed]
+    assert restored and all(r.restore_duration_mean > costs.tablet_task_us for r in restored)
+
+
+@pytest.mark.parametrize(
+    ("costs", "message"),
+    [
+        (Costs(row_copy_us=-1), "costs: 'row_copy_us' must be 0..1000000 (microseconds), found -1"),
+        (
+            Costs(archiver_wake_us=True),
+            "costs: 'archiver_wake_us' must be 0..86400000000 (microseconds), found True",
+        ),
+        (3, "costs must be a Costs, got 3"),
+    ],
+)
+def test_a_cluster_started_from_python_with_a_bad_cost_table_is_refused(costs, message):
+    with pytest.raises(InvalidAction) as refused:
+        decide(EMPTY, Start(config=ClusterConfig(costs=costs)))
+    assert str(refused.value) == message

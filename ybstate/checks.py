@@ -38,7 +38,6 @@ the run vacuous, as a goal never reached does.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import time
@@ -53,8 +52,8 @@ from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterState
 from ybstate.drivers.coverage import Coverage, ProgressCoverage
-from ybstate.drivers.explore import Counterexample, Exploration, explore, rebuild_counterexample
-from ybstate.drivers.parallel import explore_parallel
+from ybstate.drivers.explore import Counterexample, Exploration, rebuild_counterexample
+from ybstate.drivers.parallel import explorer
 from ybstate.drivers.simulate import simulate
 from ybstate.drivers.trace import write_history, write_itf
 from ybstate.errors import ActionRejected, ScenarioFailed, SpecError, StoreError
@@ -515,8 +514,7 @@ def _explore(
     check: CheckFile, spec: Spec, start: Start, settings: CheckSettings, progress, workers: int = 1
 ) -> CheckRun:
     options: dict[str, Any] = {} if progress is None else {"progress": progress, "progress_every": 50_000}
-    search = explore if workers == 1 else functools.partial(explore_parallel, workers=workers)
-    result = search(
+    result = explorer(workers)(
         spec,
         max_states=settings.max_states,
         max_depth=settings.max_depth,

@@ -56,8 +56,8 @@ from ybstate.checks import (
 from ybstate.cluster import ghost
 from ybstate.cluster.costs import spoken
 from ybstate.cluster.protocol import FLAWS, Protocol
-from ybstate.drivers.explore import DEADLOCK, REFUSAL, explore
-from ybstate.drivers.parallel import explore_parallel
+from ybstate.drivers.explore import DEADLOCK, REFUSAL
+from ybstate.drivers.parallel import explorer
 from ybstate.drivers.simulate import simulate as run_simulation
 from ybstate.errors import QueryRefused, RestoreRejected, ScenarioFailed, SpecError, StoreError, YbstateError
 from ybstate.examples.twophase import twophase_spec
@@ -185,6 +185,12 @@ def _remove_new_file(store: DuckDBStore) -> None:
     if store.created:
         for suffix in ("", ".wal"):
             Path(store.path + suffix).unlink(missing_ok=True)
+
+
+_history_option = click.option(
+    "--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use."
+)
+"""``--db`` of every command that reads or extends a stored history."""
 
 
 def _flaw_option(what: str):
@@ -563,8 +569,7 @@ def check(
         spec = model_spec(scope)
         spec = attrs.evolve(spec, invariants=invariants_in_play(scope, spec.init()))
         start_events = tuple(model.start_events(scope))
-    search = explore if workers == 1 else functools.partial(explore_parallel, workers=workers)
-    result = search(spec, progress=_explore_progress, progress_every=50_000, **bounds)
+    result = explorer(workers)(spec, progress=_explore_progress, progress_every=50_000, **bounds)
     _report(CheckRun.of_exploration(spec, result, start_events), as_json, trace_out)
 
 
@@ -690,7 +695,7 @@ def swarm(
     OUT/failures/seed-S/ with the command that reproduces it. Run again with the same OUT,
     it skips the seeds it has. A few seeds are run twice to check they give the same
     history. Exits 1 when a seed breaks an invariant or a rerun differs."""
-    checked = _load_check(file, flaws)
+    checked = timed_for(_load_check(file, flaws), "simulation")  # as run_swarm runs it
     steps = checked.settings.steps if steps is None else steps
     directory = Path(out)
     identity = {
@@ -792,7 +797,6 @@ def _swarm_determinism(checked, todo, steps, rows) -> dict:
     fingerprint and verdict."""
     sample = sorted({todo[0], todo[len(todo) // 2], todo[-1]}) if todo else []
     stored = {row["seed"]: row for row in rows}
-    checked = timed_for(checked, "simulation")  # as run_swarm runs it
     start = run_start(checked) if sample else None
     differ = []
     for seed in sample:
@@ -969,7 +973,7 @@ def _open(db: str):
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def replay(db: str, as_json: bool) -> None:
     """Rebuild the state from the stored events and compare its fingerprint."""
@@ -989,7 +993,7 @@ def replay(db: str, as_json: bool) -> None:
                     "seq": replayed.state.seq,
                     "fingerprint": replayed.fingerprint,
                     "recorded": None if replayed.recorded is None else list(replayed.recorded),
-                    "matches": replayed.recorded is not None and replayed.matches,
+                    "matches": replayed.matches,
                 },
                 indent=1,
             )
@@ -1010,7 +1014,7 @@ def replay(db: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option(
     "--invariants",
     "directory",
@@ -1064,7 +1068,7 @@ def verify(db: str, directory: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per statement.")
 @click.option(
@@ -1147,7 +1151,7 @@ def sql(db: str, as_csv: bool, as_json: bool, query_file, max_rows: int, query: 
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option(
     "--format",
     "kind",
@@ -1261,7 +1265,7 @@ def _export_run(db: str, directory: Path, run: str, force: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--tenant", required=True, help="Tenant name.")
 @click.option("--as-of", "as_of", default=None, help="A timestamp (microseconds) or a mark name.")
 def rows(db: str, tenant: str, as_of: str | None) -> None:
@@ -1290,7 +1294,7 @@ def rows(db: str, tenant: str, as_of: str | None) -> None:
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--tenant", required=True, help="Tenant name.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def window(db: str, tenant: str, as_json: bool) -> None:
@@ -1338,7 +1342,7 @@ def _tenant(db: str, state, tenant: str):
 
 
 @cli.command("restore-preview")
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--tenant", required=True, help="The source tenant's name.")
 @click.option("--until", default="latest", show_default=True, help="A timestamp, a mark's name, or latest.")
 @click.option("--backup-set", default=0, type=int, help="A backup set id (0: the newest that fits).")
@@ -1427,7 +1431,7 @@ def _argument(text: str) -> tuple[str, object]:
 
 
 @cli.command("task")
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option("--cancel", is_flag=True, help="Cancel the task instead (backups and restores).")
 @click.argument("kind", type=click.Choice(TASK_KINDS))
 @click.argument("task_id", type=click.IntRange(min=1))
@@ -1468,7 +1472,7 @@ def _commands_epilog() -> str:
 
 
 @cli.command("call", epilog=_commands_epilog())
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The history (a DuckDB file) to use.")
+@_history_option
 @click.option(
     "--as", "caller", default="sys:root:admin", show_default=True, help="TENANT:USER:ROLE of the caller."
 )

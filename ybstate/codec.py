@@ -40,6 +40,9 @@ ACTION_TAG_OF: dict[type, str] = dict(ACTION_TAGS)
 ACTION_CLASS_OF: dict[str, type] = {tag: cls for cls, tag in ACTION_TAG_OF.items()}
 
 
+_COST_KEYS = frozenset(attrs.asdict(UNTIMED))
+
+
 def _untimed_before_costs(payload: dict[str, Any]) -> dict[str, Any]:
     """A cluster started before the cost table (or one of its costs) existed ran with those
     steps instantaneous: a cost its stored configuration lacks reads back as 0 (the value in
@@ -52,9 +55,6 @@ def _untimed_before_costs(payload: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(costs, dict) or set(costs) >= _COST_KEYS:
         return payload
     return {**payload, "config": {**config, "costs": {**attrs.asdict(UNTIMED), **costs}}}
-
-
-_COST_KEYS = frozenset(attrs.asdict(UNTIMED))
 
 
 # tag -> function(payload dict) -> payload dict of the current shape.

@@ -153,6 +153,10 @@ def _percentile(values: list[int], q: float) -> int | None:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def run_seed(
     check: CheckFile,
     start: Any,
@@ -217,10 +221,10 @@ def run_seed(
         archive_lag_p99=_percentile(lags, 0.99),
         archive_lag_max=max(lags) if lags else None,
         restores_completed=sum(1 for t in state.restores.values() if t.phase is RestorePhase.COMPLETED),
-        restore_duration_mean=sum(durations) / len(durations) if durations else None,
-        restore_entries_mean=sum(replayed) / len(replayed) if replayed else None,
+        restore_duration_mean=_mean(durations),
+        restore_entries_mean=_mean(replayed),
         promotions_completed=len(completed),
-        promotion_downtime_mean=sum(downtimes) / len(downtimes) if downtimes else None,
+        promotion_downtime_mean=_mean(downtimes),
         data_lost=sum(len(p.lost) for p in completed),
         reproduce=reproduce,
     )

@@ -36,7 +36,7 @@ from ybstate.backup.events import (
 from ybstate.backup.state import BackupPhase, BackupTask, TableSchema
 from ybstate.cluster import sstable
 from ybstate.cluster.state import ClusterState, Tablet
-from ybstate.dag.subsystem import DagHooks, Owner
+from ybstate.dag.subsystem import DagHooks, Finish, Owner
 from ybstate.errors import (
     BackupInProgress,
     BackupNotReady,
@@ -248,52 +248,40 @@ def _drop_version(state: ClusterState, a: DropVersion) -> list[object]:
     return [VersionDropped(seq=state.seq + 1, time=state.clock, version=a.version)]
 
 
-def _copy(state: ClusterState, task_id: int, task_name: str, seq: int, time: int) -> list[object]:
+def _copy(state: ClusterState, task_id: int, task_name: str) -> Finish:
     """After a copy task succeeds: the tablet's SSTable at the backup's frozen version,
-    written to backup storage with its figures."""
+    written to backup storage with its figures; it takes ``tablet_task_us`` and
+    ``row_copy_us`` per row copied."""
     task = state.backups[task_id]
     tablet_id = tablet_of_task(task_name)
     tablet = next(t for t in task.tablets if t.tablet_id == tablet_id)
     table = state.tables[tablet.table_id]
     rows = sstable.read_tablet(state, tablet, task.frozen_version)
-    return [
-        TabletCopied(
-            seq=seq,
-            time=time,
-            task_id=task.task_id,
-            tenant_id=task.tenant_id,
-            set_id=task.set_id,
-            tablet_id=tablet_id,
-            table_id=tablet.table_id,
-            table_name=table.name,
-            rows=rows,
-            row_count=len(rows),
-            data_size=sstable.data_size(rows),
-            checksum=sstable.tablet_checksum(table.name, rows),
-            path=f"{set_path(task)}/tablet_{tablet_id}.sst",
-        )
-    ]
+
+    def copied(seq: int, time: int) -> list[object]:
+        return [
+            TabletCopied(
+                seq=seq,
+                time=time,
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                set_id=task.set_id,
+                tablet_id=tablet_id,
+                table_id=tablet.table_id,
+                table_name=table.name,
+                rows=rows,
+                row_count=len(rows),
+                data_size=sstable.data_size(rows),
+                checksum=sstable.tablet_checksum(table.name, rows),
+                path=f"{set_path(task)}/tablet_{tablet_id}.sst",
+            )
+        ]
+
+    return Finish(work=state.config.costs.copy_us(len(rows)), events=copied)
 
 
-def _copy_work(state: ClusterState, task_id: int, task_name: str) -> int:
-    """A copy's cost: the rows of its tablet's SSTable, each ``row_copy_us``."""
-    task = state.backups[task_id]
-    costs = state.config.costs
-    frozen = state.frozen.get(task.frozen_version)
-    if costs.row_copy_us == 0 or frozen is None or not frozen.available:
-        return costs.tablet_task_us  # dropped: the copy fails to read it (``_copy`` says so)
-    tablet_id = tablet_of_task(task_name)
-    tablet = next(t for t in task.tablets if t.tablet_id == tablet_id)
-    # The copy that follows reads the same SSTable again: sstable keeps the last read.
-    return (
-        costs.tablet_task_us
-        + len(sstable.read_tablet(state, tablet, task.frozen_version)) * costs.row_copy_us
-    )
-
-
-DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy, work=_copy_work)
-"""A finished copy task writes its tablet to backup storage (``TabletCopied``); it takes
-``tablet_task_us`` and ``row_copy_us`` per row copied."""
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_copy)
+"""A finished copy task writes its tablet to backup storage (``TabletCopied``)."""
 
 BACKUP_DECIDERS: dict[type, Callable[[ClusterState, object], list[object]]] = {
     StartBackup: _start,

@@ -50,6 +50,18 @@ class Costs:
     promotion_step_us: int = 200_000
     archiver_wake_us: int = 1_000_000
 
+    def copy_us(self, rows: int) -> int:
+        """A backup's tablet copy of ``rows`` rows, before its share among parallel copies."""
+        return self.tablet_task_us + rows * self.row_copy_us
+
+    def fetch_us(self, rows: int) -> int:
+        """A restore's tablet fetch of ``rows`` rows, before its share among parallel fetches."""
+        return self.tablet_task_us + rows * self.row_fetch_us
+
+    def rewrite_us(self, workers: int) -> int:
+        """One entry rewritten: its share among the restore's ``workers``."""
+        return shared(self.entry_rewrite_us, workers)
+
     @property
     def timed(self) -> bool:
         """Whether any step takes time."""

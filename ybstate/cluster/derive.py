@@ -43,14 +43,12 @@ def table_name(state: ClusterState, table_id: int) -> str:
     return f"#{table_id}" if table is None else table.name
 
 
-def costs_problem(costs: object) -> str | None:
+def costs_problem(costs: Costs) -> str | None:
     """Why ``costs`` is not a cost table (a cost not an int in its range), or None."""
-    if not isinstance(costs, Costs):
-        return f"costs must be a Costs, got {costs!r}"
     for name, (low, high) in COST_LIMITS.items():
         value = getattr(costs, name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            return f"costs.{name} must be an int {low}..{high} (microseconds), got {value!r}"
+            return f"{name!r} must be {low}..{high} (microseconds), found {value!r}"
     return None
 
 
@@ -65,9 +63,11 @@ def config_problem(config: ClusterConfig) -> str | None:
             return f"{field.name} {problem}"
     if not isinstance(config.protocol, Protocol):
         return f"protocol must be a Protocol, got {config.protocol!r}"
+    if not isinstance(config.costs, Costs):
+        return f"costs must be a Costs, got {config.costs!r}"
     problem = costs_problem(config.costs)
     if problem is not None:
-        return problem
+        return f"costs: {problem}"
     root = config.backup_root
     if (
         not isinstance(root, str)

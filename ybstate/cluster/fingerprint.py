@@ -19,7 +19,6 @@ import attrs
 
 from ybstate.cluster.costs import UNTIMED
 from ybstate.cluster.state import FINGERPRINT, ClusterState
-from ybstate.hashing import digest
 
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
@@ -44,13 +43,6 @@ _config_text: dict[int, tuple[object, str]] = {}  # id(config) -> (config, its t
 _UNTIMED_TEXT = f", costs={UNTIMED!r}"
 
 
-class _Verbatim(str):
-    """A text whose repr is itself: the config's text inside a repr'd tuple."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def config_text(config: object) -> str:
     """The config's repr, as the fingerprint hashes it. An untimed cost table is left out:
     a history made before the table existed keeps the fingerprint it was stored with."""
@@ -66,6 +58,12 @@ def fingerprint(state: ClusterState) -> int:
     The digest of the text ``repr((counters, map digests, digests))``, written out here
     with the config's repr (the first counter, the same for every state of a history, and
     the longest part) kept rather than spelt out again for each state."""
+    return _digest(state, tuple(part.digest for part in _maps(state)), _digests(state))
+
+
+def _digest(state: ClusterState, parts: tuple, digests: object) -> int:
+    """The digest of the text ``repr((counters, parts, digests))``, with the config (the
+    first counter) as :func:`config_text` writes it, kept per config object."""
     counters = _counters(state)
     config = counters[0]
     known = _config_text.get(id(config))
@@ -73,9 +71,8 @@ def fingerprint(state: ClusterState) -> int:
         if len(_config_text) > 64:  # configs are few; a long-lived process may make more
             _config_text.clear()
         known = _config_text[id(config)] = (config, config_text(config))
-    parts = tuple(part.digest for part in _maps(state))
     rest = ", ".join(map(repr, counters[1:]))
-    text = f"(({known[1]}, {rest}), {parts!r}, {_digests(state)!r})"
+    text = f"(({known[1]}, {rest}), {parts!r}, {digests!r})"
     return _from_bytes(_blake2b(text.encode(), digest_size=16).digest(), "little")
 
 
@@ -88,8 +85,7 @@ def full_fingerprint(state: ClusterState, recompute: Mapping[str, Callable[[Clus
     parts = tuple(getattr(state, name).recomputed_digest() for name in MAPS)
     digests = tuple(recompute[name](state) for name in DIGESTS)
     # attrgetter gives a single field's value alone, several as a tuple: the same here.
-    counters = (_Verbatim(config_text(state.config)), *_counters(state)[1:])
-    return digest((counters, parts, digests[0] if len(digests) == 1 else digests))
+    return _digest(state, parts, digests[0] if len(digests) == 1 else digests)
 
 
 def fingerprint_hex(state: ClusterState) -> str:

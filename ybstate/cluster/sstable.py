@@ -18,31 +18,15 @@ __all__ = ["read_tablet", "tablet_checksum", "data_size", "tables_at"]
 ROW_OVERHEAD = 16  # bytes of per-row framing in the modelled SSTable format
 
 
-# The last SSTable read and its rows: a backup's copy task reads its tablet twice in one
-# decision (what it costs, then what it stores). The snapshot map is immutable and held
-# here, so the same object means the same rows; one tuple, replaced whole, so a reader
-# never pairs one map with another's rows.
-_last_read: tuple[object, tuple[tuple[str, str], ...]] = (None, ())
-
-
 def read_tablet(state: ClusterState, tablet: Tablet, version: int) -> tuple[tuple[str, str], ...]:
     """The rows of ``tablet`` in the SSTable of frozen version ``version``, by row key."""
-    global _last_read
     frozen = state.frozen.get(version)
     if frozen is None or not frozen.available:
         raise InvalidAction(f"frozen version {version} has no SSTables to read (missing or dropped)")
-    rows = frozen.snapshot.get(tablet.tablet_id, _EMPTY)
-    last = _last_read
-    if last[0] is rows:
-        return last[1]
+    rows = frozen.snapshot.get(tablet.tablet_id, immutables.Map())
     found = [(key, version_[2]) for key, version_ in rows.items() if version_[2] is not None]
     found.sort()
-    result = tuple(found)
-    _last_read = (rows, result)
-    return result
-
-
-_EMPTY: immutables.Map = immutables.Map()
+    return tuple(found)
 
 
 def tablet_checksum(table_name: str, rows: tuple[tuple[str, str], ...]) -> int:

@@ -47,7 +47,7 @@ from ybstate.errors import CompositionError, EventOutOfOrder, InvalidAction
 from ybstate.hashing import DIGEST_MASK
 from ybstate.kernel import Subsystem
 
-__all__ = ["DAG", "OWNER_HOOK", "DagHooks", "DagScope", "Owner", "dags_digest"]
+__all__ = ["DAG", "OWNER_HOOK", "DagHooks", "DagScope", "Finish", "Owner", "dags_digest"]
 
 OWNER_HOOK = "dag.owner"
 """The hook point under which a subsystem that submits DAGs lends its :class:`DagHooks`."""
@@ -72,26 +72,28 @@ class Owner:
         return cls(kind, int(ident))
 
 
-def _no_work(state: ClusterState, owner_id: int, task: str) -> int:
-    return 0
+@attrs.frozen
+class Finish:
+    """What a task's owner does when the task finishes: ``work``, its cost in microseconds
+    from the cluster's cost table (docs/durations.md), and ``events(seq, time)``, the
+    events that follow the task's ``TaskSucceeded`` (and any ``TaskReady``/``DagFinished``)
+    in the same decision, numbered from ``seq``, at ``time``."""
+
+    work: int
+    events: Callable[[int, int], list[object]]
 
 
 @attrs.frozen(kw_only=True)
 class DagHooks:
-    """What the owner of a DAG does when one of its tasks finishes, and how long it takes.
+    """What the owner of a DAG does when one of its tasks finishes.
 
-    ``on_finish(state, owner_id, task, seq, time)`` returns the events that follow the
-    task's ``TaskSucceeded`` (and any ``TaskReady``/``DagFinished``) in the same decision,
-    numbered from ``seq``, at ``time``; ``state`` is the state the decision started from.
-
-    ``work(state, owner_id, task)`` is the task's cost in microseconds from the cluster's
-    cost table (docs/durations.md). The finish moves the clock by that cost shared among
-    the tasks that run at once: the DAG's parallel degree, at most its task count.
+    ``on_finish(state, owner_id, task)`` gives the :class:`Finish`, read from the state
+    the decision starts from. The finish moves the clock by its work shared among the
+    tasks that run at once: the DAG's parallel degree, at most its task count.
     """
 
     kind: str
-    on_finish: Callable[[ClusterState, int, str, int, int], list[object]]
-    work: Callable[[ClusterState, int, str], int] = _no_work
+    on_finish: Callable[[ClusterState, int, str], Finish]
 
 
 @attrs.frozen(kw_only=True)
@@ -134,11 +136,13 @@ def _task_decider(hooks: Mapping[str, DagHooks]) -> Callable[[ClusterState, obje
         owner = Owner.parse(graph.owner)
         hook = hooks.get(owner.kind) if isinstance(action, FinishTask) else None
         time = state.clock
+        finish = None
         if hook is not None and graph.tasks.get(action.task) is TaskState.RUNNING:
-            time += shared(hook.work(state, owner.id, action.task), min(graph.workers, len(graph.order)))
+            finish = hook.on_finish(state, owner.id, action.task)
+            time += shared(finish.work, min(graph.workers, len(graph.order)))
         events: list[object] = list(decide_task(state.dags, action, seq=seq, time=time))
-        if hook is not None:
-            events.extend(hook.on_finish(state, owner.id, action.task, seq + len(events), time))
+        if finish is not None:
+            events.extend(finish.events(seq + len(events), time))
         return events
 
     return decide_task_action

@@ -35,6 +35,7 @@ Forking needs the ``fork`` start method: Linux and macOS, not Windows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import sys
 import time
@@ -60,11 +61,12 @@ from ybstate.drivers.explore import (
     _signature,
     _whole,
     deadlock_message,
+    explore,
 )
 from ybstate.errors import EnabledActionFailed, InvalidParameter
 from ybstate.kernel import Spec
 
-__all__ = ["WARM_UP", "explore_parallel"]
+__all__ = ["WARM_UP", "explore_parallel", "explorer"]
 
 WARM_UP = 64
 """Frontier states per worker the coordinator finds on its own before it forks the workers."""
@@ -282,6 +284,12 @@ def explore_parallel(
     if not measure_memory:
         return result
     return attrs.evolve(result, visited_bytes=search.visited.bytes(search.graph))
+
+
+def explorer(workers: int) -> Callable[..., Exploration]:
+    """The search a command runs with ``workers`` processes: :func:`~ybstate.drivers.explore.explore`
+    for one (no coordination), :func:`explore_parallel` for more."""
+    return explore if workers == 1 else functools.partial(explore_parallel, workers=workers)
 
 
 class _Search:

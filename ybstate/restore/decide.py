@@ -22,11 +22,10 @@ from collections.abc import Callable
 from ybstate import dag
 from ybstate.backup.state import BackupSet
 from ybstate.cluster.actions import CreateTable, DropTable
-from ybstate.cluster.costs import shared
 from ybstate.cluster.events import MutatorLogged, TenantCreated, TransactionCommitted
 from ybstate.cluster.protocol import ApplyFailure
 from ybstate.cluster.state import Cell, ClusterState, Role, TenantStatus
-from ybstate.dag.subsystem import DagHooks, Owner
+from ybstate.dag.subsystem import DagHooks, Finish, Owner
 from ybstate.errors import InvalidAction, RestoreNotReady, RestoreRejected, UnknownRestore
 from ybstate.kernel import Decision
 from ybstate.kernel.limits import LIMITS, name_problem, within
@@ -300,9 +299,10 @@ def _cancel(state: ClusterState, a: CancelRestore) -> list[object]:
 # -- the baseline: a finished fetch ----------------------------------------------------------------
 
 
-def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: int) -> list[object]:
+def _fetched(state: ClusterState, task_id: int, task_name: str) -> Finish:
     """After a baseline DAG task succeeds: the tablet is fetched from backup storage, its
-    table id rewritten, loaded as one standby transaction and checked against the manifest."""
+    table id rewritten, loaded as one standby transaction and checked against the manifest;
+    it takes ``tablet_task_us`` and ``row_fetch_us`` per row fetched."""
     task = state.restores[task_id]
     tablet_id = tablet_of_fetch(task_name)
     stored = state.stored[(task.set_id, tablet_id)]
@@ -310,35 +310,30 @@ def _fetched(state: ClusterState, task_id: int, task_name: str, seq: int, time: 
     # Only a mapping taken from the live source (flaw 7) can lack a table of the set: one
     # dropped since the backup. Its rows are fetched and not loaded anywhere.
     tx_id = state.next_tx_id if stored.rows and mapped is not None else 0
-    events: list[object] = [
-        TabletRestored(
-            seq=seq,
-            time=time,
-            task_id=task.task_id,
-            set_id=task.set_id,
-            source_tablet_id=tablet_id,
-            target_table_id=0 if mapped is None else mapped.target_table_id,
-            row_count=stored.row_count,
-            checksum=stored.checksum,
-            tx_id=tx_id,
-        )
-    ]
-    if tx_id:
-        cells = tuple(Cell(table_id=mapped.target_table_id, rowkey=k, value=v) for k, v in stored.rows)
-        events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1, after=time))
-    return events
+
+    def loaded(seq: int, time: int) -> list[object]:
+        events: list[object] = [
+            TabletRestored(
+                seq=seq,
+                time=time,
+                task_id=task.task_id,
+                set_id=task.set_id,
+                source_tablet_id=tablet_id,
+                target_table_id=0 if mapped is None else mapped.target_table_id,
+                row_count=stored.row_count,
+                checksum=stored.checksum,
+                tx_id=tx_id,
+            )
+        ]
+        if tx_id:
+            cells = tuple(Cell(table_id=mapped.target_table_id, rowkey=k, value=v) for k, v in stored.rows)
+            events.extend(standby_txn(state, task.target_tenant_id, tx_id, cells, seq + 1, after=time))
+        return events
+
+    return Finish(work=state.config.costs.fetch_us(stored.row_count), events=loaded)
 
 
-def _fetch_work(state: ClusterState, task_id: int, task_name: str) -> int:
-    """A fetch's cost: ``tablet_task_us``, and the rows of its tablet in the backup set,
-    each ``row_fetch_us``."""
-    task = state.restores[task_id]
-    costs = state.config.costs
-    stored = state.stored.get((task.set_id, tablet_of_fetch(task_name)))
-    return costs.tablet_task_us + (0 if stored is None else stored.row_count * costs.row_fetch_us)
-
-
-DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_fetched, work=_fetch_work)
+DAG_HOOKS = DagHooks(kind=OWNER_KIND, on_finish=_fetched)
 """A finished fetch task loads its tablet into the standby (``TabletRestored`` and a
 standby transaction)."""
 
@@ -398,7 +393,7 @@ def _rewrite(state: ClusterState, a: RewriteEntry) -> list[object]:
     # A full reorder queue refuses the entry: only the seed's reader (flaw 3) lets it fill
     made = EntryDropped if queue_full(task) else EntryRewritten
     # The workers rewrite side by side: each rewrite takes its share of their time.
-    time = state.clock + shared(state.config.costs.entry_rewrite_us, task.workers)
+    time = state.clock + state.config.costs.rewrite_us(task.workers)
     return [made(seq=state.seq + 1, time=time, task_id=task.task_id, entry_seq=entry_seq, worker=worker)]
 
 

@@ -270,10 +270,9 @@ def estimate_duration(state: ClusterState, plan: RestorePlan, workers: int = 0) 
     parallel = max(1, min(state.config.dag_workers, len(chosen.tablets)))
     workers = workers or state.config.restore_workers
     baseline = sum(
-        shared(costs.tablet_task_us + state.stored[(plan.set_id, t)].row_count * costs.row_fetch_us, parallel)
-        for t in chosen.tablets
+        shared(costs.fetch_us(state.stored[(plan.set_id, t)].row_count), parallel) for t in chosen.tablets
     )
-    per_entry = shared(costs.entry_rewrite_us, workers) + costs.entry_apply_us
+    per_entry = costs.rewrite_us(workers) + costs.entry_apply_us
     return DurationEstimate(
         baseline_us=baseline, incremental_us=plan.entries * per_entry, parallel=parallel, workers=workers
     )

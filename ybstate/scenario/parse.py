@@ -29,8 +29,8 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_tagged_union
 
-from ybstate.cluster.costs import COST_LIMITS, Costs
-from ybstate.cluster.derive import config_problem
+from ybstate.cluster.costs import Costs
+from ybstate.cluster.derive import config_problem, costs_problem
 from ybstate.cluster.protocol import Protocol
 from ybstate.cluster.state import ClusterConfig, LogRetention
 from ybstate.errors import SpecError
@@ -390,10 +390,9 @@ def _cluster(path: str, table: dict[str, Any], protocol: dict[str, Any]) -> Clus
             raise fail(
                 f"[cluster]: {field.name!r} must be {limit.low}..{limit.high} ({limit.what}), found {value}"
             )
-    for name, (low, high) in COST_LIMITS.items():
-        value = getattr(config.costs, name)
-        if not low <= value <= high:
-            raise fail(f"[cluster.costs]: {name!r} must be {low}..{high} (microseconds), found {value}")
+    problem = costs_problem(config.costs)
+    if problem is not None:
+        raise fail(f"[cluster.costs]: {problem}")
     problem = config_problem(config)
     if problem is not None:
         raise fail(f"[cluster]: {problem}")
